@@ -1,0 +1,184 @@
+//! Draws the attention views of one run onto the page's canvases.
+
+use plotters::coord::Shift;
+use plotters::prelude::{DrawingArea, IntoDrawingArea};
+use web_sys::HtmlCanvasElement;
+
+use crate::analysis::{Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads};
+use crate::charts::{
+    ChartError, FlowData, HeadGridData, HeatmapData, HeatmapLayout, SimilarityData, Style,
+    draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
+};
+
+use super::session::RunResult;
+use super::web::canvas::CanvasDrawing;
+
+/// Which head the heatmap and flow views show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadChoice {
+    /// The mean over all heads of the layer.
+    Mean,
+    /// One head, counted from 0.
+    Head(usize),
+}
+
+impl HeadChoice {
+    /// Parses the head picker's value (`mean` or a head index).
+    pub fn parse(value: &str) -> Self {
+        value.parse().map_or(Self::Mean, Self::Head)
+    }
+
+    /// Words for chart titles.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Mean => "mean of heads".to_string(),
+            Self::Head(head) => format!("head {head}"),
+        }
+    }
+}
+
+/// The three views of the attention explorer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    /// One attention map as a heatmap.
+    Heatmap,
+    /// Query → key arrows for weights above a threshold.
+    Flow,
+    /// Every head of the layer, and how alike the heads are.
+    Heads,
+}
+
+impl ViewKind {
+    /// Parses the view picker's value.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "flow" => Self::Flow,
+            "heads" => Self::Heads,
+            _ => Self::Heatmap,
+        }
+    }
+}
+
+/// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
+pub fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
+    let attention = result.trace.attention.get(layer)?;
+    match head {
+        HeadChoice::Mean => mean_over_heads(attention, 0),
+        HeadChoice::Head(head) => head_matrix(attention, 0, head),
+    }
+}
+
+fn with_area<T>(
+    canvas: &HtmlCanvasElement,
+    draw: impl FnOnce(&DrawingArea<CanvasDrawing, Shift>) -> Result<T, ChartError>,
+) -> Result<T, String> {
+    let backend = CanvasDrawing::new(canvas).ok_or("the canvas has no 2D context")?;
+    let area = backend.into_drawing_area();
+    // Each chart clears its area with the style's background itself.
+    let out = draw(&area).map_err(|e| e.to_string())?;
+    area.present().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Draws the heatmap of the selected map; returns its layout for hover look-ups.
+pub fn draw_heatmap_view(
+    canvas: &HtmlCanvasElement,
+    result: &RunResult,
+    layer: usize,
+    head: HeadChoice,
+    style: &Style,
+) -> Result<HeatmapLayout, String> {
+    let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
+    let labels = result.tokens.labels();
+    let title = format!("Layer {layer} · {}", head.describe());
+    with_area(canvas, |area| {
+        draw_heatmap(
+            area,
+            &HeatmapData {
+                matrix: &matrix,
+                row_labels: &labels,
+                col_labels: &labels,
+                title: &title,
+                vmax: None,
+            },
+            style,
+        )
+    })
+}
+
+/// Draws the flow diagram of the selected map; returns how many arrows it drew.
+pub fn draw_flow_view(
+    canvas: &HtmlCanvasElement,
+    result: &RunResult,
+    layer: usize,
+    head: HeadChoice,
+    threshold: f32,
+    style: &Style,
+) -> Result<usize, String> {
+    let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
+    let labels = result.tokens.labels();
+    let edges = flow_edges(&matrix, threshold);
+    let title = format!("Layer {layer} · {} · weights ≥ {threshold:.2}", head.describe());
+    with_area(canvas, |area| {
+        draw_flow(
+            area,
+            &FlowData {
+                edges: &edges,
+                query_labels: &labels,
+                key_labels: &labels,
+                threshold,
+                title: &title,
+            },
+            style,
+        )
+    })?;
+    Ok(edges.len())
+}
+
+/// Draws every head of `layer` in a grid, and the head-to-head similarity matrix.
+pub fn draw_heads_view(
+    grid_canvas: &HtmlCanvasElement,
+    similarity_canvas: &HtmlCanvasElement,
+    result: &RunResult,
+    layer: usize,
+    style: &Style,
+) -> Result<(), String> {
+    let attention = result.trace.attention.get(layer).ok_or("no such layer")?;
+    let maps: Vec<Matrix> = (0..attention.heads)
+        .filter_map(|head| head_matrix(attention, 0, head))
+        .collect();
+    let entropy = head_entropy(attention, 0).unwrap_or_default();
+    let titles: Vec<String> = (0..attention.heads)
+        .map(|head| match entropy.get(head) {
+            Some(h) => format!("head {head} · H {h:.2}"),
+            None => format!("head {head}"),
+        })
+        .collect();
+    with_area(grid_canvas, |area| {
+        draw_head_grid(
+            area,
+            &HeadGridData {
+                maps: &maps,
+                titles: &titles,
+                vmax: None,
+            },
+            style,
+        )
+        .map(|_| ())
+    })?;
+    let similarity = head_similarity(attention, 0).ok_or("no heads to compare")?;
+    let labels: Vec<String> = (0..attention.heads).map(|head| format!("h{head}")).collect();
+    let title = format!("Layer {layer} · head-to-head cosine similarity");
+    with_area(similarity_canvas, |area| {
+        draw_similarity(
+            area,
+            &SimilarityData {
+                matrix: &similarity,
+                labels: &labels,
+                title: &title,
+            },
+            style,
+        )
+        .map(|_| ())
+    })
+}

@@ -1,0 +1,36 @@
+//! Errors of the model layer, worded for the person using the page.
+
+use thiserror::Error;
+
+/// What can go wrong between text and a captured trace.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ModelError {
+    /// The configuration cannot build a model.
+    #[error("invalid model configuration: {0}")]
+    Config(String),
+    /// No tokens to run.
+    #[error("there are no tokens to run")]
+    EmptyInput,
+    /// More tokens than the model accepts.
+    #[error("{len} tokens is more than the model's maximum of {max}")]
+    TooLong {
+        /// Tokens given.
+        len: usize,
+        /// Tokens accepted.
+        max: usize,
+    },
+    /// Sequences of different lengths in one batch.
+    #[error("all sequences in a batch must have the same length")]
+    RaggedBatch,
+    /// A token id outside the vocabulary.
+    #[error("token id {id} is outside the vocabulary of {vocab_size}")]
+    UnknownId {
+        /// The offending id.
+        id: u32,
+        /// Size of the vocabulary.
+        vocab_size: usize,
+    },
+    /// The device failed to return data.
+    #[error("reading results back from the device failed: {0}")]
+    ReadBack(String),
+}

@@ -1,0 +1,36 @@
+//! The model layer: a configurable Transformer encoder in burn, its traced forward pass, the
+//! tokenizer and device selection. Nothing here knows about the page.
+
+mod capture;
+mod config;
+mod device;
+mod error;
+mod tokenizer;
+pub mod trace;
+mod transformer;
+
+pub use capture::Recorder;
+pub use config::{Activation, NormPosition, Positional, TransformerConfig};
+pub use device::BackendInfo;
+#[cfg(target_arch = "wasm32")]
+pub use device::init_browser_device;
+pub use error::ModelError;
+pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
+pub use trace::{AttentionCapture, Capture, Trace};
+pub use transformer::{EncoderLayer, FeedForward, Transformer};
+
+use burn::tensor::Device;
+
+/// Runs `model` on `batch` and reads everything it captured back as plain data.
+///
+/// This is the one entry point the page uses; the read-back is asynchronous because WebGPU
+/// cannot read synchronously.
+pub async fn run_traced(
+    model: &Transformer,
+    batch: &[Vec<u32>],
+    device: &Device,
+) -> Result<Trace, ModelError> {
+    let tokens = model.token_tensor(batch, device)?;
+    let (_logits, recorder) = model.forward_traced(tokens);
+    recorder.read().await
+}

@@ -1,0 +1,272 @@
+//! The glassbox Transformer encoder: a burn module whose forward pass can record what happens inside.
+
+use burn::module::Module;
+use burn::nn::attention::{
+    MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, generate_autoregressive_mask,
+};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm,
+    LayerNormConfig, Linear, LinearConfig, PositionalEncoding, PositionalEncodingConfig,
+};
+use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::capture::Recorder;
+use super::config::{Activation, NormPosition, Positional, TransformerConfig};
+use super::error::ModelError;
+
+/// Position-wise feed-forward block: `linear2(activation(linear1(x)))`.
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    /// `d_model → d_ff`.
+    pub linear1: Linear,
+    /// ReLU or GELU.
+    pub activation: ActivationLayer,
+    /// `d_ff → d_model`.
+    pub linear2: Linear,
+    /// Dropout on the hidden units (training only).
+    pub dropout: Dropout,
+}
+
+impl FeedForward {
+    /// # Shapes
+    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
+    fn forward(&self, x: Tensor<3>, path: &str, recorder: &mut Recorder) -> Tensor<3> {
+        let hidden = self.linear1.forward(x); // [batch, seq, d_ff]
+        recorder.record(format!("{path}.linear1"), &hidden);
+        let hidden = self.activation.forward(hidden);
+        recorder.record(format!("{path}.activation"), &hidden);
+        let out = self.linear2.forward(self.dropout.forward(hidden)); // [batch, seq, d_model]
+        recorder.record(format!("{path}.linear2"), &out);
+        out
+    }
+}
+
+/// One encoder layer: self-attention and feed-forward, each with a residual and a LayerNorm.
+#[derive(Module, Debug)]
+pub struct EncoderLayer {
+    /// Multi-head self-attention; its output carries the attention weights we show.
+    pub attn: MultiHeadAttention,
+    /// LayerNorm around the attention sub-layer.
+    pub norm1: LayerNorm,
+    /// Feed-forward sub-layer.
+    pub ff: FeedForward,
+    /// LayerNorm around the feed-forward sub-layer.
+    pub norm2: LayerNorm,
+    /// Dropout on each sub-layer's output before the residual sum (training only).
+    pub dropout: Dropout,
+    /// Post-LN or pre-LN.
+    #[module(skip)]
+    pub norm_position: NormPosition,
+}
+
+impl EncoderLayer {
+    /// # Shapes
+    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
+    /// - `mask`: `[batch, seq, seq]`, true where a query may not see a key
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<3, burn::tensor::Bool>>,
+        path: &str,
+        recorder: &mut Recorder,
+    ) -> Tensor<3> {
+        let attend = |input: Tensor<3>, recorder: &mut Recorder| {
+            let mut mha_input = MhaInput::self_attn(input);
+            if let Some(mask) = mask.clone() {
+                mha_input = mha_input.mask_attn(mask);
+            }
+            let output = self.attn.forward(mha_input);
+            // The weights come straight from burn's attention: [batch, heads, seq, seq].
+            recorder.record_attention(output.weights);
+            recorder.record(format!("{path}.attn"), &output.context);
+            self.dropout.forward(output.context)
+        };
+        let ff_path = format!("{path}.ff");
+        let out = match self.norm_position {
+            NormPosition::Post => {
+                let x = self.norm1.forward(x.clone() + attend(x, recorder));
+                recorder.record(format!("{path}.norm1"), &x);
+                let ff = self.ff.forward(x.clone(), &ff_path, recorder);
+                let x = self.norm2.forward(x + self.dropout.forward(ff));
+                recorder.record(format!("{path}.norm2"), &x);
+                x
+            }
+            NormPosition::Pre => {
+                let normed = self.norm1.forward(x.clone());
+                recorder.record(format!("{path}.norm1"), &normed);
+                let x = x + attend(normed, recorder);
+                let normed = self.norm2.forward(x.clone());
+                recorder.record(format!("{path}.norm2"), &normed);
+                let ff = self.ff.forward(normed, &ff_path, recorder);
+                x + self.dropout.forward(ff)
+            }
+        };
+        recorder.record(path.to_string(), &out);
+        out
+    }
+}
+
+/// A Transformer encoder with a vocabulary head, as configured by [`TransformerConfig`].
+#[derive(Module, Debug)]
+pub struct Transformer {
+    /// Token embedding, `[vocab_size, d_model]`.
+    pub embedding: Embedding,
+    /// Learned position embedding, when configured.
+    pub position_embedding: Option<Embedding>,
+    /// Fixed sinusoidal positions, when configured.
+    pub sinusoids: Option<PositionalEncoding>,
+    /// The encoder stack.
+    pub layers: Vec<EncoderLayer>,
+    /// Projection to vocabulary logits.
+    pub output: Linear,
+    /// Whether attention is causal.
+    #[module(skip)]
+    pub causal: bool,
+    /// Longest sequence accepted.
+    #[module(skip)]
+    pub max_seq_len: usize,
+}
+
+impl TransformerConfig {
+    /// Builds the model with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Result<Transformer, ModelError> {
+        self.validate().map_err(ModelError::Config)?;
+        let activation = match self.activation {
+            Activation::Relu => ActivationConfig::Relu,
+            Activation::Gelu => ActivationConfig::Gelu,
+        };
+        let layers = (0..self.num_layers)
+            .map(|_| EncoderLayer {
+                attn: MultiHeadAttentionConfig::new(self.d_model, self.num_heads)
+                    .with_dropout(0.0)
+                    .init(device),
+                norm1: LayerNormConfig::new(self.d_model)
+                    .with_epsilon(self.layer_norm_eps)
+                    .init(device),
+                ff: FeedForward {
+                    linear1: LinearConfig::new(self.d_model, self.d_ff).init(device),
+                    activation: activation.init(device),
+                    linear2: LinearConfig::new(self.d_ff, self.d_model).init(device),
+                    dropout: DropoutConfig::new(self.dropout).init(),
+                },
+                norm2: LayerNormConfig::new(self.d_model)
+                    .with_epsilon(self.layer_norm_eps)
+                    .init(device),
+                dropout: DropoutConfig::new(self.dropout).init(),
+                norm_position: self.norm_position,
+            })
+            .collect();
+        Ok(Transformer {
+            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            position_embedding: (self.positional == Positional::Learned)
+                .then(|| EmbeddingConfig::new(self.max_seq_len, self.d_model).init(device)),
+            sinusoids: (self.positional == Positional::Sinusoidal).then(|| {
+                PositionalEncodingConfig::new(self.d_model)
+                    .with_max_sequence_size(self.max_seq_len)
+                    .with_max_timescale(10_000.max(self.max_seq_len))
+                    .init(device)
+            }),
+            layers,
+            output: LinearConfig::new(self.d_model, self.vocab_size).init(device),
+            causal: self.causal,
+            max_seq_len: self.max_seq_len,
+        })
+    }
+
+    /// Builds the model with weights drawn from `seed`, always on the CPU so that every
+    /// backend shows the same seeded model, then moves it to `device`.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Result<Transformer, ModelError> {
+        let cpu = Device::flex();
+        cpu.seed(seed);
+        Ok(self.init(&cpu)?.to_device(device))
+    }
+}
+
+impl Transformer {
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> usize {
+        self.num_params()
+    }
+
+    /// Turns token ids into a `[batch, seq]` tensor on `device`, checking every id and
+    /// that all sequences have the same length.
+    pub fn token_tensor(
+        &self,
+        batch: &[Vec<u32>],
+        device: &Device,
+    ) -> Result<Tensor<2, Int>, ModelError> {
+        let seq_len = batch.first().map_or(0, Vec::len);
+        if batch.is_empty() || seq_len == 0 {
+            return Err(ModelError::EmptyInput);
+        }
+        if seq_len > self.max_seq_len {
+            return Err(ModelError::TooLong {
+                len: seq_len,
+                max: self.max_seq_len,
+            });
+        }
+        let vocab_size = self.embedding.weight.val().dims()[0];
+        let mut ids = Vec::with_capacity(batch.len() * seq_len);
+        for sequence in batch {
+            if sequence.len() != seq_len {
+                return Err(ModelError::RaggedBatch);
+            }
+            for &id in sequence {
+                if id as usize >= vocab_size {
+                    return Err(ModelError::UnknownId { id, vocab_size });
+                }
+                ids.push(id as i64);
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(ids, [batch.len(), seq_len]),
+            device,
+        ))
+    }
+
+    /// Logits only, recording nothing (the training path).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]` → `[batch, seq, vocab_size]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.run(tokens, &mut Recorder::disabled())
+    }
+
+    /// Logits and every intermediate the [`Recorder`] was asked to keep.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]` → `[batch, seq, vocab_size]`
+    pub fn forward_traced(&self, tokens: Tensor<2, Int>) -> (Tensor<3>, Recorder) {
+        let mut recorder = Recorder::enabled();
+        let logits = self.run(tokens, &mut recorder);
+        (logits, recorder)
+    }
+
+    fn run(&self, tokens: Tensor<2, Int>, recorder: &mut Recorder) -> Tensor<3> {
+        let [batch, seq_len] = tokens.dims();
+        let device = tokens.device();
+        let mut x = self.embedding.forward(tokens); // [batch, seq, d_model]
+        recorder.record("embedding".to_string(), &x);
+        if let Some(position_embedding) = &self.position_embedding {
+            let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device)
+                .unsqueeze::<2>()
+                .expand([batch, seq_len]); // [batch, seq]
+            x = x + position_embedding.forward(positions);
+            recorder.record("positional".to_string(), &x);
+        }
+        if let Some(sinusoids) = &self.sinusoids {
+            x = sinusoids.forward(x);
+            recorder.record("positional".to_string(), &x);
+        }
+        let mask = self
+            .causal
+            .then(|| generate_autoregressive_mask(batch, seq_len, &device)); // [batch, seq, seq]
+        for (index, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, mask.clone(), &format!("layers.{index}"), recorder);
+        }
+        let logits = self.output.forward(x); // [batch, seq, vocab_size]
+        recorder.record("output".to_string(), &logits);
+        logits
+    }
+}
