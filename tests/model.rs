@@ -12,18 +12,27 @@ fn trace(model: &Transformer, batch: &[Vec<u32>]) -> Trace {
 }
 
 fn floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().try_into_vec_as::<f32>().expect("f32 data")
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 data")
 }
 
 fn sample_batch(batch: usize, seq_len: usize, vocab_size: usize) -> Vec<Vec<u32>> {
     (0..batch)
-        .map(|b| (0..seq_len).map(|t| ((b * 37 + t * 11 + 3) % vocab_size) as u32).collect())
+        .map(|b| {
+            (0..seq_len)
+                .map(|t| ((b * 37 + t * 11 + 3) % vocab_size) as u32)
+                .collect()
+        })
         .collect()
 }
 
 #[test]
 fn seed_preset_matches_the_chapters_model_in_size_and_shapes() {
-    let model = TransformerConfig::seed().init_seeded(7, &Device::flex()).unwrap();
+    let model = TransformerConfig::seed()
+        .init_seeded(7, &Device::flex())
+        .unwrap();
     // PyTorch counts 3,672,040 parameters for the seed chapter's demo model.
     assert_eq!(model.parameter_count(), 3_672_040);
     let trace = trace(&model, &sample_batch(2, 10, 1000));
@@ -31,29 +40,50 @@ fn seed_preset_matches_the_chapters_model_in_size_and_shapes() {
     for (layer, attention) in trace.attention.iter().enumerate() {
         assert_eq!(attention.layer, layer);
         assert_eq!(
-            [attention.batch, attention.heads, attention.queries, attention.keys],
+            [
+                attention.batch,
+                attention.heads,
+                attention.queries,
+                attention.keys
+            ],
             [2, 8, 10, 10]
         );
         assert_eq!(attention.values.len(), 2 * 8 * 10 * 10);
     }
     let logits = trace.module("output").expect("output captured");
     assert_eq!(logits.shape, [2, 10, 1000]);
-    assert_eq!(trace.module("layers.2.ff.linear1").unwrap().shape, [2, 10, 1024]);
+    assert_eq!(
+        trace.module("layers.2.ff.linear1").unwrap().shape,
+        [2, 10, 1024]
+    );
     assert_eq!(trace.module("layers.3.norm2").unwrap().shape, [2, 10, 256]);
     for capture in &trace.modules {
         assert_eq!(capture.values.len(), capture.numel(), "{}", capture.path);
-        assert!(capture.values.iter().all(|v| v.is_finite()), "{}", capture.path);
+        assert!(
+            capture.values.iter().all(|v| v.is_finite()),
+            "{}",
+            capture.path
+        );
     }
 }
 
 #[test]
 fn every_sub_module_is_captured_under_its_path_in_execution_order() {
-    let model = TransformerConfig::tiny().init_seeded(1, &Device::flex()).unwrap();
+    let model = TransformerConfig::tiny()
+        .init_seeded(1, &Device::flex())
+        .unwrap();
     let trace = trace(&model, &sample_batch(1, 5, 1000));
     let paths: Vec<&str> = trace.modules.iter().map(|c| c.path.as_str()).collect();
     let mut expected = vec!["embedding".to_string(), "positional".to_string()];
     for layer in 0..2 {
-        for part in ["attn", "norm1", "ff.linear1", "ff.activation", "ff.linear2", "norm2"] {
+        for part in [
+            "attn",
+            "norm1",
+            "ff.linear1",
+            "ff.activation",
+            "ff.linear2",
+            "norm2",
+        ] {
             expected.push(format!("layers.{layer}.{part}"));
         }
         expected.push(format!("layers.{layer}"));
@@ -64,7 +94,9 @@ fn every_sub_module_is_captured_under_its_path_in_execution_order() {
 
 #[test]
 fn every_attention_row_sums_to_one() {
-    let model = TransformerConfig::seed().init_seeded(3, &Device::flex()).unwrap();
+    let model = TransformerConfig::seed()
+        .init_seeded(3, &Device::flex())
+        .unwrap();
     let trace = trace(&model, &sample_batch(2, 7, 1000));
     for attention in &trace.attention {
         for row in attention.values.chunks(attention.keys) {
@@ -94,7 +126,9 @@ fn causal_mask_zeroes_the_upper_triangle() {
         assert!((attention.values[0] - 1.0).abs() < 1e-6);
     }
     // Without the mask the upper triangle is not zero.
-    let open = TransformerConfig::tiny().init_seeded(5, &Device::flex()).unwrap();
+    let open = TransformerConfig::tiny()
+        .init_seeded(5, &Device::flex())
+        .unwrap();
     let open_trace = trace_of(&open);
     assert!(open_trace.attention[0].values[1] > 0.0);
 }
@@ -156,7 +190,10 @@ fn assert_attention_matches_by_hand(config: TransformerConfig, seed: u64) {
                                 return f64::NEG_INFINITY;
                             }
                             (0..d_head)
-                                .map(|c| q[i * d_model + h * d_head + c] * k[j * d_model + h * d_head + c])
+                                .map(|c| {
+                                    q[i * d_model + h * d_head + c]
+                                        * k[j * d_model + h * d_head + c]
+                                })
                                 .sum::<f64>()
                                 / scale
                         })
@@ -193,7 +230,9 @@ fn captured_weights_equal_softmax_of_the_layers_own_projections_pre_ln_causal() 
 
 #[test]
 fn activation_capture_is_relu_of_the_first_linear() {
-    let model = TransformerConfig::tiny().init_seeded(2, &Device::flex()).unwrap();
+    let model = TransformerConfig::tiny()
+        .init_seeded(2, &Device::flex())
+        .unwrap();
     let trace = trace(&model, &sample_batch(1, 4, 1000));
     let linear1 = &trace.module("layers.1.ff.linear1").unwrap().values;
     let activation = &trace.module("layers.1.ff.activation").unwrap().values;
@@ -205,9 +244,21 @@ fn activation_capture_is_relu_of_the_first_linear() {
 
 #[test]
 fn same_seed_gives_the_same_model_and_another_seed_does_not() {
-    let a = trace_of(&TransformerConfig::tiny().init_seeded(9, &Device::flex()).unwrap());
-    let b = trace_of(&TransformerConfig::tiny().init_seeded(9, &Device::flex()).unwrap());
-    let c = trace_of(&TransformerConfig::tiny().init_seeded(10, &Device::flex()).unwrap());
+    let a = trace_of(
+        &TransformerConfig::tiny()
+            .init_seeded(9, &Device::flex())
+            .unwrap(),
+    );
+    let b = trace_of(
+        &TransformerConfig::tiny()
+            .init_seeded(9, &Device::flex())
+            .unwrap(),
+    );
+    let c = trace_of(
+        &TransformerConfig::tiny()
+            .init_seeded(10, &Device::flex())
+            .unwrap(),
+    );
     assert_eq!(a, b);
     assert_ne!(a.attention[0].values, c.attention[0].values);
 }
@@ -222,12 +273,22 @@ fn bad_input_is_an_error_not_a_panic() {
     let run = |batch: &[Vec<u32>]| pollster::block_on(run_traced(&model, batch, &device));
     assert_eq!(run(&[]), Err(ModelError::EmptyInput));
     assert_eq!(run(&[vec![]]), Err(ModelError::EmptyInput));
-    assert_eq!(run(&[vec![1; 9]]), Err(ModelError::TooLong { len: 9, max: 8 }));
+    assert_eq!(
+        run(&[vec![1; 9]]),
+        Err(ModelError::TooLong { len: 9, max: 8 })
+    );
     assert_eq!(run(&[vec![1, 2], vec![3]]), Err(ModelError::RaggedBatch));
     assert_eq!(
         run(&[vec![1, 5000]]),
-        Err(ModelError::UnknownId { id: 5000, vocab_size: 1000 })
+        Err(ModelError::UnknownId {
+            id: 5000,
+            vocab_size: 1000
+        })
     );
-    let bad_heads = TransformerConfig { num_heads: 5, ..TransformerConfig::tiny() }.init(&device);
+    let bad_heads = TransformerConfig {
+        num_heads: 5,
+        ..TransformerConfig::tiny()
+    }
+    .init(&device);
     assert!(matches!(bad_heads, Err(ModelError::Config(message)) if message.contains("divisible")));
 }

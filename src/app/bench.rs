@@ -5,7 +5,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
 use crate::charts::Style;
-use crate::model::{ModelError, run_traced, split_words, BUNDLED_CORPUS};
+use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
 
 use super::session::{RunResult, Session};
 use super::views::{HeadChoice, draw_heatmap_view};

@@ -71,7 +71,9 @@ pub fn App() -> impl IntoView {
                 max_tokens.set(started.tokenizer.max_len);
                 if bench_mode {
                     let outcome = bench::run(&started).await;
-                    bench_output.set(outcome.unwrap_or_else(|failure| format!("{{\"error\":{failure:?}}}")));
+                    bench_output.set(
+                        outcome.unwrap_or_else(|failure| format!("{{\"error\":{failure:?}}}")),
+                    );
                 }
                 session.set_value(Some(started));
                 ready.set(true);
@@ -159,8 +161,10 @@ pub fn App() -> impl IntoView {
             return;
         }
         // The canvas may be scaled by CSS: map client pixels to canvas pixels.
-        let x = (f64::from(event.client_x()) - rect.left()) * f64::from(canvas.width()) / rect.width();
-        let y = (f64::from(event.client_y()) - rect.top()) * f64::from(canvas.height()) / rect.height();
+        let x =
+            (f64::from(event.client_x()) - rect.left()) * f64::from(canvas.width()) / rect.width();
+        let y =
+            (f64::from(event.client_y()) - rect.top()) * f64::from(canvas.height()) / rect.height();
         let description = shown.with_value(|shown| {
             let shown = shown.as_ref()?;
             let (query, key) = shown.layout.cell_at(x as i32, y as i32)?;

@@ -4,7 +4,9 @@ use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, IntoDrawingArea};
 use web_sys::HtmlCanvasElement;
 
-use crate::analysis::{Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads};
+use crate::analysis::{
+    Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads,
+};
 use crate::charts::{
     ChartError, FlowData, HeadGridData, HeatmapData, HeatmapLayout, SimilarityData, Style,
     draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
@@ -118,7 +120,10 @@ pub fn draw_flow_view(
     let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
     let labels = result.tokens.labels();
     let edges = flow_edges(&matrix, threshold);
-    let title = format!("Layer {layer} · {} · weights ≥ {threshold:.2}", head.describe());
+    let title = format!(
+        "Layer {layer} · {} · weights ≥ {threshold:.2}",
+        head.describe()
+    );
     with_area(canvas, |area| {
         draw_flow(
             area,
@@ -167,7 +172,9 @@ pub fn draw_heads_view(
         .map(|_| ())
     })?;
     let similarity = head_similarity(attention, 0).ok_or("no heads to compare")?;
-    let labels: Vec<String> = (0..attention.heads).map(|head| format!("h{head}")).collect();
+    let labels: Vec<String> = (0..attention.heads)
+        .map(|head| format!("h{head}"))
+        .collect();
     let title = format!("Layer {layer} · head-to-head cosine similarity");
     with_area(similarity_canvas, |area| {
         draw_similarity(

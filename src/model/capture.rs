@@ -102,7 +102,8 @@ impl Recorder {
 }
 
 fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
-    let data = data.ok_or_else(|| ModelError::ReadBack(format!("{what}: missing from the read-back")))?;
+    let data =
+        data.ok_or_else(|| ModelError::ReadBack(format!("{what}: missing from the read-back")))?;
     data.try_into_vec_as::<f32>()
         .map_err(|error| ModelError::ReadBack(format!("{what}: {error:?}")))
 }

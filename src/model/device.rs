@@ -35,10 +35,14 @@ pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
     match Device::wgpu_options().init_with_setup_async().await {
         Ok((device, setup)) => {
             let info = setup.adapter.get_info();
-            let details: Vec<&str> = [info.name.as_str(), info.driver.as_str(), info.driver_info.as_str()]
-                .into_iter()
-                .filter(|part| !part.is_empty())
-                .collect();
+            let details: Vec<&str> = [
+                info.name.as_str(),
+                info.driver.as_str(),
+                info.driver_info.as_str(),
+            ]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect();
             let details = if details.is_empty() {
                 format!("{:?} {:?}", info.backend, info.device_type)
             } else {

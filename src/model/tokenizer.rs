@@ -133,7 +133,10 @@ impl Tokenized {
 
     /// Display strings, for chart labels.
     pub fn labels(&self) -> Vec<String> {
-        self.tokens.iter().map(|token| token.display.clone()).collect()
+        self.tokens
+            .iter()
+            .map(|token| token.display.clone())
+            .collect()
     }
 
     /// Number of tokens mapped to `[UNK]`.
@@ -194,7 +197,9 @@ mod tests {
     fn splits_words_and_punctuation_lower_cased() {
         assert_eq!(
             split_words("Call me Ishmael. Some years—ago!"),
-            ["call", "me", "ishmael", ".", "some", "years", "—", "ago", "!"]
+            [
+                "call", "me", "ishmael", ".", "some", "years", "—", "ago", "!"
+            ]
         );
         assert_eq!(split_words("  \n\t "), Vec::<String>::new());
     }
@@ -231,7 +236,8 @@ mod tests {
         let mut top = [vocabulary.word(2), vocabulary.word(3)];
         top.sort();
         assert_eq!(top, [Some(","), Some("the")]);
-        let distinct: std::collections::HashSet<_> = (0..1000).map(|id| vocabulary.word(id)).collect();
+        let distinct: std::collections::HashSet<_> =
+            (0..1000).map(|id| vocabulary.word(id)).collect();
         assert_eq!(distinct.len(), 1000);
         // Words of the default sentence are known.
         for word in ["call", "me", "ishmael", "whale", "sea"] {

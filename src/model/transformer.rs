@@ -1,14 +1,14 @@
 //! The glassbox Transformer encoder: a burn module whose forward pass can record what happens inside.
 
 use burn::module::Module;
+use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::attention::{
     MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, generate_autoregressive_mask,
 };
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm,
-    LayerNormConfig, Linear, LinearConfig, PositionalEncoding, PositionalEncodingConfig,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig, PositionalEncoding, PositionalEncodingConfig,
 };
-use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::capture::Recorder;

@@ -21,7 +21,12 @@ pub fn query_param(name: &str) -> Option<String> {
 /// Whether the system asks for a dark colour scheme.
 pub fn prefers_dark() -> bool {
     web_sys::window()
-        .and_then(|window| window.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .and_then(|window| {
+            window
+                .match_media("(prefers-color-scheme: dark)")
+                .ok()
+                .flatten()
+        })
         .is_some_and(|query| query.matches())
 }
 
