@@ -15,9 +15,9 @@ use super::views::{
 };
 use super::web;
 
-/// The text the page opens with: the first sentence of the bundled corpus.
-const DEFAULT_TEXT: &str = "Call me Ishmael. Some years ago, never mind how long precisely, \
-     I thought I would sail about a little and see the watery part of the world.";
+/// The text the page opens with: from the bundled corpus, and short enough (9 tokens) that
+/// the flow view's default threshold of 0.1 keeps some arrows even on untrained weights.
+const DEFAULT_TEXT: &str = "Call me Ishmael. I would sail about.";
 
 /// What the heatmap currently shows, kept for hover look-ups without redrawing.
 #[derive(Clone)]
@@ -64,7 +64,13 @@ pub fn App() -> impl IntoView {
     web::spawn(async move {
         match Session::start(force_cpu).await {
             Ok(started) => {
-                backend_label.set(started.backend.label.clone());
+                let mut label = started.backend.label.clone();
+                if started.backend.webgpu
+                    && let Some(adapter) = web::webgpu_adapter_description().await
+                {
+                    label = format!("WebGPU ({adapter})");
+                }
+                backend_label.set(label);
                 provenance.set(started.provenance.clone());
                 num_layers.set(started.config.num_layers);
                 num_heads.set(started.config.num_heads);
@@ -298,7 +304,7 @@ pub fn App() -> impl IntoView {
                         aria-label="Attention flow from query tokens to key tokens"></canvas>
                 </section>
                 <section class="view heads" hidden=move || view.get() != ViewKind::Heads>
-                    <canvas id="head-grid" node_ref=grid_ref width="760" height="600"
+                    <canvas id="head-grid" node_ref=grid_ref width="760" height="440"
                         aria-label="Every head of the layer"></canvas>
                     <canvas id="similarity" node_ref=similarity_ref width="520" height="480"
                         aria-label="Head-to-head similarity"></canvas>

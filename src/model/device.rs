@@ -54,6 +54,9 @@ pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
                 label: format!("WebGPU ({details})"),
             }
         }
-        Err(error) => BackendInfo::cpu(&format!("WebGPU unavailable ({error})")),
+        Err(burn::tensor::wgpu::WgpuInitError::AdapterUnavailable { .. }) => {
+            BackendInfo::cpu("this browser offers no WebGPU adapter")
+        }
+        Err(error) => BackendInfo::cpu(&format!("WebGPU failed to start ({error})")),
     }
 }
