@@ -1,0 +1,110 @@
+// Prints (never asserts) glassbox's wasm size, navigation-to-first-heatmap time and the page's own ?bench=1 numbers per backend.
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import { BACKENDS, CHROMIUM, LOAD_TIMEOUT_MS, launch, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
+import { serve } from '../tests/browser/serve.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
+const OUT = path.join(REPO, 'target/bench.json');
+const MB = 1024 * 1024;
+
+async function wasmSizes() {
+  const names = (await readdir(DIST)).filter((name) => name.endsWith('.wasm'));
+  return Promise.all(names.map(async (name) => {
+    const bytes = await readFile(path.join(DIST, name));
+    return { file: name, raw_bytes: bytes.length, gzip9_bytes: gzipSync(bytes, { level: 9 }).length };
+  }));
+}
+
+/** Milliseconds from the start of `page.goto` until the first heatmap is drawn. */
+async function firstHeatmapMs(browser, url, problems) {
+  const page = await browser.newPage();
+  watchProblems(page, problems, () => 'first heatmap');
+  try {
+    const started = performance.now();
+    await page.goto(url);
+    await waitForApp(page, { runs: 1, draws: 1 });
+    return performance.now() - started;
+  } finally {
+    await page.close();
+  }
+}
+
+/** The JSON the page writes into `#bench-output` under `?bench=1`, or why there is none. */
+async function pageBench(browser, url, problems) {
+  const page = await browser.newPage();
+  watchProblems(page, problems, () => '?bench=1');
+  try {
+    await page.goto(new URL('?bench=1', url).href);
+    // A page without the benchmark has no #bench-output once it is ready.
+    const outcome = await page.waitForFunction(() => {
+      const app = document.querySelector('#app');
+      const output = document.querySelector('#bench-output');
+      if (output?.textContent.trim()) return 'done';
+      if (app?.dataset.state === 'error') return 'error';
+      return !output && app?.dataset.state === 'ready' && Number(app.dataset.draws) >= 1 && 'absent';
+    }, null, { timeout: 2 * LOAD_TIMEOUT_MS, polling: 200 }).then((handle) => handle.jsonValue());
+    if (outcome === 'error') return { unavailable: `the page shows an error: ${await page.textContent('#error')}` };
+    if (outcome === 'absent') return { unavailable: 'the page has no #bench-output' };
+    return JSON.parse(await page.textContent('#bench-output'));
+  } finally {
+    await page.close();
+  }
+}
+
+const format = (value, digits = 1) => {
+  if (typeof value !== 'number') return String(value ?? '—');
+  return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+};
+
+const wasm = await wasmSizes();
+const server = await serve(DIST);
+const backends = {};
+try {
+  for (const backend of Object.keys(BACKENDS)) {
+    const browser = await launch(backend);
+    const problems = [];
+    try {
+      const first_heatmap_ms = await firstHeatmapMs(browser, server.url, problems);
+      const page_bench = await pageBench(browser, server.url, problems);
+      backends[backend] = { first_heatmap_ms, page_bench, problems };
+    } catch (error) {
+      backends[backend] = { error: error.message, problems };
+    } finally {
+      await browser.close();
+    }
+  }
+} finally {
+  await server.close();
+}
+
+const report = { date: new Date().toISOString(), chromium: CHROMIUM, dist: DIST, wasm, backends };
+await mkdir(path.dirname(OUT), { recursive: true });
+await writeFile(OUT, `${JSON.stringify(report, null, 2)}\n`);
+
+console.log('\nwasm size');
+for (const { file, raw_bytes, gzip9_bytes } of wasm) {
+  console.log(`  ${file.padEnd(40)} ${format(raw_bytes / MB, 2).padStart(7)} MB raw  ${format(gzip9_bytes / MB, 2).padStart(7)} MB gzip -9`);
+}
+// Rows are metrics, columns are backends; every number the page reports gets a row.
+const names = Object.keys(backends);
+const rows = [['goto → first heatmap ms', names.map((name) => backends[name].first_heatmap_ms)]];
+for (const key of new Set(names.flatMap((name) => Object.keys(backends[name].page_bench ?? {})))) {
+  const values = names.map((name) => backends[name].page_bench?.[key]);
+  if (values.some((value) => typeof value === 'number')) rows.push([key, values]);
+}
+console.log('\nheadless Chromium (its WebGPU is SwiftShader: software, far slower than a GPU)');
+console.log(`  ${'metric'.padEnd(30)}${names.map((name) => name.padStart(12)).join('')}`);
+for (const [metric, values] of rows) {
+  console.log(`  ${metric.padEnd(30)}${values.map((value) => format(value).padStart(12)).join('')}`);
+}
+for (const [name, result] of Object.entries(backends)) {
+  const bench = result.page_bench ?? {};
+  console.log(`  ${name}: ${result.error ?? bench.unavailable ?? bench.backend ?? ''}`);
+  for (const problem of result.problems) console.log(`    problem: ${problem}`);
+}
+console.log(`\nfull results: ${path.relative(process.cwd(), OUT) || OUT}`);
