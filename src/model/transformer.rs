@@ -1,5 +1,7 @@
 //! The glassbox Transformer encoder: a burn module whose forward pass can record what happens inside.
 
+use std::sync::Mutex;
+
 use burn::module::Module;
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::attention::{
@@ -177,9 +179,16 @@ impl TransformerConfig {
     /// Builds the model with weights drawn from `seed`, always on the CPU so that every
     /// backend shows the same seeded model, then moves it to `device`.
     pub fn init_seeded(&self, seed: u64, device: &Device) -> Result<Transformer, ModelError> {
+        // The CPU device's generator is global: hold a lock from seeding to the last draw so
+        // that a concurrent initialisation cannot take numbers out of this one's sequence.
+        static SEEDED_INIT: Mutex<()> = Mutex::new(());
+        let _guard = SEEDED_INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cpu = Device::flex();
         cpu.seed(seed);
-        Ok(self.init(&cpu)?.to_device(device))
+        let model = self.init(&cpu)?;
+        Ok(model.to_device(device))
     }
 }
 
