@@ -8,3 +8,10 @@ pub mod analysis;
 pub mod app;
 pub mod charts;
 pub mod model;
+
+/// Entry point of the page: runs once when the wasm module is instantiated.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    app::mount();
+}
