@@ -9,9 +9,22 @@ pub mod app;
 pub mod charts;
 pub mod model;
 
+#[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    /// The static constructors the wasm linker collects (burn registers kernels with them).
+    fn __wasm_call_ctors();
+}
+
 /// Entry point of the page: runs once when the wasm module is instantiated.
+///
+/// Calling the constructors here, from an exported function, tells the linker this module is
+/// not "command style"; otherwise it reruns every constructor at the start of every call from
+/// JavaScript into wasm (measured: most of the time of a redraw).
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: called once, right after instantiation, before any code reads what the
+    // constructors register.
+    unsafe { __wasm_call_ctors() };
     app::mount();
 }
