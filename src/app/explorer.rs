@@ -10,9 +10,7 @@ use crate::charts::{HeatmapLayout, Style};
 
 use super::bench;
 use super::session::{RunResult, Session};
-use super::views::{
-    HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view, selected_matrix,
-};
+use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
 use super::web;
 
 /// The text the page opens with: from the bundled corpus, and short enough (9 tokens) that
@@ -64,13 +62,7 @@ pub fn App() -> impl IntoView {
     web::spawn(async move {
         match Session::start(force_cpu).await {
             Ok(started) => {
-                let mut label = started.backend.label.clone();
-                if started.backend.webgpu
-                    && let Some(adapter) = web::webgpu_adapter_description().await
-                {
-                    label = format!("WebGPU ({adapter})");
-                }
-                backend_label.set(label);
+                backend_label.set(started.backend.label.clone());
                 provenance.set(started.provenance.clone());
                 num_layers.set(started.config.num_layers);
                 num_heads.set(started.config.num_heads);
@@ -135,10 +127,7 @@ pub fn App() -> impl IntoView {
                 .get()
                 .ok_or_else(|| "the heatmap canvas is missing".to_string())
                 .and_then(|canvas| draw_heatmap_view(&canvas, &run, layer, head, &style))
-                .map(|layout| {
-                    let matrix = selected_matrix(&run, layer, head);
-                    shown.set_value(matrix.map(|matrix| Shown { layout, matrix }));
-                }),
+                .map(|(layout, matrix)| shown.set_value(Some(Shown { layout, matrix }))),
             ViewKind::Flow => flow_ref
                 .get()
                 .ok_or_else(|| "the flow canvas is missing".to_string())

@@ -39,7 +39,13 @@ pub struct RunResult {
 impl Session {
     /// Picks the device (WebGPU, else CPU) and builds the `seed` preset with seeded weights.
     pub async fn start(force_cpu: bool) -> Result<Self, ModelError> {
-        let backend = init_browser_device(force_cpu).await;
+        let mut backend = init_browser_device(force_cpu).await;
+        // The browser names its adapter better than wgpu does ("google swiftshader").
+        if backend.webgpu
+            && let Some(adapter) = web::webgpu_adapter_description().await
+        {
+            backend.label = format!("WebGPU ({adapter})");
+        }
         let config = TransformerConfig::seed();
         let model = config.init_seeded(WEIGHT_SEED, &backend.device)?;
         let tokenizer = WordTokenizer::new(Vocabulary::bundled(), config.max_seq_len);

@@ -62,7 +62,7 @@ impl ViewKind {
 }
 
 /// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
-pub fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
+fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
     let attention = result.trace.attention.get(layer)?;
     match head {
         HeadChoice::Mean => mean_over_heads(attention, 0),
@@ -82,18 +82,18 @@ fn with_area<T>(
     Ok(out)
 }
 
-/// Draws the heatmap of the selected map; returns its layout for hover look-ups.
+/// Draws the heatmap of the selected map; returns its layout and the map, for hover look-ups.
 pub fn draw_heatmap_view(
     canvas: &HtmlCanvasElement,
     result: &RunResult,
     layer: usize,
     head: HeadChoice,
     style: &Style,
-) -> Result<HeatmapLayout, String> {
+) -> Result<(HeatmapLayout, Matrix), String> {
     let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
     let labels = result.tokens.labels();
     let title = format!("Layer {layer} · {}", head.describe());
-    with_area(canvas, |area| {
+    let layout = with_area(canvas, |area| {
         draw_heatmap(
             area,
             &HeatmapData {
@@ -105,7 +105,8 @@ pub fn draw_heatmap_view(
             },
             style,
         )
-    })
+    })?;
+    Ok((layout, matrix))
 }
 
 /// Draws the flow diagram of the selected map; returns how many arrows it drew.

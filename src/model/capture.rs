@@ -48,11 +48,6 @@ impl Recorder {
         }
     }
 
-    /// Module paths recorded so far, in execution order.
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.modules.iter().map(|(path, _)| path.as_str())
-    }
-
     /// Reads every recorded tensor back to the host in one transaction.
     pub async fn read(self) -> Result<Trace, ModelError> {
         let attention_shapes: Vec<[usize; 4]> = self.attention.iter().map(Tensor::dims).collect();
