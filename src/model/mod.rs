@@ -2,6 +2,7 @@
 //! tokenizer and device selection. Nothing here knows about the page.
 
 mod capture;
+pub mod checkpoint;
 mod config;
 mod device;
 mod error;
@@ -10,6 +11,7 @@ pub mod trace;
 mod transformer;
 
 pub use capture::Recorder;
+pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
 pub use config::{Activation, NormPosition, Positional, TransformerConfig};
 pub use device::BackendInfo;
 #[cfg(target_arch = "wasm32")]

@@ -10,14 +10,23 @@ pub const PAD: &str = "[PAD]";
 /// Id 1: any word outside the vocabulary.
 pub const UNK: &str = "[UNK]";
 
-/// Splits text into lower-cased words and single punctuation marks.
+/// Splits text into lower-cased words, single digits and single punctuation marks.
 ///
-/// A word is a run of alphanumeric characters (any script); every other non-space character,
-/// emoji included, is a token of its own.
+/// A word is a run of alphanumeric characters (any script) other than ASCII digits. Every ASCII
+/// digit is a token of its own, as in GPT-style number splitting, so "31415" is five tokens and
+/// "abc12" is `abc`, `1`, `2`; ten digit tokens then cover every number. Every other non-space
+/// character, emoji included, is a token of its own.
 pub fn split_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
     for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            words.push(ch.to_string());
+            continue;
+        }
         if ch.is_alphanumeric() {
             current.extend(ch.to_lowercase());
             continue;
@@ -75,6 +84,11 @@ impl Vocabulary {
     /// The 1000-word vocabulary of the `seed` preset, counted from the bundled corpus.
     pub fn bundled() -> Self {
         Self::from_corpus(BUNDLED_CORPUS, 1000)
+    }
+
+    /// Every word, index = id.
+    pub fn words(&self) -> &[String] {
+        &self.words
     }
 
     /// Number of ids.
@@ -202,6 +216,21 @@ mod tests {
             ]
         );
         assert_eq!(split_words("  \n\t "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_ascii_digit_is_a_token_of_its_own() {
+        assert_eq!(split_words("31415"), ["3", "1", "4", "1", "5"]);
+        assert_eq!(split_words("abc12"), ["abc", "1", "2"]);
+        assert_eq!(split_words("12abc"), ["1", "2", "abc"]);
+        assert_eq!(
+            split_words("Room 101, 3.5 PM"),
+            ["room", "1", "0", "1", ",", "3", ".", "5", "pm"]
+        );
+        assert_eq!(split_words("a1b"), ["a", "1", "b"]);
+        assert_eq!(split_words("3 1 4"), ["3", "1", "4"]);
+        // Digits of other scripts are not ASCII digits and stay inside their word.
+        assert_eq!(split_words("x٣y"), ["x٣y"]);
     }
 
     #[test]

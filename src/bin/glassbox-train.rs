@@ -1,0 +1,218 @@
+//! `glassbox-train`: trains a small Transformer on a toy task on the CPU and writes a
+//! checkpoint the page can open.
+//!
+//! ```text
+//! cargo run --release --bin glassbox-train -- --task reverse --preset tiny --out assets/models/reverse.safetensors
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use clap::{Parser, ValueEnum};
+use glassbox::model::TransformerConfig;
+use glassbox::model::checkpoint::save_checkpoint;
+use glassbox::train::{OptimizerKind, Schedule, TaskKind, TrainConfig, Trainer};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TaskArg {
+    Reverse,
+    Sort,
+    Language,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OptimizerArg {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    Constant,
+    Step,
+    Cosine,
+}
+
+/// Train a small Transformer on a seeded toy task and save it as a glassbox checkpoint.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The toy task.
+    #[arg(long, value_enum)]
+    task: TaskArg,
+    /// Model preset (`tiny` or `seed`), shaped to the task's vocabulary and length.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// Where to write the checkpoint (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimisation steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adamw")]
+    optimizer: OptimizerArg,
+    /// Learning-rate schedule after warm-up (step: ×0.5 every quarter of the run).
+    #[arg(long, value_enum, default_value = "cosine")]
+    schedule: ScheduleArg,
+    /// Linear warm-up steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Clip the global gradient norm (0 = no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// Seed of the weights and the data.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Evaluate on the held-out set every this many steps.
+    #[arg(long, default_value_t = 250)]
+    eval_every: usize,
+    /// Override the preset's layer count.
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Override the preset's width.
+    #[arg(long)]
+    d_model: Option<usize>,
+    /// Override the preset's feed-forward width.
+    #[arg(long)]
+    d_ff: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match pollster::block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("glassbox-train: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let Some(mut preset) = TransformerConfig::preset(&args.preset) else {
+        return Err(format!(
+            "unknown preset `{}` (try tiny or seed)",
+            args.preset
+        ));
+    };
+    preset.num_layers = args.layers.unwrap_or(preset.num_layers);
+    preset.d_model = args.d_model.unwrap_or(preset.d_model);
+    preset.d_ff = args.d_ff.unwrap_or(preset.d_ff);
+    let task = match args.task {
+        TaskArg::Reverse => TaskKind::Reverse,
+        TaskArg::Sort => TaskKind::Sort,
+        TaskArg::Language => TaskKind::Language,
+    };
+    let config = TrainConfig {
+        optimizer: match args.optimizer {
+            OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9 },
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Adamw => OptimizerKind::AdamW { weight_decay: 0.01 },
+        },
+        learning_rate: args.lr,
+        schedule: match args.schedule {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Step => Schedule::StepDecay {
+                every: (args.steps / 4).max(1),
+                factor: 0.5,
+            },
+            ScheduleArg::Cosine => Schedule::Cosine,
+        },
+        warmup_steps: args.warmup,
+        batch_size: args.batch_size,
+        steps: args.steps,
+        clip_norm: (args.clip > 0.0).then_some(args.clip),
+        seed: args.seed,
+        ..TrainConfig::new(task, preset)
+    };
+    let device = Device::flex();
+    let mut trainer = Trainer::new(config.clone(), &device).map_err(|e| e.to_string())?;
+    println!(
+        "task {} · {} parameters · {} steps of {} · {} lr {}",
+        task.name(),
+        trainer.model().parameter_count(),
+        config.steps,
+        config.batch_size,
+        config.optimizer.name(),
+        config.learning_rate
+    );
+    let started = Instant::now();
+    for _ in 0..config.steps {
+        let report = trainer.step().await.map_err(|e| e.to_string())?;
+        if !report.loss.is_finite() {
+            return Err(format!(
+                "the loss became {} at step {}",
+                report.loss, report.step
+            ));
+        }
+        if report.step % args.eval_every.max(1) == 0 || report.step == config.steps {
+            let evaluation = trainer.evaluate().await.map_err(|e| e.to_string())?;
+            println!(
+                "step {:>6}  loss {:.4}  grad norm {:.3}  lr {:.2e}  held-out loss {:.4}  accuracy {:.2}%  ({:.1} s)",
+                report.step,
+                report.loss,
+                report.grad_norm,
+                report.learning_rate,
+                evaluation.loss,
+                100.0 * evaluation.accuracy(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let evaluation = trainer.evaluate().await.map_err(|e| e.to_string())?;
+    let mut metadata = BTreeMap::new();
+    metadata.insert("glassbox.task".to_string(), task.name().to_string());
+    metadata.insert(
+        "glassbox.heldout_accuracy".to_string(),
+        format!("{:.4}", evaluation.accuracy()),
+    );
+    metadata.insert(
+        "glassbox.heldout_tokens".to_string(),
+        evaluation.total.to_string(),
+    );
+    metadata.insert("glassbox.steps".to_string(), config.steps.to_string());
+    metadata.insert(
+        "glassbox.training".to_string(),
+        format!(
+            "{} lr {} {:?} warm-up {} batch {} clip {:?} seed {}",
+            config.optimizer.name(),
+            config.learning_rate,
+            config.schedule,
+            config.warmup_steps,
+            config.batch_size,
+            config.clip_norm,
+            config.seed
+        ),
+    );
+    let model = trainer.model();
+    let bytes = save_checkpoint(
+        &model,
+        trainer.model_config(),
+        trainer.task().vocabulary(),
+        &metadata,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    println!(
+        "wrote {} ({} bytes): held-out token accuracy {:.2}% over {} tokens, {:.1} s",
+        args.out.display(),
+        bytes.len(),
+        100.0 * evaluation.accuracy(),
+        evaluation.total,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

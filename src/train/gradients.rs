@@ -1,0 +1,129 @@
+//! Per-parameter gradient statistics, reduced on the device and read back as six numbers per
+//! tensor rather than whole gradients.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, Transaction};
+
+use super::trainer::TrainError;
+use crate::analysis::Summary;
+use crate::model::{ModelError, Transformer};
+
+/// The gradient of one parameter tensor, summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterGradient {
+    /// Module path, e.g. `layers.0.attn.query.weight`.
+    pub path: String,
+    /// Shape in glassbox's layout.
+    pub shape: Vec<usize>,
+    /// Mean, sample std, min, max and L2 norm of the gradient.
+    pub gradient: Summary,
+    /// L2 norm of the parameter itself.
+    pub weight_norm: f64,
+}
+
+/// Numbers reduced per tensor: mean, std, min, max, gradient norm, weight norm.
+const STATS: usize = 6;
+
+/// Summarises the gradient of every parameter of `model` that has one in `grads`.
+pub async fn gradient_statistics(
+    model: &Transformer,
+    grads: &GradientsParams,
+) -> Result<Vec<ParameterGradient>, TrainError> {
+    let mut reducer = Reducer {
+        grads,
+        path: Vec::new(),
+        found: Vec::new(),
+        reduced: Vec::new(),
+    };
+    model.visit(&mut reducer);
+    if reducer.reduced.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = Tensor::cat(reducer.reduced, 0); // [tensors * STATS]
+    let data = Transaction::default()
+        .register(all)
+        .execute_async()
+        .await
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+    let values = data
+        .into_iter()
+        .next()
+        .ok_or_else(|| ModelError::ReadBack("gradient statistics missing".into()))?
+        .try_into_vec_as::<f32>()
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+    Ok(reducer
+        .found
+        .into_iter()
+        .zip(values.chunks_exact(STATS))
+        .map(|((path, shape), stats)| {
+            let count = shape.iter().product();
+            let [mean, std, min, max, norm, weight_norm] =
+                [0, 1, 2, 3, 4, 5].map(|index| f64::from(stats[index]));
+            ParameterGradient {
+                path,
+                shape,
+                gradient: Summary {
+                    count,
+                    mean,
+                    std,
+                    min,
+                    max,
+                    norm,
+                },
+                weight_norm,
+            }
+        })
+        .collect())
+}
+
+struct Reducer<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    found: Vec<(String, Vec<usize>)>,
+    reduced: Vec<Tensor<1>>,
+}
+
+impl ModuleVisitor for Reducer<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = self.grads.get::<D>(param.id) else {
+            return;
+        };
+        let shape = grad.dims().to_vec();
+        let count = shape.iter().product::<usize>();
+        let rows = shape.first().copied().unwrap_or(1);
+        // [rows, count / rows]: summing each row first, then the row sums, keeps f32 sums of
+        // a quarter-million values within ~1e-6 of an f64 sum (one flat sum was off by 4e-4).
+        let grad = grad.reshape([rows, count / rows.max(1)]);
+        let weight = param.val().inner().reshape([rows, count / rows.max(1)]);
+        let mean = sum_by_rows(grad.clone()) / count as f64; // [1]
+        let deviations = sum_by_rows((grad.clone() - mean.clone().unsqueeze::<2>()).square());
+        let std = (deviations / (count.saturating_sub(1).max(1)) as f64).sqrt();
+        let stats = Tensor::cat(
+            vec![
+                mean,
+                std,
+                grad.clone().min(),
+                grad.clone().max(),
+                sum_by_rows(grad.square()).sqrt(),
+                sum_by_rows(weight.square()).sqrt(),
+            ],
+            0,
+        ); // [STATS]
+        self.found.push((self.path.join("."), shape));
+        self.reduced.push(stats);
+    }
+}
+
+/// Sum of a `[rows, cols]` tensor as `[1]`, row sums first.
+fn sum_by_rows(values: Tensor<2>) -> Tensor<1> {
+    values.sum_dim(1).sum()
+}

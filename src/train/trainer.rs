@@ -1,0 +1,445 @@
+//! The one training loop glassbox has: the native CLI and the page both step a [`Trainer`].
+//!
+//! Every read from the device is asynchronous (WebGPU cannot read synchronously); natively the
+//! futures complete at once and the CLI blocks on them.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use super::tasks::{Batch, Task, TaskKind, token_accuracy};
+use crate::model::{ModelError, Positional, Transformer, TransformerConfig};
+
+/// Which optimizer updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent with (optionally zero) momentum.
+    Sgd {
+        /// Momentum coefficient; 0 is plain SGD.
+        momentum: f64,
+    },
+    /// Adam with burn's defaults (β = 0.9, 0.999; ε = 1e-5).
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW {
+        /// Decay coefficient.
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerKind {
+    /// Short name for logs and metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sgd { .. } => "sgd",
+            Self::Adam => "adam",
+            Self::AdamW { .. } => "adamw",
+        }
+    }
+
+    fn init(self) -> ModuleOptimizer {
+        match self {
+            Self::Sgd { momentum } if momentum > 0.0 => SgdConfig::new()
+                .with_momentum(Some(MomentumConfig::new().with_momentum(momentum)))
+                .init(),
+            Self::Sgd { .. } => SgdConfig::new().init(),
+            Self::Adam => AdamConfig::new().init(),
+            Self::AdamW { weight_decay } => AdamWConfig::new()
+                .with_weight_decay(weight_decay as f32)
+                .init(),
+        }
+    }
+}
+
+/// How the learning rate changes over the run (after the warm-up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// Multiplied by `factor` every `every` steps.
+    StepDecay {
+        /// Steps between decays.
+        every: usize,
+        /// Multiplier at each decay.
+        factor: f64,
+    },
+    /// Half a cosine from the base rate down to zero at the last step.
+    Cosine,
+}
+
+/// Everything that decides a training run; the same config and seed give the same run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// The toy task.
+    pub task: TaskKind,
+    /// The architecture (vocabulary size, causality and positions are set from the task).
+    pub model: TransformerConfig,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    pub learning_rate: f64,
+    /// Schedule after warm-up.
+    pub schedule: Schedule,
+    /// Steps of linear warm-up from zero to the base rate.
+    pub warmup_steps: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Planned number of steps (the cosine schedule ends here).
+    pub steps: usize,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f64>,
+    /// Seeds the weights and the order of the training data.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// A config that trains `preset` on `task` with settings that work for the toy tasks.
+    pub fn new(task: TaskKind, preset: TransformerConfig) -> Self {
+        Self {
+            task,
+            model: preset,
+            optimizer: OptimizerKind::AdamW { weight_decay: 0.01 },
+            learning_rate: 1e-3,
+            schedule: Schedule::Cosine,
+            warmup_steps: 100,
+            batch_size: 64,
+            steps: 2000,
+            clip_norm: Some(1.0),
+            seed: 0,
+        }
+    }
+
+    /// The model config this run actually builds: the preset shaped to the task.
+    ///
+    /// The toy tasks depend on order, so a preset without positions (the seed chapter's model)
+    /// gets learned positions; the sequence limit is the task's longest input.
+    pub fn model_config(&self, task: &Task) -> TransformerConfig {
+        let positional = match self.model.positional {
+            Positional::None => Positional::Learned,
+            other => other,
+        };
+        TransformerConfig {
+            vocab_size: task.vocabulary().len(),
+            causal: task.causal(),
+            max_seq_len: task.max_len(),
+            positional,
+            ..self.model.clone()
+        }
+    }
+
+    /// The learning rate at `step` (0-based).
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let base = self.learning_rate;
+        if step < self.warmup_steps {
+            return base * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let after = step - self.warmup_steps;
+        match self.schedule {
+            Schedule::Constant => base,
+            Schedule::StepDecay { every, factor } => {
+                base * factor.powi((after / every.max(1)) as i32)
+            }
+            Schedule::Cosine => {
+                let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+                let progress = (after as f64 / span).min(1.0);
+                base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
+/// What can stop training.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TrainError {
+    /// The model could not be built or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The config cannot train.
+    #[error("invalid training setup: {0}")]
+    Config(String),
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Steps done so far, this one included.
+    pub step: usize,
+    /// Mean cross-entropy of the batch, before the update.
+    pub loss: f64,
+    /// Global L2 norm of all gradients, before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used for the update.
+    pub learning_rate: f64,
+}
+
+/// Loss and token accuracy on the held-out set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy over held-out tokens.
+    pub loss: f64,
+    /// Correct held-out tokens.
+    pub correct: usize,
+    /// All held-out tokens.
+    pub total: usize,
+}
+
+impl Evaluation {
+    /// Share of held-out tokens predicted right.
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Held-out batches used for evaluation.
+pub const EVAL_BATCHES: usize = 8;
+
+/// A model being trained on a task.
+pub struct Trainer {
+    config: TrainConfig,
+    model_config: TransformerConfig,
+    task: Task,
+    model: Transformer,
+    optimizer: ModuleOptimizer,
+    rng: ChaCha8Rng,
+    device: Device,
+    step: usize,
+}
+
+impl Trainer {
+    /// Seeds a fresh model for `config` on `device` (autodiff is switched on here).
+    pub fn new(config: TrainConfig, device: &Device) -> Result<Self, TrainError> {
+        if config.batch_size == 0 {
+            return Err(TrainError::Config(
+                "the batch size must be at least 1".into(),
+            ));
+        }
+        if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+            return Err(TrainError::Config(format!(
+                "the learning rate must be a positive number, got {}",
+                config.learning_rate
+            )));
+        }
+        let task = Task::new(config.task);
+        let model_config = config.model_config(&task);
+        let model = model_config.init_seeded(config.seed, device)?;
+        let device = device.clone().autodiff();
+        let model = model.fork(&device).train();
+        Ok(Self {
+            optimizer: config.optimizer.init(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            model_config,
+            task,
+            model,
+            device,
+            step: 0,
+        })
+    }
+
+    /// The run's config.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The architecture being trained.
+    pub fn model_config(&self) -> &TransformerConfig {
+        &self.model_config
+    }
+
+    /// The task.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// Steps done.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The current weights as an inference model (no autodiff graph).
+    pub fn model(&self) -> Transformer {
+        self.model.valid()
+    }
+
+    /// One optimisation step on a fresh training batch.
+    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+        let batch = self.task.train_batch(&mut self.rng, self.config.batch_size);
+        let learning_rate = self.config.learning_rate_at(self.step);
+        let (loss, _) = self.loss(&self.model, &batch)?;
+        let grads = loss.backward();
+        let mut grads = GradientsParams::from_grads(grads, &self.model);
+        let grad_norm = global_norm(&self.model, &grads);
+        if let Some(max_norm) = self.config.clip_norm {
+            // Scale every gradient by min(1, max_norm / norm), on the device.
+            let scale = grad_norm.clone().clamp_min(max_norm).recip() * max_norm;
+            scale_gradients(&self.model, &mut grads, scale);
+        }
+        let model = self.model.clone();
+        self.model = self.optimizer.step(learning_rate, model, grads);
+        self.step += 1;
+
+        let values = Transaction::default()
+            .register(loss.inner())
+            .register(grad_norm.inner())
+            .execute_async()
+            .await
+            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        let [loss, grad_norm] = scalars(values)?;
+        Ok(StepReport {
+            step: self.step,
+            loss,
+            grad_norm,
+            learning_rate,
+        })
+    }
+
+    /// Loss and token accuracy of the current weights on the task's held-out set.
+    pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
+        evaluate(&self.model.valid(), &self.task, EVAL_BATCHES).await
+    }
+
+    fn loss(
+        &self,
+        model: &Transformer,
+        batch: &Batch,
+    ) -> Result<(Tensor<1>, Tensor<3>), TrainError> {
+        batch_loss(model, batch, &self.device)
+    }
+}
+
+/// Mean cross-entropy of `model` on `batch` over every position, and the logits.
+pub fn batch_loss(
+    model: &Transformer,
+    batch: &Batch,
+    device: &Device,
+) -> Result<(Tensor<1>, Tensor<3>), TrainError> {
+    let inputs = model.token_tensor(&batch.inputs, device)?;
+    let targets = model.token_tensor(&batch.targets, device)?;
+    let logits = model.forward(inputs); // [batch, seq, vocab]
+    let [batch_size, seq_len, vocab_size] = logits.dims();
+    let flat_logits = logits.clone().reshape([batch_size * seq_len, vocab_size]);
+    let flat_targets = targets.reshape([batch_size * seq_len]);
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(flat_logits, flat_targets);
+    Ok((loss, logits))
+}
+
+/// Held-out loss and token accuracy of `model` on the first `batches` held-out batches of `task`.
+pub async fn evaluate(
+    model: &Transformer,
+    task: &Task,
+    batches: usize,
+) -> Result<Evaluation, TrainError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrainError::Config("the model has no device".into()))?;
+    let mut loss_sum = 0.0;
+    let mut tokens = 0;
+    let mut correct = 0;
+    for batch in task.held_out(batches) {
+        let (loss, logits) = batch_loss(model, &batch, &device)?;
+        let predictions = logits.argmax(2).squeeze_dim::<2>(2); // [batch, seq]
+        let values = Transaction::default()
+            .register(loss)
+            .register(predictions)
+            .execute_async()
+            .await
+            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        let mut values = values.into_iter();
+        let [loss] = scalars(values.by_ref().take(1).collect())?;
+        let predicted = values
+            .next()
+            .ok_or_else(|| ModelError::ReadBack("predictions missing".into()))?
+            .try_into_vec_as::<i64>()
+            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        let seq_len = batch.seq_len();
+        let predictions: Vec<Vec<u32>> = predicted
+            .chunks(seq_len.max(1))
+            .map(|row| row.iter().map(|&id| id as u32).collect())
+            .collect();
+        let (batch_correct, batch_total) = token_accuracy(&predictions, &batch.targets);
+        loss_sum += loss * batch_total as f64;
+        tokens += batch_total;
+        correct += batch_correct;
+    }
+    Ok(Evaluation {
+        loss: if tokens == 0 {
+            0.0
+        } else {
+            loss_sum / tokens as f64
+        },
+        correct,
+        total: tokens,
+    })
+}
+
+fn scalars<const N: usize>(values: Vec<TensorData>) -> Result<[f64; N], TrainError> {
+    let mut out = [0.0; N];
+    if values.len() != N {
+        return Err(
+            ModelError::ReadBack(format!("expected {N} values, got {}", values.len())).into(),
+        );
+    }
+    for (slot, data) in out.iter_mut().zip(values) {
+        let value = data
+            .try_into_vec_as::<f32>()
+            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        *slot = value.first().copied().unwrap_or(f32::NAN) as f64;
+    }
+    Ok(out)
+}
+
+/// `sqrt(Σ g²)` over every gradient of `model`, as a one-element tensor on the device.
+fn global_norm(model: &Transformer, grads: &GradientsParams) -> Tensor<1> {
+    struct SquaredSum<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SquaredSum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.get::<D>(param.id) {
+                let sum = grad.square().sum(); // [1]
+                self.total = Some(match self.total.take() {
+                    Some(total) => total + sum,
+                    None => sum,
+                });
+            }
+        }
+    }
+    let mut visitor = SquaredSum { grads, total: None };
+    model.visit(&mut visitor);
+    let device = model.devices().into_iter().next().unwrap_or_default();
+    visitor
+        .total
+        .unwrap_or_else(|| Tensor::zeros([1], &device.inner()))
+        .sqrt()
+}
+
+/// Multiplies every gradient of `model` by the one-element `scale`.
+fn scale_gradients(model: &Transformer, grads: &mut GradientsParams, scale: Tensor<1>) {
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        scale: Tensor<1>,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.remove::<D>(param.id) {
+                let scale = self.scale.clone().reshape([1; D]);
+                self.grads.register(param.id, grad * scale);
+            }
+        }
+    }
+    model.visit(&mut Scale { grads, scale });
+}
