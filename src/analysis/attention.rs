@@ -126,6 +126,24 @@ fn row_entropy(row: &[f32]) -> f64 {
         .sum()
 }
 
+/// For each query (row), the key (column) it attends to most; ties go to the earlier key.
+///
+/// The text twin of a heatmap: the reverse task's anti-diagonal reads `7 6 5 … 0`.
+pub fn strongest_keys(matrix: &Matrix) -> Vec<usize> {
+    (0..matrix.rows)
+        .filter_map(|row| {
+            let values = matrix.row(row)?;
+            let mut best = 0;
+            for (col, &value) in values.iter().enumerate() {
+                if value > values[best] {
+                    best = col;
+                }
+            }
+            Some(best)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +261,13 @@ mod tests {
         assert!(flow_edges(&Matrix::zeros(0, 0), 0.0).is_empty());
         let with_nan = Matrix::new(1, 2, vec![f32::NAN, 0.5]).unwrap();
         assert_eq!(flow_edges(&with_nan, 0.0), vec![edge(0, 1, 0.5)]);
+    }
+
+    #[test]
+    fn strongest_key_of_each_row() {
+        let matrix = Matrix::new(3, 3, vec![0.1, 0.2, 0.7, 0.5, 0.5, 0.0, 0.0, 0.9, 0.1]).unwrap();
+        // Row 1 ties between keys 0 and 1: the earlier key wins.
+        assert_eq!(strongest_keys(&matrix), vec![2, 0, 1]);
+        assert!(strongest_keys(&Matrix::zeros(0, 0)).is_empty());
     }
 }

@@ -7,6 +7,7 @@ pub mod stats;
 
 pub use attention::{
     FlowEdge, flow_edges, head_entropy, head_matrix, head_similarity, max_entropy, mean_over_heads,
+    strongest_keys,
 };
 pub use matrix::Matrix;
 pub use stats::Summary;

@@ -7,9 +7,10 @@ use web_sys::HtmlCanvasElement;
 use crate::charts::Style;
 use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
 
-use super::session::{RunResult, Session};
+use super::session::{LoadedModel, RunResult};
 use super::views::{HeadChoice, draw_heatmap_view};
 use super::web;
+use crate::model::BackendInfo;
 
 const WARM_UP_RUNS: usize = 3;
 const TIMED_RUNS: usize = 20;
@@ -30,9 +31,10 @@ fn json_list(values: &[f64]) -> String {
     format!("[{}]", items.join(","))
 }
 
-/// Runs the benchmark and returns its result as a JSON object.
-pub async fn run(session: &Session) -> Result<String, String> {
-    let device = &session.backend.device;
+/// Runs the benchmark on the `seed` preset and returns its result as a JSON object.
+pub async fn run(backend: &BackendInfo) -> Result<String, String> {
+    let session = LoadedModel::seed_preset(backend)?;
+    let device = &backend.device;
     // Batch 2 × 10 tokens of the bundled corpus, as in the seed chapter's demo input shape.
     let corpus = session.tokenizer.tokenize(BUNDLED_CORPUS).ids();
     let batch: Vec<Vec<u32>> = vec![corpus[..10].to_vec(), corpus[10..20].to_vec()];
@@ -52,7 +54,7 @@ pub async fn run(session: &Session) -> Result<String, String> {
     let long_text = split_words(BUNDLED_CORPUS).join(" ");
     let started = web::now_ms();
     let long = session
-        .run(&long_text)
+        .run(&long_text, backend)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the corpus has no tokens")?;
@@ -62,7 +64,7 @@ pub async fn run(session: &Session) -> Result<String, String> {
     Ok(format!(
         "{{\"backend\":{:?},\"batch\":2,\"tokens\":10,\"forward_ms_median\":{:.3},\"forward_ms_all\":{},\
          \"forward_512_tokens_ms\":{:.3},\"heatmap_512_redraw_ms_median\":{:.3},\"heatmap_512_redraw_ms_all\":{}}}",
-        session.backend.label,
+        backend.label,
         median(&forward_ms),
         json_list(&forward_ms),
         forward_512_ms,

@@ -5,17 +5,18 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::analysis::Matrix;
+use crate::analysis::{Matrix, strongest_keys};
 use crate::charts::{HeatmapLayout, Style};
 
+use crate::model::BackendInfo;
+
 use super::bench;
-use super::session::{RunResult, Session};
+use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
 use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
 use super::web;
 
-/// The text the page opens with: from the bundled corpus, and short enough (9 tokens) that
-/// the flow view's default threshold of 0.1 keeps some arrows even on untrained weights.
-const DEFAULT_TEXT: &str = "Call me Ishmael. I would sail about.";
+/// The model the page opens on: trained, so its attention shows what it learned.
+const DEFAULT_MODEL: &str = "reverse";
 
 /// What the heatmap currently shows, kept for hover look-ups without redrawing.
 #[derive(Clone)]
@@ -30,7 +31,14 @@ pub fn App() -> impl IntoView {
     let force_cpu = web::query_param("backend").as_deref() == Some("cpu");
     let bench_mode = web::query_param("bench").is_some();
     let bench_output = RwSignal::new(String::new());
-    let session = StoredValue::new_local(None::<Session>);
+    let backend = StoredValue::new_local(None::<BackendInfo>);
+    let loaded = StoredValue::new_local(None::<LoadedModel>);
+    let model_id = RwSignal::new(String::new());
+    let model_version = RwSignal::new(0u32);
+    let file_label = RwSignal::new(None::<String>);
+    let loading = RwSignal::new(false);
+    let load_error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(None::<String>);
     let backend_label = RwSignal::new("Starting: asking the browser for WebGPU…".to_string());
     let provenance = RwSignal::new(String::new());
     let num_layers = RwSignal::new(0usize);
@@ -38,7 +46,7 @@ pub fn App() -> impl IntoView {
     let max_tokens = RwSignal::new(0usize);
     let ready = RwSignal::new(false);
 
-    let text = RwSignal::new(DEFAULT_TEXT.to_string());
+    let text = RwSignal::new(String::new());
     let layer = RwSignal::new(0usize);
     let head = RwSignal::new(HeadChoice::Mean);
     let view = RwSignal::new(ViewKind::Heatmap);
@@ -52,41 +60,115 @@ pub fn App() -> impl IntoView {
     let generation = StoredValue::new(0u64);
     let shown = StoredValue::new_local(None::<Shown>);
     let hover = RwSignal::new(None::<String>);
+    // The heatmap in words: each query's strongest key (the canvas' text alternative).
+    let strongest = RwSignal::new(Vec::<usize>::new());
 
     let heatmap_ref = NodeRef::<html::Canvas>::new();
     let flow_ref = NodeRef::<html::Canvas>::new();
     let grid_ref = NodeRef::<html::Canvas>::new();
     let similarity_ref = NodeRef::<html::Canvas>::new();
 
-    // Pick a device and build the model once.
-    web::spawn(async move {
-        match Session::start(force_cpu).await {
-            Ok(started) => {
-                backend_label.set(started.backend.label.clone());
-                provenance.set(started.provenance.clone());
-                num_layers.set(started.config.num_layers);
-                num_heads.set(started.config.num_heads);
-                max_tokens.set(started.tokenizer.max_len);
-                if bench_mode {
-                    let outcome = bench::run(&started).await;
-                    bench_output.set(
-                        outcome.unwrap_or_else(|failure| format!("{{\"error\":{failure:?}}}")),
-                    );
+    // Makes `model` the one the page runs; the views follow.
+    let install = move |model: LoadedModel| {
+        provenance.set(model.provenance.clone());
+        num_layers.set(model.config.num_layers);
+        num_heads.set(model.config.num_heads);
+        max_tokens.set(model.tokenizer.max_len);
+        if layer.get_untracked() >= model.config.num_layers {
+            layer.set(0);
+        }
+        if let HeadChoice::Head(index) = head.get_untracked()
+            && index >= model.config.num_heads
+        {
+            head.set(HeadChoice::Mean);
+        }
+        if let Some(probe) = &model.probe_text {
+            text.set(probe.clone());
+        }
+        load_error.set(None);
+        saved.set(None);
+        model_id.set(model.id.clone());
+        loaded.set_value(Some(model));
+        model_version.update(|version| *version += 1);
+        ready.set(true);
+    };
+
+    // Loads a shipped model or the user's files; a failure leaves the current model in place.
+    let load = move |source: LoadSource| {
+        let Some(device) = backend.get_value() else {
+            return;
+        };
+        loading.set(true);
+        web::spawn(async move {
+            web::next_frame().await;
+            let outcome = match &source {
+                LoadSource::Shipped(id) => match shipped(id) {
+                    Some(model) => LoadedModel::shipped(model, &device).await,
+                    None => Err(format!("there is no model called `{id}`")),
+                },
+                LoadSource::Files(files) => LoadedModel::open_files(files, &device).await,
+            };
+            loading.set(false);
+            match outcome {
+                Ok(model) => {
+                    if let LoadSource::Files(_) = source {
+                        file_label.set(Some(model.file_name.clone()));
+                    }
+                    install(model);
                 }
-                session.set_value(Some(started));
-                ready.set(true);
+                Err(failure) => {
+                    load_error.set(Some(format!(
+                        "Could not open the model: {failure}. The model already loaded is still in use."
+                    )));
+                }
+            }
+        });
+    };
+
+    // Pick a device, then open the first model.
+    web::spawn(async move {
+        let started = start_backend(force_cpu).await;
+        backend_label.set(started.label.clone());
+        if bench_mode {
+            let outcome = bench::run(&started).await;
+            bench_output
+                .set(outcome.unwrap_or_else(|failure| format!("{{\"error\":{failure:?}}}")));
+        }
+        let first = web::query_param("model")
+            .and_then(|id| shipped(&id))
+            .or_else(|| shipped(DEFAULT_MODEL));
+        let outcome = match first {
+            Some(model) => LoadedModel::shipped(model, &started).await,
+            None => LoadedModel::seed_preset(&started),
+        };
+        let outcome = match outcome {
+            Ok(model) => Ok(model),
+            // Without its checkpoint the page still works on the seeded preset, and says why.
+            Err(failure) => LoadedModel::seed_preset(&started).inspect(|_| {
+                load_error.set(Some(format!(
+                    "Could not open the trained model ({failure}); showing the seed preset instead."
+                )));
+            }),
+        };
+        backend.set_value(Some(started));
+        match outcome {
+            Ok(model) => {
+                let problem = load_error.get_untracked();
+                install(model);
+                load_error.set(problem);
             }
             Err(failure) => error.set(Some(format!("The model could not start: {failure}"))),
         }
     });
 
-    // Changing the text re-runs the model; a newer run makes an older one's result stale.
+    // Changing the text or the model re-runs it; a newer run makes an older one's result stale.
     Effect::new(move |_| {
         let text = text.get();
+        model_version.track();
         if !ready.get() {
             return;
         }
-        let Some(current) = session.get_value() else {
+        let (Some(current), Some(device)) = (loaded.get_value(), backend.get_value()) else {
             return;
         };
         let this_run = generation.get_value() + 1;
@@ -94,7 +176,7 @@ pub fn App() -> impl IntoView {
         running.set(true);
         web::spawn(async move {
             web::next_frame().await;
-            let outcome = current.run(&text).await;
+            let outcome = current.run(&text, &device).await;
             if generation.get_value() != this_run {
                 return;
             }
@@ -127,7 +209,10 @@ pub fn App() -> impl IntoView {
                 .get()
                 .ok_or_else(|| "the heatmap canvas is missing".to_string())
                 .and_then(|canvas| draw_heatmap_view(&canvas, &run, layer, head, &style))
-                .map(|(layout, matrix)| shown.set_value(Some(Shown { layout, matrix }))),
+                .map(|(layout, matrix)| {
+                    strongest.set(strongest_keys(&matrix));
+                    shown.set_value(Some(Shown { layout, matrix }));
+                }),
             ViewKind::Flow => flow_ref
                 .get()
                 .ok_or_else(|| "the flow canvas is missing".to_string())
@@ -206,10 +291,46 @@ pub fn App() -> impl IntoView {
         ),
         (false, None) => String::new(),
     };
+    let on_open = move |event: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&event);
+        let files = web::files::input_files(&input);
+        // Cleared so that choosing the same file again is a change.
+        input.set_value("");
+        if !files.is_empty() {
+            load(LoadSource::Files(files));
+        }
+    };
+    let on_drop = move |event: leptos::ev::DragEvent| {
+        event.prevent_default();
+        let files = web::files::dropped_files(&event);
+        if !files.is_empty() {
+            load(LoadSource::Files(files));
+        }
+    };
+    let on_save = move |_| {
+        let Some(model) = loaded.get_value() else {
+            return;
+        };
+        web::spawn(async move {
+            let outcome = model.save().await.and_then(|bytes| {
+                web::files::download(&model.file_name, &bytes).map(|()| bytes.len())
+            });
+            match outcome {
+                Ok(size_bytes) => saved.set(Some(format!(
+                    "Saved {} ({size_bytes} bytes).",
+                    model.file_name
+                ))),
+                Err(failure) => {
+                    load_error.set(Some(format!("Could not save the model: {failure}")))
+                }
+            }
+        });
+    };
+
     let page_state = move || {
         if error.get().is_some() {
             "error"
-        } else if !ready.get() || running.get() {
+        } else if !ready.get() || running.get() || loading.get() {
             "busy"
         } else {
             "ready"
@@ -219,7 +340,10 @@ pub fn App() -> impl IntoView {
 
     view! {
         <main id="app" data-state=page_state data-runs=move || runs.get().to_string()
-            data-draws=move || draws.get().to_string()>
+            data-draws=move || draws.get().to_string() data-model=move || model_id.get()
+            data-models=move || model_version.get().to_string()
+            on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
+            on:drop=on_drop>
             <header>
                 <h1>"glassbox"</h1>
                 <p class="tagline">"Look inside a Transformer while it runs."</p>
@@ -227,6 +351,42 @@ pub fn App() -> impl IntoView {
             <p class="status" aria-live="polite">
                 <span id="backend">{move || backend_label.get()}</span>
                 <span id="forward">{forward_label}</span>
+            </p>
+            <div class="controls model-controls" role="group" aria-label="Model">
+                <label>"Model "
+                    <select id="model" aria-label="Model"
+                        prop:value=move || model_id.get()
+                        on:change=move |event| {
+                            let id = event_target_value(&event);
+                            if id != "file" {
+                                load(LoadSource::Shipped(id));
+                            }
+                        }>
+                        {SHIPPED_MODELS.iter().map(|model| view! {
+                            <option value=model.id selected=move || model_id.get() == model.id>
+                                {model.label}
+                            </option>
+                        }).collect_view()}
+                        {move || file_label.get().map(|name| view! {
+                            <option value="file" selected=move || model_id.get() == "file">
+                                {format!("Opened: {name}")}
+                            </option>
+                        })}
+                    </select>
+                </label>
+                <label class="file-button">"Open checkpoint…"
+                    <input id="open" type="file" multiple
+                        accept=".safetensors,.json,.txt"
+                        aria-label="Open a .safetensors checkpoint, with its config JSON and vocabulary if it has no glassbox metadata"
+                        on:change=on_open />
+                </label>
+                <button id="save" type="button" on:click=on_save
+                    disabled=move || !ready.get()>"Save model (.safetensors)"</button>
+                <span id="save-status" aria-live="polite">{move || saved.get()}</span>
+            </div>
+            <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. Files never leave this machine."</p>
+            <p id="load-error" class="error" role="alert" hidden=move || load_error.get().is_none()>
+                {move || load_error.get()}
             </p>
             <p id="provenance" class="notice">{move || provenance.get()}</p>
             <label class="field" for="text">"Text"</label>
@@ -284,6 +444,10 @@ pub fn App() -> impl IntoView {
                         aria-label="Attention heatmap: rows are queries, columns are keys"
                         on:mousemove=on_heatmap_move
                         on:mouseleave=move |_| hover.set(None)></canvas>
+                    <p id="heatmap-summary" class="summary"
+                        data-keys=move || strongest.get().iter().map(usize::to_string).collect::<Vec<_>>().join(" ")>
+                        {move || strongest_summary(&strongest.get(), result.get().as_deref())}
+                    </p>
                     <p id="tooltip" class="tooltip" aria-live="polite">
                         {move || hover.get().unwrap_or_else(|| "Hover a cell to read its weight.".to_string())}
                     </p>
@@ -302,4 +466,32 @@ pub fn App() -> impl IntoView {
             <pre id="bench-output" hidden=move || !bench_mode>{move || bench_output.get()}</pre>
         </main>
     }
+}
+
+/// Where a model to load comes from.
+enum LoadSource {
+    /// A model that ships with the page, by id.
+    Shipped(String),
+    /// Files the user picked or dropped.
+    Files(Vec<web::files::PickedFile>),
+}
+
+/// "Strongest key per query: “3” → “6”, …" for the tokens of `run`.
+fn strongest_summary(keys: &[usize], run: Option<&RunResult>) -> String {
+    let Some(run) = run else {
+        return String::new();
+    };
+    let tokens = &run.tokens.tokens;
+    let pairs: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .filter_map(|(query, &key)| {
+            Some(format!(
+                "“{}” → “{}”",
+                tokens.get(query)?.display,
+                tokens.get(key)?.display
+            ))
+        })
+        .collect();
+    format!("Strongest key per query: {}", pairs.join(", "))
 }

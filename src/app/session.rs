@@ -1,28 +1,79 @@
 //! The model the page runs, on the device the browser offers, and one run of it on some text.
 
+use std::collections::BTreeMap;
+
+use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::{
-    BackendInfo, ModelError, Tokenized, Trace, Transformer, TransformerConfig, Vocabulary,
-    WordTokenizer, init_browser_device, run_traced,
+    BackendInfo, Checkpoint, ModelError, Naming, Sidecars, Tokenized, Trace, Transformer,
+    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced,
 };
+use crate::train::TaskKind;
 
 use super::web;
+use super::web::files::PickedFile;
 
 /// Seed of the untrained `seed` preset's weights, named on the page.
 pub const WEIGHT_SEED: u64 = 42;
 
-/// A loaded model on its device.
+/// A model that ships with the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShippedModel {
+    /// Id in the picker and in `?model=`.
+    pub id: &'static str,
+    /// Label in the picker.
+    pub label: &'static str,
+    /// Relative URL of its checkpoint; `None` for the seeded-random preset.
+    pub url: Option<&'static str>,
+}
+
+/// The models in the picker; the first is the one the page opens on.
+pub const SHIPPED_MODELS: [ShippedModel; 4] = [
+    ShippedModel {
+        id: "reverse",
+        label: "Reverse digits (trained)",
+        url: Some("models/reverse.safetensors"),
+    },
+    ShippedModel {
+        id: "sort",
+        label: "Sort digits (trained)",
+        url: Some("models/sort.safetensors"),
+    },
+    ShippedModel {
+        id: "language",
+        label: "Next word, Moby-Dick (trained)",
+        url: Some("models/language.safetensors"),
+    },
+    ShippedModel {
+        id: "seed",
+        label: "seed preset (random weights)",
+        url: None,
+    },
+];
+
+/// The shipped model called `id`.
+pub fn shipped(id: &str) -> Option<ShippedModel> {
+    SHIPPED_MODELS.into_iter().find(|model| model.id == id)
+}
+
+/// A model ready to run, with what the page says about it.
 #[derive(Clone)]
-pub struct Session {
-    /// The device and its description.
-    pub backend: BackendInfo,
+pub struct LoadedModel {
+    /// Picker id, or `file` for a model the user opened.
+    pub id: String,
     /// The model's shape.
     pub config: TransformerConfig,
-    /// The model itself.
+    /// The model itself, on the session's device.
     pub model: Transformer,
     /// Text to ids.
     pub tokenizer: WordTokenizer,
-    /// What the page says about where the weights come from.
+    /// Where the weights come from, in words.
     pub provenance: String,
+    /// A good first input for this model, when it has one.
+    pub probe_text: Option<String>,
+    /// Metadata to keep when the model is saved again.
+    pub metadata: BTreeMap<String, String>,
+    /// Suggested file name when saving.
+    pub file_name: String,
 }
 
 /// Everything one run produced, as plain data.
@@ -36,19 +87,25 @@ pub struct RunResult {
     pub forward_ms: f64,
 }
 
-impl Session {
-    /// Picks the device (WebGPU, else CPU) and builds the `seed` preset with seeded weights.
-    pub async fn start(force_cpu: bool) -> Result<Self, ModelError> {
-        let mut backend = init_browser_device(force_cpu).await;
-        // The browser names its adapter better than wgpu does ("google swiftshader").
-        if backend.webgpu
-            && let Some(adapter) = web::webgpu_adapter_description().await
-        {
-            backend.label = format!("WebGPU ({adapter})");
-        }
+/// Picks the device: WebGPU, else the CPU.
+pub async fn start_backend(force_cpu: bool) -> BackendInfo {
+    let mut backend = init_browser_device(force_cpu).await;
+    // The browser names its adapter better than wgpu does ("google swiftshader").
+    if backend.webgpu
+        && let Some(adapter) = web::webgpu_adapter_description().await
+    {
+        backend.label = format!("WebGPU ({adapter})");
+    }
+    backend
+}
+
+impl LoadedModel {
+    /// The `seed` preset with seeded random weights.
+    pub fn seed_preset(backend: &BackendInfo) -> Result<Self, String> {
         let config = TransformerConfig::seed();
-        let model = config.init_seeded(WEIGHT_SEED, &backend.device)?;
-        let tokenizer = WordTokenizer::new(Vocabulary::bundled(), config.max_seq_len);
+        let model = config
+            .init_seeded(WEIGHT_SEED, &backend.device)
+            .map_err(|error| error.to_string())?;
         let provenance = format!(
             "Model: the seed chapter's demo Transformer ({} layers, {} heads, d_model {}, {} parameters). \
              Its weights are random (seed {WEIGHT_SEED}) and untrained: the attention shows what an \
@@ -59,22 +116,161 @@ impl Session {
             group_thousands(model.parameter_count()),
         );
         Ok(Self {
-            backend,
+            id: "seed".into(),
+            tokenizer: WordTokenizer::new(Vocabulary::bundled(), config.max_seq_len),
             config,
             model,
-            tokenizer,
             provenance,
+            probe_text: Some("Call me Ishmael. I would sail about.".into()),
+            metadata: BTreeMap::from([(
+                "glassbox.source".into(),
+                format!("seed preset, seed {WEIGHT_SEED}"),
+            )]),
+            file_name: "seed-random.safetensors".into(),
         })
     }
 
+    /// A shipped model: fetched from the page's own folder, or the seeded preset.
+    pub async fn shipped(model: ShippedModel, backend: &BackendInfo) -> Result<Self, String> {
+        let Some(url) = model.url else {
+            return Self::seed_preset(backend);
+        };
+        let bytes = web::files::fetch_bytes(url).await?;
+        let checkpoint = Checkpoint::parse(&bytes, Sidecars::default())
+            .map_err(|error| format!("{url}: {error}"))?;
+        Self::from_checkpoint(
+            model.id,
+            &format!("{}.safetensors", model.id),
+            &checkpoint,
+            backend,
+        )
+    }
+
+    /// Reads the files the user picked or dropped: one `.safetensors`, and optionally a config
+    /// JSON and a vocabulary (`vocab.json`, `vocab.txt`) beside it.
+    pub async fn open_files(files: &[PickedFile], backend: &BackendInfo) -> Result<Self, String> {
+        let mut weights = None;
+        let mut config_json = None;
+        let mut vocabulary = None;
+        for file in files {
+            let name = file.name.to_lowercase();
+            if name.ends_with(".safetensors") {
+                if weights.is_some() {
+                    return Err("open one .safetensors file at a time".into());
+                }
+                weights = Some(file);
+            } else if name.contains("vocab") || name.ends_with(".txt") {
+                vocabulary = Some(read_text(file).await?);
+            } else if name.ends_with(".json") {
+                config_json = Some(read_text(file).await?);
+            } else {
+                return Err(format!(
+                    "{}: not a checkpoint (.safetensors), config (.json) or vocabulary (vocab.json, .txt)",
+                    file.name
+                ));
+            }
+        }
+        let Some(weights) = weights else {
+            return Err("no .safetensors file among the files opened".into());
+        };
+        // Checked before reading, so a huge file is refused without loading it.
+        if weights.size_bytes > MAX_CHECKPOINT_BYTES as f64 {
+            return Err(format!(
+                "{}: the file is {} bytes, over the {}-byte limit for a checkpoint",
+                weights.name, weights.size_bytes, MAX_CHECKPOINT_BYTES
+            ));
+        }
+        let bytes = weights.read().await?;
+        let checkpoint = Checkpoint::parse(
+            &bytes,
+            Sidecars {
+                config_json: config_json.as_deref(),
+                vocabulary: vocabulary.as_deref(),
+            },
+        )
+        .map_err(|error| format!("{}: {error}", weights.name))?;
+        Self::from_checkpoint("file", &weights.name, &checkpoint, backend)
+    }
+
+    fn from_checkpoint(
+        id: &str,
+        file_name: &str,
+        checkpoint: &Checkpoint,
+        backend: &BackendInfo,
+    ) -> Result<Self, String> {
+        let model = checkpoint
+            .to_model(&backend.device)
+            .map_err(|error| format!("{file_name}: {error}"))?;
+        let config = checkpoint.config.clone();
+        let task = checkpoint
+            .meta("glassbox.task")
+            .and_then(TaskKind::from_name);
+        let shape = format!(
+            "{} layers, {} heads, d_model {}, {} parameters{}",
+            config.num_layers,
+            config.num_heads,
+            config.d_model,
+            group_thousands(model.parameter_count()),
+            if config.causal { ", causal" } else { "" }
+        );
+        let provenance = match (task, checkpoint.meta("glassbox.heldout_accuracy")) {
+            (Some(task), Some(accuracy)) => format!(
+                "Model: trained by glassbox-train on the {} task ({}) for {} steps: {} of held-out tokens right. {shape}.",
+                task.name(),
+                task.describe(),
+                checkpoint.meta("glassbox.steps").unwrap_or("?"),
+                percent(accuracy),
+            ),
+            _ => {
+                let origin = match checkpoint.naming {
+                    Naming::PyTorch => "a PyTorch checkpoint mapped onto glassbox",
+                    Naming::Glassbox => "a glassbox checkpoint",
+                };
+                format!("Model: {file_name}, {origin}. {shape}.")
+            }
+        };
+        let probe_text = task.map(|task| crate::train::Task::new(task).probe_text().to_string());
+        Ok(Self {
+            id: id.into(),
+            tokenizer: WordTokenizer::new(checkpoint.vocabulary.clone(), config.max_seq_len),
+            config,
+            model,
+            provenance,
+            probe_text,
+            metadata: checkpoint.metadata.clone(),
+            file_name: file_name.into(),
+        })
+    }
+
+    /// The model as a glassbox checkpoint, with its metadata.
+    pub async fn save(&self) -> Result<Vec<u8>, String> {
+        let mut metadata = self.metadata.clone();
+        // Rewritten from the model itself by the encoder.
+        for key in ["format", "glassbox.config", "glassbox.vocabulary"] {
+            metadata.remove(key);
+        }
+        save_checkpoint(
+            &self.model,
+            &self.config,
+            &self.tokenizer.vocabulary,
+            &metadata,
+        )
+        .await
+        .map_err(|error| error.to_string())
+    }
+
     /// Tokenizes `text` and runs the model on it; `Ok(None)` when there are no tokens.
-    pub async fn run(&self, text: &str) -> Result<Option<RunResult>, ModelError> {
+    pub async fn run(
+        &self,
+        text: &str,
+        backend: &BackendInfo,
+    ) -> Result<Option<RunResult>, ModelError> {
         let tokens = self.tokenizer.tokenize(text);
         if tokens.tokens.is_empty() {
             return Ok(None);
         }
         let started_ms = web::now_ms();
-        let trace = run_traced(&self.model, &[tokens.ids()], &self.backend.device).await?;
+        let trace = run_traced(&self.model, &[tokens.ids()], &backend.device).await?;
         let forward_ms = web::now_ms() - started_ms;
         Ok(Some(RunResult {
             tokens,
@@ -82,6 +278,19 @@ impl Session {
             forward_ms,
         }))
     }
+}
+
+async fn read_text(file: &PickedFile) -> Result<String, String> {
+    let bytes = file.read().await?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", file.name))
+}
+
+/// `"0.9950"` → `"99.5%"`.
+fn percent(fraction: &str) -> String {
+    fraction.parse::<f64>().map_or_else(
+        |_| fraction.to_string(),
+        |value| format!("{:.1}%", 100.0 * value),
+    )
 }
 
 /// `3672040` → `3,672,040`.

@@ -86,6 +86,9 @@ struct Args {
     /// Override the preset's feed-forward width.
     #[arg(long)]
     d_ff: Option<usize>,
+    /// Dropout while training (the page always runs without it).
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +112,7 @@ async fn run(args: &Args) -> Result<(), String> {
     preset.num_layers = args.layers.unwrap_or(preset.num_layers);
     preset.d_model = args.d_model.unwrap_or(preset.d_model);
     preset.d_ff = args.d_ff.unwrap_or(preset.d_ff);
+    preset.dropout = args.dropout;
     let task = match args.task {
         TaskArg::Reverse => TaskKind::Reverse,
         TaskArg::Sort => TaskKind::Sort,
@@ -147,6 +151,8 @@ async fn run(args: &Args) -> Result<(), String> {
         config.optimizer.name(),
         config.learning_rate
     );
+    // Native only: the wasm ban on `Instant` (clippy.toml) does not apply to this CLI.
+    #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
     for _ in 0..config.steps {
         let report = trainer.step().await.map_err(|e| e.to_string())?;
@@ -185,20 +191,26 @@ async fn run(args: &Args) -> Result<(), String> {
     metadata.insert(
         "glassbox.training".to_string(),
         format!(
-            "{} lr {} {:?} warm-up {} batch {} clip {:?} seed {}",
+            "{} lr {} {:?} warm-up {} batch {} clip {:?} dropout {} seed {}",
             config.optimizer.name(),
             config.learning_rate,
             config.schedule,
             config.warmup_steps,
             config.batch_size,
             config.clip_norm,
+            args.dropout,
             config.seed
         ),
     );
     let model = trainer.model();
+    // The checkpoint describes the model as the page runs it: without dropout.
+    let saved_config = TransformerConfig {
+        dropout: 0.0,
+        ..trainer.model_config().clone()
+    };
     let bytes = save_checkpoint(
         &model,
-        trainer.model_config(),
+        &saved_config,
         trainer.task().vocabulary(),
         &metadata,
     )

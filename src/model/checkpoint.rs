@@ -224,6 +224,7 @@ impl Checkpoint {
             )));
         }
 
+        check_config_fits(&config, file.tensors.len())?;
         let naming = file.naming();
         let mut parameters = match naming {
             Naming::Glassbox => file.tensors,
@@ -359,9 +360,31 @@ pub fn config_json(config: &TransformerConfig) -> String {
 }
 
 /// Parses a glassbox config JSON and checks that it can build a model.
+///
+/// Fields with a default (`max_seq_len`, `activation`, …) may be left out, as in a config written
+/// by hand; the five sizes are required.
 pub fn parse_config(json: &str) -> Result<TransformerConfig, CheckpointError> {
-    let config: TransformerConfig = serde_json::from_str(json)
-        .map_err(|error| CheckpointError::BadConfig(error.to_string()))?;
+    let bad = |error: serde_json::Error| CheckpointError::BadConfig(error.to_string());
+    let given: serde_json::Value = serde_json::from_str(json).map_err(bad)?;
+    let serde_json::Value::Object(given) = given else {
+        return Err(CheckpointError::BadConfig("it is not a JSON object".into()));
+    };
+    for required in ["vocab_size", "d_model", "num_heads", "d_ff", "num_layers"] {
+        if !given.contains_key(required) {
+            return Err(CheckpointError::BadConfig(format!(
+                "missing field `{required}`"
+            )));
+        }
+    }
+    // burn's Config derive does not apply `#[config(default)]` when deserialising: start from
+    // the defaults of a complete config and lay the given fields over them.
+    let mut merged = match serde_json::to_value(TransformerConfig::new(1, 1, 1, 1, 1)) {
+        Ok(serde_json::Value::Object(defaults)) => defaults,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(given);
+    let config: TransformerConfig =
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(bad)?;
     config.validate().map_err(CheckpointError::BadConfig)?;
     Ok(config)
 }
@@ -370,7 +393,12 @@ pub fn parse_config(json: &str) -> Result<TransformerConfig, CheckpointError> {
 /// `vocab.json`), or plain text with one word per line (`vocab.txt`).
 pub fn parse_vocabulary(text: &str) -> Result<Vocabulary, CheckpointError> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
+    // BERT's vocab.txt opens with `[PAD]` on a line of its own: a bracketed word without
+    // quotes starts a word list, not a JSON array.
+    let first_line = trimmed.lines().next().unwrap_or_default().trim();
+    let bracketed_word =
+        first_line.len() > 2 && first_line.ends_with(']') && !first_line.contains('"');
+    if trimmed.starts_with('[') && !bracketed_word {
         let words: Vec<String> = serde_json::from_str(text)
             .map_err(|error| CheckpointError::BadVocabulary(error.to_string()))?;
         return checked_vocabulary(words);
@@ -423,6 +451,31 @@ pub fn parameter_shapes(
     let mut shapes = ShapeCollector::default();
     model.visit(&mut shapes);
     Ok(shapes.shapes)
+}
+
+/// Refuses a config far larger than the file before a model is built from it: building one
+/// allocates every layer and the sinusoid table (`max_seq_len × d_model` values) up front.
+fn check_config_fits(config: &TransformerConfig, tensors: usize) -> Result<(), CheckpointError> {
+    // PyTorch packs a layer into 12 tensors, glassbox splits it into 16.
+    if config.num_layers.saturating_mul(12) > tensors {
+        return Err(CheckpointError::BadConfig(format!(
+            "it has {} layers, more than the file's {tensors} tensors can hold",
+            config.num_layers
+        )));
+    }
+    let table_bytes = config
+        .max_seq_len
+        .checked_mul(config.d_model)
+        .and_then(|values| values.checked_mul(4));
+    if config.positional == super::config::Positional::Sinusoidal
+        && table_bytes.is_none_or(|bytes| bytes > MAX_CHECKPOINT_BYTES)
+    {
+        return Err(CheckpointError::BadConfig(format!(
+            "a sinusoidal position table of {} positions × {} values is over the {MAX_CHECKPOINT_BYTES}-byte limit",
+            config.max_seq_len, config.d_model
+        )));
+    }
+    Ok(())
 }
 
 /// A safetensors file checked and converted to `f32`, names untouched.
@@ -510,11 +563,12 @@ fn check_framing(bytes: &[u8]) -> Result<(), CheckpointError> {
         })
         .max_by_key(|(_, end)| *end);
     if let Some((name, end)) = furthest {
-        let end = header_end as u64 + end;
+        // Saturating: the offsets are the file's word, and may be anything up to u64::MAX.
+        let end = (header_end as u64).saturating_add(end);
         if end > bytes.len() as u64 {
             return Err(CheckpointError::Truncated {
                 tensor: name.clone(),
-                end: end as usize,
+                end: usize::try_from(end).unwrap_or(usize::MAX),
                 size_bytes: bytes.len(),
             });
         }
@@ -536,9 +590,12 @@ fn explain(error: SafeTensorError, bytes: &[u8]) -> CheckpointError {
             ),
         },
         SafeTensorError::TensorInvalidInfo | SafeTensorError::ValidationOverflow => {
-            CheckpointError::BadHeader {
-                header_end,
-                reason: "a tensor's shape and dtype do not match its data offsets".into(),
+            match tensor_of_wrong_size(bytes, header_end) {
+                Some(tensor) => CheckpointError::BadOffsets { tensor },
+                None => CheckpointError::BadHeader {
+                    header_end,
+                    reason: "a tensor's shape and dtype do not match its data offsets".into(),
+                },
             }
         }
         other => CheckpointError::BadHeader {
@@ -546,6 +603,26 @@ fn explain(error: SafeTensorError, bytes: &[u8]) -> CheckpointError {
             reason: other.to_string(),
         },
     }
+}
+
+/// The first tensor whose data offsets span other than the bytes its shape and dtype need:
+/// safetensors only says that there is one.
+fn tensor_of_wrong_size(bytes: &[u8], header_end: usize) -> Option<String> {
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes.get(8..header_end)?).ok()?;
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .find_map(|(name, info)| {
+            let dtype: Dtype = serde_json::from_value(info.get("dtype")?.clone()).ok()?;
+            let shape: Vec<usize> = serde_json::from_value(info.get("shape")?.clone()).ok()?;
+            let [start, end]: [usize; 2] =
+                serde_json::from_value(info.get("data_offsets")?.clone()).ok()?;
+            let bits = shape
+                .iter()
+                .try_fold(dtype.bitsize(), |bits, &size| bits.checked_mul(size));
+            (bits.map(|bits| bits / 8) != end.checked_sub(start)).then_some(name)
+        })
 }
 
 fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, CheckpointError> {

@@ -101,6 +101,9 @@ impl TransformerConfig {
         {
             return Err("vocabulary, width, heads and layers must all be at least 1".into());
         }
+        if self.max_seq_len == 0 {
+            return Err("the longest sequence (max_seq_len) must be at least 1".into());
+        }
         if !self.d_model.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "d_model {} is not divisible by {} heads",

@@ -1,7 +1,7 @@
 // Real-browser tests of the glassbox page in headless Chromium, run once on WebGPU (SwiftShader) and once on the CPU fallback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +21,8 @@ const VIEWS = { heatmap: ['heatmap'], flow: ['flow'], heads: ['head-grid', 'simi
 const TOOLTIP = /query “.+” \(#\d+\) → key “.+” \(#\d+\): weight \d\.\d{4}/;
 const LONG_TEXT = Array.from({ length: 600 }, (_, i) => ['the', 'whale', 'swam', 'under', 'a', 'ship'][i % 6]).join(' ');
 const NON_ASCII_TEXT = '🐋 Ünïcode 東京 whale';
+const FIXTURES = path.join(REPO, 'tests/fixtures');
+const DOWNLOADS = path.join(REPO, 'target/downloads');
 
 for (const [backend, { label }] of Object.entries(BACKENDS)) {
   describe(`glassbox on ${backend}`, () => {
@@ -36,7 +38,8 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       page.setDefaultTimeout(STEP_TIMEOUT_MS);
       watchProblems(page, problems, () => current);
-      await page.goto(server.url);
+      // Most checks look at the seed chapter's model; the model checks below open the others.
+      await page.goto(`${server.url}?model=seed`);
       await waitForApp(page, { runs: 1, draws: 1 });
     }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
 
@@ -216,6 +219,147 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.match(await page.textContent('#token-notice'), /\[UNK\]/);
       await assertVisible('#error', false);
       await assertDrawn('heatmap');
+    });
+
+    /** Opens `files` (paths or `{ name, mimeType, buffer }`) with the page's file picker. */
+    async function openFiles(files, { fails = false } = {}) {
+      const models = await page.$eval('#app', (app) => Number(app.dataset.models));
+      await page.setInputFiles('#open', files);
+      if (fails) {
+        await page.waitForFunction(() => document.querySelector('#load-error')?.checkVisibility());
+        await waitForApp(page, {}, STEP_TIMEOUT_MS);
+        return;
+      }
+      await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models, models);
+      await waitForApp(page, { runs: 1 }, STEP_TIMEOUT_MS);
+    }
+
+    async function modelState() {
+      return page.$eval('#app', (app) => ({ model: app.dataset.model, models: Number(app.dataset.models) }));
+    }
+
+    check('opens on the trained reverse model, whose attention reads the input backwards', async () => {
+      const fresh = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      try {
+        watchProblems(fresh, problems, () => `${current} (second page)`);
+        await fresh.goto(server.url);
+        await waitForApp(fresh, { runs: 1, draws: 1 });
+        assert.equal(await fresh.$eval('#app', (app) => app.dataset.model), 'reverse');
+        assert.equal(await fresh.inputValue('#model'), 'reverse');
+        const provenance = await fresh.textContent('#provenance');
+        assert.match(provenance, /trained by glassbox-train on the reverse task/);
+        assert.match(provenance, /(100\.0|9\d\.\d)% of held-out tokens right/);
+        assert.equal(await fresh.inputValue('#text'), '3 1 4 1 5 9 2 6');
+        // Some layer and head must attend from each position to its mirror: the anti-diagonal.
+        const mirror = '7 6 5 4 3 2 1 0';
+        const found = [];
+        for (const layer of ['0', '1']) {
+          for (const head of ['mean', '0', '1', '2', '3']) {
+            for (const [selector, value] of [['#layer', layer], ['#head', head]]) {
+              if ((await fresh.inputValue(selector)) !== value) {
+                const before = await appState(fresh);
+                await fresh.selectOption(selector, value);
+                await waitForApp(fresh, { runs: before.runs, draws: before.draws + 1 }, STEP_TIMEOUT_MS);
+              }
+            }
+            const keys = await fresh.$eval('#heatmap-summary', (summary) => summary.dataset.keys);
+            if (keys === mirror) found.push(`layer ${layer} head ${head}`);
+          }
+        }
+        assert.ok(found.length > 0, 'no layer or head of the reverse model attends along the anti-diagonal');
+        await mkdir(SCREENSHOTS, { recursive: true });
+        await fresh.screenshot({ path: path.join(SCREENSHOTS, `${backend}-reverse.png`), fullPage: true });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    check('the model picker switches between the shipped models', async () => {
+      await choose('#view', 'heatmap');
+      for (const [id, layers] of [['sort', 2], ['language', 2], ['seed', 4]]) {
+        const before = await canvasStats(page, '#heatmap');
+        const { models } = await modelState();
+        await page.selectOption('#model', id);
+        await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models, models);
+        await waitForApp(page, { runs: 1 }, STEP_TIMEOUT_MS);
+        assert.equal((await modelState()).model, id);
+        assert.equal((await page.$$('#layer option')).length, layers);
+        assert.notEqual((await canvasStats(page, '#heatmap')).hash, before.hash, `${id} drew what the last model drew`);
+        await assertDrawn('heatmap');
+      }
+    });
+
+    check('opens a PyTorch checkpoint with its config through the file picker, and the views change', async () => {
+      await choose('#view', 'heatmap');
+      const before = await canvasStats(page, '#heatmap');
+      await openFiles([path.join(FIXTURES, 'tiny.safetensors'), path.join(FIXTURES, 'tiny.config.json')]);
+      assert.equal((await modelState()).model, 'file');
+      assert.match(await page.textContent('#provenance'), /tiny\.safetensors, a PyTorch checkpoint mapped onto glassbox/);
+      assert.equal((await page.$$('#layer option')).length, 2);
+      assert.match(await page.textContent('#model'), /Opened: tiny\.safetensors/);
+      assert.notEqual((await canvasStats(page, '#heatmap')).hash, before.hash);
+      await assertDrawn('heatmap');
+      await assertVisible('#load-error', false);
+    });
+
+    check('a malformed checkpoint shows what is wrong and the loaded model stays', async () => {
+      await choose('#view', 'heatmap');
+      const weights = await readFile(path.join(FIXTURES, 'tiny.safetensors'));
+      const cases = [
+        { name: 'truncated.safetensors', buffer: weights.subarray(0, weights.length - 1000), expect: /truncated: tensor `.+` ends at byte \d+/ },
+        { name: 'no-config.safetensors', buffer: weights, expect: /carries no model config/ },
+        { name: 'garbage.safetensors', buffer: Buffer.from('this is not a checkpoint at all'), expect: /header length at byte 0/ },
+      ];
+      for (const { name, buffer, expect } of cases) {
+        const before = { state: await modelState(), heatmap: await canvasStats(page, '#heatmap'), text: await page.inputValue('#text') };
+        await openFiles({ name, mimeType: 'application/octet-stream', buffer }, { fails: true });
+        const message = await page.textContent('#load-error');
+        assert.match(message, expect, `${name}: ${message}`);
+        assert.match(message, new RegExp(name.replace('.', '\\.')));
+        assert.match(message, /already loaded is still in use/);
+        assert.deepEqual(await modelState(), before.state, `${name} replaced the model`);
+        assert.equal((await canvasStats(page, '#heatmap')).hash, before.heatmap.hash);
+        assert.equal(await page.inputValue('#text'), before.text);
+        await assertVisible('#error', false);
+      }
+    });
+
+    check('saves the model as safetensors and reopens it with identical weights', async () => {
+      await page.selectOption('#model', 'sort');
+      await page.waitForFunction(() => document.querySelector('#app').dataset.model === 'sort');
+      await waitForApp(page, { runs: 1 }, STEP_TIMEOUT_MS);
+      await choose('#view', 'heatmap');
+      const before = await canvasStats(page, '#heatmap');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+      assert.equal(download.suggestedFilename(), 'sort.safetensors');
+      await mkdir(DOWNLOADS, { recursive: true });
+      const saved = path.join(DOWNLOADS, `${backend}-sort.safetensors`);
+      await download.saveAs(saved);
+      const bytes = await readFile(saved);
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+      assert.equal(header.__metadata__.format, 'glassbox');
+      assert.equal(header.__metadata__['glassbox.task'], 'sort');
+      assert.ok(header['layers.0.attn.query.weight'], 'the saved file names tensors by glassbox path');
+      await page.waitForFunction(() => /Saved sort\.safetensors/.test(document.querySelector('#save-status').textContent));
+      await openFiles(saved);
+      assert.equal((await modelState()).model, 'file');
+      assert.equal((await canvasStats(page, '#heatmap')).hash, before.hash, 'the reopened weights draw a different heatmap');
+    });
+
+    check('dropping a checkpoint on the page opens it', async () => {
+      const { models } = await modelState();
+      await page.evaluate(async () => {
+        const bytes = await (await fetch('models/reverse.safetensors')).arrayBuffer();
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'dropped-reverse.safetensors'));
+        document.querySelector('#app').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      });
+      await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models, models);
+      await waitForApp(page, { runs: 1 }, STEP_TIMEOUT_MS);
+      assert.equal((await modelState()).model, 'file');
+      assert.match(await page.textContent('#provenance'), /reverse task/);
+      assert.match(await page.textContent('#model'), /Opened: dropped-reverse\.safetensors/);
     });
 
     if (backend === 'webgpu') {

@@ -17,6 +17,7 @@ const MIME_TYPES = {
   '.ico': 'image/x-icon',
   '.txt': 'text/plain; charset=utf-8',
   '.bin': 'application/octet-stream',
+  '.safetensors': 'application/octet-stream',
 };
 
 /**

@@ -1,6 +1,7 @@
 //! Glue to browser APIs; the rest of the app goes through these helpers.
 
 pub mod canvas;
+pub mod files;
 
 use std::future::Future;
 

@@ -1,0 +1,115 @@
+//! Local files in and out: reading what the user picks or drops, fetching bundled assets, and
+//! offering bytes as a download. Nothing leaves the machine.
+
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// A file the user chose, not read yet.
+#[derive(Clone, Debug)]
+pub struct PickedFile {
+    /// Its name, without a path.
+    pub name: String,
+    /// Its size in bytes.
+    pub size_bytes: f64,
+    blob: web_sys::Blob,
+}
+
+impl PickedFile {
+    /// Reads the whole file.
+    pub async fn read(&self) -> Result<Vec<u8>, String> {
+        let buffer = JsFuture::from(self.blob.array_buffer())
+            .await
+            .map_err(|error| format!("reading {} failed: {}", self.name, describe(&error)))?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+}
+
+/// The files of a `FileList` (from an `<input type=file>` or a drop's `dataTransfer`).
+///
+/// Read through `Reflect` so the page needs no extra web-sys features (each one rebuilds the
+/// whole WebGPU stack).
+pub fn files_of(list: &JsValue) -> Vec<PickedFile> {
+    let length = Reflect::get(list, &"length".into())
+        .ok()
+        .and_then(|value| value.as_f64())
+        .unwrap_or(0.0) as u32;
+    (0..length)
+        .filter_map(|index| {
+            let file = Reflect::get(list, &JsValue::from(index)).ok()?;
+            let name = Reflect::get(&file, &"name".into()).ok()?.as_string()?;
+            let size_bytes = Reflect::get(&file, &"size".into()).ok()?.as_f64()?;
+            Some(PickedFile {
+                name,
+                size_bytes,
+                blob: file.unchecked_into(),
+            })
+        })
+        .collect()
+}
+
+/// The files chosen in an `<input type=file>`.
+pub fn input_files(input: &web_sys::HtmlInputElement) -> Vec<PickedFile> {
+    Reflect::get(input, &"files".into())
+        .map(|list| files_of(&list))
+        .unwrap_or_default()
+}
+
+/// The files dropped with a drag-and-drop event.
+pub fn dropped_files(event: &web_sys::DragEvent) -> Vec<PickedFile> {
+    Reflect::get(event, &"dataTransfer".into())
+        .and_then(|transfer| Reflect::get(&transfer, &"files".into()))
+        .map(|list| files_of(&list))
+        .unwrap_or_default()
+}
+
+/// Fetches a file that ships with the page (a relative URL, so it works from any sub-path).
+pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|error| format!("fetching {url} failed: {}", describe(&error)))?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|_| format!("fetching {url} gave no response"))?;
+    if !response.ok() {
+        return Err(format!("fetching {url} failed: HTTP {}", response.status()));
+    }
+    let buffer = response.array_buffer().map_err(|error| describe(&error))?;
+    let buffer = JsFuture::from(buffer)
+        .await
+        .map_err(|error| format!("reading {url} failed: {}", describe(&error)))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Offers `bytes` to the user as a download called `file_name`.
+pub fn download(file_name: &str, bytes: &[u8]) -> Result<(), String> {
+    let document = web_sys::window()
+        .and_then(|window| window.document())
+        .ok_or("no document")?;
+    let parts = Array::of1(&Uint8Array::from(bytes));
+    let blob =
+        web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|error| describe(&error))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|error| describe(&error))?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|error| describe(&error))?
+        .unchecked_into();
+    anchor.set_href(&url);
+    anchor.set_download(file_name);
+    anchor.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// A JavaScript error in words.
+fn describe(error: &JsValue) -> String {
+    error
+        .as_string()
+        .or_else(|| {
+            Reflect::get(error, &"message".into())
+                .ok()
+                .and_then(|message| message.as_string())
+        })
+        .unwrap_or_else(|| format!("{error:?}"))
+}
