@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod matrix;
 pub mod stats;
+pub mod training;
 
 pub use attention::{
     FlowEdge, flow_edges, head_entropy, head_matrix, head_similarity, max_entropy, mean_over_heads,

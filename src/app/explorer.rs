@@ -12,6 +12,7 @@ use crate::model::BackendInfo;
 
 use super::bench;
 use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
+use super::training::TrainingPanel;
 use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
 use super::web;
 
@@ -92,6 +93,17 @@ pub fn App() -> impl IntoView {
         model_version.update(|version| *version += 1);
         ready.set(true);
     };
+
+    let tab = RwSignal::new(if web::query_param("tab").as_deref() == Some("train") {
+        Tab::Train
+    } else {
+        Tab::Explore
+    });
+    // The training tab hands its model over and shows it here.
+    let on_use = Callback::new(move |model: LoadedModel| {
+        install(model);
+        tab.set(Tab::Explore);
+    });
 
     // Loads a shipped model or the user's files; a failure leaves the current model in place.
     let load = move |source: LoadSource| {
@@ -327,6 +339,10 @@ pub fn App() -> impl IntoView {
         });
     };
 
+    let strongest_attribute = move || {
+        let keys: Vec<String> = strongest.get().iter().map(usize::to_string).collect();
+        keys.join(" ")
+    };
     let page_state = move || {
         if error.get().is_some() {
             "error"
@@ -352,6 +368,18 @@ pub fn App() -> impl IntoView {
                 <span id="backend">{move || backend_label.get()}</span>
                 <span id="forward">{forward_label}</span>
             </p>
+            <nav class="tabs" role="tablist" aria-label="Tools">
+                <button id="tab-explore" type="button" role="tab"
+                    aria-selected=move || (tab.get() == Tab::Explore).to_string()
+                    on:click=move |_| tab.set(Tab::Explore)>"Explore attention"</button>
+                <button id="tab-train" type="button" role="tab"
+                    aria-selected=move || (tab.get() == Tab::Train).to_string()
+                    on:click=move |_| tab.set(Tab::Train)>"Train"</button>
+            </nav>
+            <div id="train-tab" role="tabpanel" hidden=move || tab.get() != Tab::Train>
+                <TrainingPanel backend=backend on_use=on_use />
+            </div>
+            <div id="explore-tab" role="tabpanel" hidden=move || tab.get() != Tab::Explore>
             <div class="controls model-controls" role="group" aria-label="Model">
                 <label>"Model "
                     <select id="model" aria-label="Model"
@@ -445,7 +473,7 @@ pub fn App() -> impl IntoView {
                         on:mousemove=on_heatmap_move
                         on:mouseleave=move |_| hover.set(None)></canvas>
                     <p id="heatmap-summary" class="summary"
-                        data-keys=move || strongest.get().iter().map(usize::to_string).collect::<Vec<_>>().join(" ")>
+                        data-keys=strongest_attribute>
                         {move || strongest_summary(&strongest.get(), result.get().as_deref())}
                     </p>
                     <p id="tooltip" class="tooltip" aria-live="polite">
@@ -462,6 +490,7 @@ pub fn App() -> impl IntoView {
                     <canvas id="similarity" node_ref=similarity_ref width="520" height="480"
                         aria-label="Head-to-head similarity"></canvas>
                 </section>
+            </div>
             </div>
             <pre id="bench-output" hidden=move || !bench_mode>{move || bench_output.get()}</pre>
         </main>
@@ -494,4 +523,13 @@ fn strongest_summary(keys: &[usize], run: Option<&RunResult>) -> String {
         })
         .collect();
     format!("Strongest key per query: {}", pairs.join(", "))
+}
+
+/// The page's two tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tab {
+    /// The attention explorer.
+    Explore,
+    /// Training with the monitor.
+    Train,
 }

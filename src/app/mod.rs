@@ -4,6 +4,7 @@
 mod bench;
 mod explorer;
 mod session;
+mod training;
 mod views;
 pub mod web;
 

@@ -70,7 +70,8 @@ fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option
     }
 }
 
-fn with_area<T>(
+/// Runs `draw` on a plotters area over `canvas` and presents it.
+pub fn with_area<T>(
     canvas: &HtmlCanvasElement,
     draw: impl FnOnce(&DrawingArea<CanvasDrawing, Shift>) -> Result<T, ChartError>,
 ) -> Result<T, String> {

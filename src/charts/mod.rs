@@ -6,12 +6,14 @@ pub mod head_grid;
 pub mod heatmap;
 pub mod similarity;
 pub mod style;
+pub mod training;
 
 pub use flow::{FlowData, draw_flow};
 pub use head_grid::{HeadGridData, HeadGridLayout, draw_head_grid};
 pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap};
 pub use similarity::{SimilarityData, draw_similarity};
 pub use style::Style;
+pub use training::{PanelData, PanelLayout, Scale, Series, draw_monitor, draw_panel};
 
 use plotters::coord::Shift;
 use plotters::drawing::{DrawingArea, DrawingAreaErrorKind};

@@ -180,6 +180,15 @@ impl Task {
         &self.vocabulary
     }
 
+    /// Examples in one epoch: the language task's training windows; the digit tasks draw
+    /// fresh sequences for ever, so their epoch is a nominal 10,000 examples.
+    pub fn epoch_size(&self) -> usize {
+        match self.kind {
+            TaskKind::Language => (self.split / self.max_len.max(1)).max(1),
+            TaskKind::Reverse | TaskKind::Sort => 10_000,
+        }
+    }
+
     /// Whether the model must not look ahead: true only for language, where the target at a
     /// position is the next input.
     pub fn causal(&self) -> bool {

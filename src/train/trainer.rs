@@ -125,7 +125,7 @@ impl TrainConfig {
         };
         TransformerConfig {
             vocab_size: task.vocabulary().len(),
-            causal: task.causal(),
+            causal: task.causal() || self.model.causal,
             max_seq_len: task.max_len(),
             positional,
             ..self.model.clone()
@@ -162,10 +162,20 @@ pub enum TrainError {
     /// The config cannot train.
     #[error("invalid training setup: {0}")]
     Config(String),
+    /// A NaN or an infinity appeared; the weights went back to the last finite ones.
+    #[error(
+        "training paused at step {step}: {what}. The weights are back to the last ones that gave finite numbers; lower the learning rate and resume"
+    )]
+    NonFinite {
+        /// The step that failed.
+        step: usize,
+        /// The first quantity or tensor hit.
+        what: String,
+    },
 }
 
 /// What one step measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
     /// Steps done so far, this one included.
     pub step: usize,
@@ -175,6 +185,10 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Learning rate used for the update.
     pub learning_rate: f64,
+    /// `‖w_after − w_before‖ / ‖w_before‖` over all parameters together.
+    pub update_ratio: f64,
+    /// The same ratio for each parameter tensor, by module path.
+    pub tensor_update_ratios: Vec<(String, f64)>,
 }
 
 /// Loss and token accuracy on the held-out set.
@@ -212,6 +226,8 @@ pub struct Trainer {
     rng: ChaCha8Rng,
     device: Device,
     step: usize,
+    /// Weights and optimizer state before the last update, restored when numbers blow up.
+    last_good: Option<(Transformer, ModuleOptimizer)>,
 }
 
 impl Trainer {
@@ -242,6 +258,7 @@ impl Trainer {
             model,
             device,
             step: 0,
+            last_good: None,
         })
     }
 
@@ -271,35 +288,83 @@ impl Trainer {
     }
 
     /// One optimisation step on a fresh training batch.
+    ///
+    /// When the loss or a gradient is NaN or infinite, nothing is updated: the weights and the
+    /// optimizer state go back to those before the previous update (the last that gave finite
+    /// numbers), and the error names the first tensor hit. Lower the learning rate with
+    /// [`Trainer::set_learning_rate`] and step again.
     pub async fn step(&mut self) -> Result<StepReport, TrainError> {
         let batch = self.task.train_batch(&mut self.rng, self.config.batch_size);
         let learning_rate = self.config.learning_rate_at(self.step);
         let (loss, _) = self.loss(&self.model, &batch)?;
-        let grads = loss.backward();
-        let mut grads = GradientsParams::from_grads(grads, &self.model);
-        let grad_norm = global_norm(&self.model, &grads);
-        if let Some(max_norm) = self.config.clip_norm {
-            // Scale every gradient by min(1, max_norm / norm), on the device.
-            let scale = grad_norm.clone().clamp_min(max_norm).recip() * max_norm;
-            scale_gradients(&self.model, &mut grads, scale);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let (paths, squares) = gradient_squares(&self.model, &grads);
+        let mut transaction = Transaction::default().register(loss.inner());
+        if let Some(squares) = squares {
+            transaction = transaction.register(squares);
         }
-        let model = self.model.clone();
-        self.model = self.optimizer.step(learning_rate, model, grads);
-        self.step += 1;
+        let mut values = read(transaction).await?.into_iter();
+        let loss = first_value(values.next())?;
+        let squares = match values.next() {
+            Some(data) => floats(data)?,
+            None => Vec::new(),
+        };
+        if !loss.is_finite() {
+            return Err(self.non_finite(format!("the loss is {loss}")));
+        }
+        if let Some((path, _)) = paths.iter().zip(&squares).find(|(_, sum)| !sum.is_finite()) {
+            return Err(self.non_finite(format!("the gradient of `{path}` is not finite")));
+        }
+        let grad_norm = squares
+            .iter()
+            .map(|&sum| f64::from(sum))
+            .sum::<f64>()
+            .sqrt();
+        if let Some(max_norm) = self.config.clip_norm
+            && grad_norm > max_norm
+        {
+            scale_gradients(&self.model, &mut grads, max_norm / grad_norm);
+        }
 
-        let values = Transaction::default()
-            .register(loss.inner())
-            .register(grad_norm.inner())
-            .execute_async()
-            .await
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-        let [loss, grad_norm] = scalars(values)?;
+        let before = self.model.clone();
+        self.last_good = Some((before.clone(), self.optimizer.clone()));
+        self.model = self
+            .optimizer
+            .step(learning_rate, self.model.clone(), grads);
+        self.step += 1;
+        let updates = update_ratios(&before, &self.model).await?;
         Ok(StepReport {
             step: self.step,
             loss,
             grad_norm,
             learning_rate,
+            update_ratio: updates.total,
+            tensor_update_ratios: updates.tensors,
         })
+    }
+
+    /// Changes the base learning rate (e.g. after a NaN pause); the schedule scales the new rate.
+    pub fn set_learning_rate(&mut self, learning_rate: f64) -> Result<(), TrainError> {
+        if !(learning_rate.is_finite() && learning_rate > 0.0) {
+            return Err(TrainError::Config(format!(
+                "the learning rate must be a positive number, got {learning_rate}"
+            )));
+        }
+        self.config.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    /// Restores the last weights that gave finite numbers and describes what went wrong.
+    fn non_finite(&mut self, what: String) -> TrainError {
+        if let Some((model, optimizer)) = self.last_good.take() {
+            self.model = model;
+            self.optimizer = optimizer;
+            self.step = self.step.saturating_sub(1);
+        }
+        TrainError::NonFinite {
+            step: self.step + 1,
+            what,
+        }
     }
 
     /// Loss and token accuracy of the current weights on the task's held-out set.
@@ -358,7 +423,7 @@ pub async fn evaluate(
             .await
             .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
         let mut values = values.into_iter();
-        let [loss] = scalars(values.by_ref().take(1).collect())?;
+        let loss = first_value(values.next())?;
         let predicted = values
             .next()
             .ok_or_else(|| ModelError::ReadBack("predictions missing".into()))?
@@ -385,61 +450,153 @@ pub async fn evaluate(
     })
 }
 
-fn scalars<const N: usize>(values: Vec<TensorData>) -> Result<[f64; N], TrainError> {
-    let mut out = [0.0; N];
-    if values.len() != N {
-        return Err(
-            ModelError::ReadBack(format!("expected {N} values, got {}", values.len())).into(),
-        );
-    }
-    for (slot, data) in out.iter_mut().zip(values) {
-        let value = data
-            .try_into_vec_as::<f32>()
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-        *slot = value.first().copied().unwrap_or(f32::NAN) as f64;
-    }
-    Ok(out)
-}
-
-/// `sqrt(Σ g²)` over every gradient of `model`, as a one-element tensor on the device.
-fn global_norm(model: &Transformer, grads: &GradientsParams) -> Tensor<1> {
-    struct SquaredSum<'a> {
+/// `Σ g²` of every gradient of `model`, one value per tensor (`[tensors]`), with the paths.
+fn gradient_squares(
+    model: &Transformer,
+    grads: &GradientsParams,
+) -> (Vec<String>, Option<Tensor<1>>) {
+    struct Squares<'a> {
         grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
+        path: Vec<String>,
+        paths: Vec<String>,
+        sums: Vec<Tensor<1>>,
     }
-    impl ModuleVisitor for SquaredSum<'_> {
+    impl ModuleVisitor for Squares<'_> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
-                let sum = grad.square().sum(); // [1]
-                self.total = Some(match self.total.take() {
-                    Some(total) => total + sum,
-                    None => sum,
-                });
+                self.paths.push(self.path.join("."));
+                self.sums.push(grad.square().sum()); // [1]
             }
         }
     }
-    let mut visitor = SquaredSum { grads, total: None };
+    let mut visitor = Squares {
+        grads,
+        path: Vec::new(),
+        paths: Vec::new(),
+        sums: Vec::new(),
+    };
     model.visit(&mut visitor);
-    let device = model.devices().into_iter().next().unwrap_or_default();
-    visitor
-        .total
-        .unwrap_or_else(|| Tensor::zeros([1], &device.inner()))
-        .sqrt()
+    let sums = (!visitor.sums.is_empty()).then(|| Tensor::cat(visitor.sums, 0));
+    (visitor.paths, sums)
 }
 
-/// Multiplies every gradient of `model` by the one-element `scale`.
-fn scale_gradients(model: &Transformer, grads: &mut GradientsParams, scale: Tensor<1>) {
+/// Multiplies every gradient of `model` by `scale`.
+fn scale_gradients(model: &Transformer, grads: &mut GradientsParams, scale: f64) {
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
-        scale: Tensor<1>,
+        scale: f64,
     }
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.remove::<D>(param.id) {
-                let scale = self.scale.clone().reshape([1; D]);
-                self.grads.register(param.id, grad * scale);
+                self.grads.register(param.id, grad * self.scale);
             }
         }
     }
     model.visit(&mut Scale { grads, scale });
+}
+
+/// Relative size of the last update, overall and per tensor.
+struct Updates {
+    total: f64,
+    tensors: Vec<(String, f64)>,
+}
+
+/// `‖after − before‖ / ‖before‖` per parameter tensor and over all of them, reduced on the device.
+async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Updates, TrainError> {
+    struct Collect {
+        path: Vec<String>,
+        paths: Vec<String>,
+        values: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.paths.push(self.path.join("."));
+            self.values.push(param.val().inner().flatten::<1>(0, D - 1));
+        }
+    }
+    let collect = |model: &Transformer| {
+        let mut visitor = Collect {
+            path: Vec::new(),
+            paths: Vec::new(),
+            values: Vec::new(),
+        };
+        model.visit(&mut visitor);
+        visitor
+    };
+    let old = collect(before);
+    let new = collect(after);
+    if old.values.is_empty() {
+        return Ok(Updates {
+            total: 0.0,
+            tensors: Vec::new(),
+        });
+    }
+    // Per tensor: Σ (after − before)², then Σ before².
+    let mut sums = Vec::with_capacity(2 * old.values.len());
+    for (old_values, new_values) in old.values.into_iter().zip(new.values) {
+        sums.push((new_values - old_values.clone()).square().sum());
+        sums.push(old_values.square().sum());
+    }
+    let values = floats(
+        read(Transaction::default().register(Tensor::cat(sums, 0)))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ModelError::ReadBack("update sizes missing".into()))?,
+    )?;
+    let ratio = |change: f64, size: f64| {
+        if size > 0.0 {
+            (change / size).sqrt()
+        } else {
+            0.0
+        }
+    };
+    let mut change_total = 0.0;
+    let mut size_total = 0.0;
+    let tensors = old
+        .paths
+        .into_iter()
+        .zip(values.chunks_exact(2))
+        .map(|(path, pair)| {
+            let (change, size) = (f64::from(pair[0]), f64::from(pair[1]));
+            change_total += change;
+            size_total += size;
+            (path, ratio(change, size))
+        })
+        .collect();
+    Ok(Updates {
+        total: ratio(change_total, size_total),
+        tensors,
+    })
+}
+
+async fn read(transaction: Transaction) -> Result<Vec<TensorData>, TrainError> {
+    Ok(transaction
+        .execute_async()
+        .await
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?)
+}
+
+fn floats(data: TensorData) -> Result<Vec<f32>, TrainError> {
+    Ok(data
+        .try_into_vec_as::<f32>()
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?)
+}
+
+fn first_value(data: Option<TensorData>) -> Result<f64, TrainError> {
+    let data = data.ok_or_else(|| ModelError::ReadBack("value missing".into()))?;
+    Ok(floats(data)?.first().copied().map_or(f64::NAN, f64::from))
 }
