@@ -1,4 +1,5 @@
-// Prints (never asserts) glassbox's wasm size, navigation-to-first-heatmap time and the page's own ?bench=1 numbers per backend.
+// Prints (never asserts) glassbox's wasm size, navigation-to-first-heatmap time, the page's own ?bench=1 numbers
+// and training speed in the page (steps/s for tiny and seed, seconds until 99% on reverse) per backend.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,74 @@ async function pageBench(browser, url, problems) {
   }
 }
 
+/** How long to let the page train towards 99% before giving up (software WebGPU is slow). */
+const TRAIN_BUDGET_MS = Number(process.env.GLASSBOX_TRAIN_BUDGET_MS ?? 240_000);
+
+/** Trains in the page's training tab with `settings` ({ selector: value }) and returns the exported history. */
+async function trainInPage(page, settings, { until } = {}) {
+  await page.click('#train-reset');
+  for (const [selector, value] of Object.entries(settings)) {
+    if ((await page.$eval(selector, (e) => e.tagName)) === 'SELECT') await page.selectOption(selector, value);
+    else {
+      await page.fill(selector, value);
+      await page.dispatchEvent(selector, 'change');
+    }
+  }
+  await page.click('#train-start');
+  const reached = await page.waitForFunction((until) => {
+    const section = document.querySelector('#training');
+    if (section.dataset.phase === 'done') return 'done';
+    if (!document.querySelector('#train-message').hidden) return 'stopped';
+    return until !== undefined && Number(section.dataset.valAccuracy) >= until && 'reached';
+  }, until, { timeout: TRAIN_BUDGET_MS + 60_000, polling: 200 }).then((h) => h.jsonValue()).catch(() => 'timeout');
+  if (reached !== 'done') {
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.querySelector('#training').dataset.phase !== 'running');
+  }
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+  const file = path.join(REPO, 'target', `bench-history-${Date.now()}.json`);
+  await download.saveAs(file);
+  return { reached, history: JSON.parse(await readFile(file, 'utf8')) };
+}
+
+/** Steps per second between the first and the last step of a history. */
+function stepsPerSecond(history) {
+  const steps = history.steps;
+  if (steps.length < 2) return undefined;
+  const first = steps[0];
+  const last = steps[steps.length - 1];
+  return (1000 * (last.step - first.step)) / (last.elapsed_ms - first.elapsed_ms);
+}
+
+async function trainingBench(browser, url, problems) {
+  const page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1280, height: 1400 } });
+  watchProblems(page, problems, () => 'training');
+  try {
+    await page.goto(new URL('?tab=train', url).href);
+    await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
+    const quiet = { '#train-eval-every': '100000', '#train-probe-every': '100000' };
+    const tiny = await trainInPage(page, { '#train-preset': 'tiny', '#train-steps': '40', ...quiet });
+    const seed = await trainInPage(page, { '#train-preset': 'seed', '#train-steps': '6', ...quiet });
+    const started = performance.now();
+    const reverse = await trainInPage(page, {
+      '#train-preset': 'tiny', '#train-steps': '3000', '#train-eval-every': '25', '#train-probe-every': '100000',
+    }, { until: 0.99 });
+    const wall_ms = performance.now() - started;
+    const hit = reverse.history.evals.find((e) => e.val_accuracy >= 0.99);
+    const atHit = hit && reverse.history.steps.find((s) => s.step === hit.step);
+    const lastEval = reverse.history.evals.at(-1);
+    return {
+      train_tiny_steps_per_s: stepsPerSecond(tiny.history),
+      train_seed_steps_per_s: stepsPerSecond(seed.history),
+      reverse_99_percent_s: atHit ? atHit.elapsed_ms / 1000 : undefined,
+      reverse_99_percent_step: hit?.step,
+      reverse_outcome: hit ? 'reached 99%' : `${reverse.reached}: ${(100 * (lastEval?.val_accuracy ?? 0)).toFixed(1)}% at step ${lastEval?.step ?? 0} after ${(wall_ms / 1000).toFixed(0)} s`,
+    };
+  } finally {
+    await page.close();
+  }
+}
+
 const format = (value, digits = 1) => {
   if (typeof value !== 'number') return String(value ?? '—');
   return Number.isInteger(value) ? String(value) : value.toFixed(digits);
@@ -71,7 +140,8 @@ try {
     try {
       const first_heatmap_ms = await firstHeatmapMs(browser, server.url, problems);
       const page_bench = await pageBench(browser, server.url, problems);
-      backends[backend] = { first_heatmap_ms, page_bench, problems };
+      const training = await trainingBench(browser, server.url, problems).catch((error) => ({ error: error.message }));
+      backends[backend] = { first_heatmap_ms, page_bench: { ...page_bench, ...training }, problems };
     } catch (error) {
       backends[backend] = { error: error.message, problems };
     } finally {
@@ -105,6 +175,8 @@ for (const [metric, values] of rows) {
 for (const [name, result] of Object.entries(backends)) {
   const bench = result.page_bench ?? {};
   console.log(`  ${name}: ${result.error ?? bench.unavailable ?? bench.backend ?? ''}`);
+  if (bench.reverse_outcome) console.log(`    reverse to 99%: ${bench.reverse_outcome}`);
+  if (bench.error) console.log(`    training: ${bench.error}`);
   for (const problem of result.problems) console.log(`    problem: ${problem}`);
 }
 console.log(`\nfull results: ${path.relative(process.cwd(), OUT) || OUT}`);

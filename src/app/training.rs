@@ -611,6 +611,15 @@ pub fn TrainingPanel(
                 .unwrap_or_else(|| "no snapshot yet".into())
         })
     };
+    let val_accuracy = move || {
+        history_version.track();
+        history.with_value(|history| {
+            history
+                .evals
+                .last()
+                .map_or(String::new(), |eval| format!("{:.4}", eval.val_accuracy))
+        })
+    };
     let custom = move || form.get().preset == "custom";
     let running = move || phase.get() == Phase::Running;
 
@@ -618,7 +627,8 @@ pub fn TrainingPanel(
         <section id="training" class="training" data-phase=move || phase.get().name()
             data-steps=move || steps_done.get().to_string()
             data-monitor-draws=move || monitor_draws.get().to_string()
-            data-snapshots=move || snapshot_count.get().to_string()>
+            data-snapshots=move || snapshot_count.get().to_string()
+            data-val-accuracy=val_accuracy>
             <div class="controls train-form" role="group" aria-label="Training settings">
                 <label>"Task "
                     <select id="train-task" aria-label="Task"

@@ -1,0 +1,219 @@
+// Real-browser tests of the training tab in headless Chromium, on WebGPU (SwiftShader) and on the CPU fallback.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { BACKENDS, LOAD_TIMEOUT_MS, canvasStats, launch, waitForApp, watchProblems } from './browser.mjs';
+import { serve } from './serve.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
+const SCREENSHOTS = path.join(REPO, 'target/screenshots');
+const DOWNLOADS = path.join(REPO, 'target/downloads');
+
+/** Software WebGPU trains slowly; nothing here sleeps a fixed time except to prove a pause holds. */
+const TRAIN_TIMEOUT_MS = 8 * 60_000;
+const TEST_TIMEOUT_MS = 12 * 60_000;
+
+for (const [backend] of Object.entries(BACKENDS)) {
+  // SwiftShader runs WebGPU in software: a training step takes seconds there, so the WebGPU
+  // runs are shorter; they exercise the same code path.
+  const quick = backend === 'webgpu';
+  describe(`training on ${backend}`, () => {
+    let server;
+    let browser;
+    let page;
+    let current = 'page load';
+    const problems = [];
+
+    before(async () => {
+      server = await serve(DIST);
+      browser = await launch(backend);
+      page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
+      page.setDefaultTimeout(TRAIN_TIMEOUT_MS);
+      watchProblems(page, problems, () => current);
+      await page.goto(`${server.url}?tab=train`);
+      await waitForApp(page, { runs: 1 });
+    }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
+
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    const check = (name, body) => it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
+      current = name;
+      let failure;
+      try {
+        await body();
+      } catch (error) {
+        failure = error;
+      }
+      if (problems.length > 0) {
+        const also = failure ? `\nand the test itself failed: ${failure.message}` : '';
+        throw new Error(`the browser reported ${problems.length} problem(s):\n${problems.join('\n')}${also}`, { cause: failure });
+      }
+      if (failure) throw failure;
+    });
+
+    const training = () => page.$eval('#training', (section) => ({
+      phase: section.dataset.phase,
+      steps: Number(section.dataset.steps),
+      monitorDraws: Number(section.dataset.monitorDraws),
+      snapshots: Number(section.dataset.snapshots),
+    }));
+
+    async function set(selector, value) {
+      if (selector.startsWith('#train-') && (await page.$eval(selector, (e) => e.tagName)) === 'SELECT') {
+        await page.selectOption(selector, value);
+      } else {
+        await page.fill(selector, value);
+        await page.dispatchEvent(selector, 'change');
+      }
+    }
+
+    async function waitFor(predicate, arg) {
+      await page.waitForFunction(predicate, arg, { timeout: TRAIN_TIMEOUT_MS, polling: 100 });
+    }
+
+    async function exportedHistory() {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+      await mkdir(DOWNLOADS, { recursive: true });
+      const saved = path.join(DOWNLOADS, `${backend}-training.json`);
+      await download.saveAs(saved);
+      return JSON.parse(await readFile(saved, 'utf8'));
+    }
+
+    check('trains reverse in the page: the loss falls and every panel is drawn', async () => {
+      await page.click('#train-reset');
+      const steps = quick ? 8 : 60;
+      await set('#train-steps', String(steps));
+      await set('#train-eval-every', String(steps / 2));
+      await set('#train-probe-every', String(steps / 4));
+      if (quick) {
+        await set('#train-batch', '16');
+        await set('#train-warmup', '0');
+        await set('#train-schedule', 'constant');
+        await set('#train-lr', '0.01');
+      }
+      await page.click('#train-start');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'done');
+      const state = await training();
+      assert.equal(state.steps, steps);
+      assert.ok(state.snapshots >= 3, `${state.snapshots} attention snapshots`);
+      const history = await exportedHistory();
+      assert.equal(history.steps.length, steps);
+      assert.equal(history.evals.length, 2);
+      const mean = (records) => records.reduce((sum, r) => sum + r.loss, 0) / records.length;
+      const window = steps / 4;
+      const first = mean(history.steps.slice(0, window));
+      const last = mean(history.steps.slice(-window));
+      assert.ok(last < first - (quick ? 0.05 : 0.2), `the batch loss went from ${first.toFixed(3)} to ${last.toFixed(3)}`);
+      // The held-out loss falls too, between the two evaluations.
+      assert.ok(history.evals[1].val_loss < history.evals[0].val_loss, JSON.stringify(history.evals));
+      assert.ok(history.steps.every((r) => r.update_ratio > 0 && Number.isFinite(r.grad_norm)));
+      const monitor = await canvasStats(page, '#monitor');
+      assert.ok(monitor.distinctColours >= 16 && monitor.nonBackground >= 0.03, JSON.stringify(monitor));
+      const probe = await canvasStats(page, '#probe');
+      assert.ok(probe.distinctColours >= 8, `the probe heatmap has ${probe.distinctColours} colours`);
+      const report = await page.textContent('#report');
+      assert.match(report, /Best validation loss [\d.]+ at step \d+ \(epoch [\d.]+\)/);
+      assert.match(report, /Best validation accuracy [\d.]+% at step/);
+      assert.match(await page.textContent('#train-status'), new RegExp(`done · step ${steps} of ${steps} · [\\d.]+ steps/s`));
+      if (quick) {
+        await set('#train-batch', '64');
+        await set('#train-warmup', '50');
+        await set('#train-schedule', 'cosine');
+        await set('#train-lr', '0.001');
+      }
+      await mkdir(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `${backend}-training.png`), fullPage: true });
+    });
+
+    check('hovering a panel reads out that step; zoom redraws', async () => {
+      const box = await page.$eval('#monitor', (canvas) => {
+        const rect = canvas.getBoundingClientRect();
+        return { x: rect.left, y: rect.top, width: rect.width, height: rect.height };
+      });
+      // The middle of the bottom-right panel (loss per batch).
+      const zoom = quick ? ['2', '6'] : ['20', '40'];
+      await page.mouse.move(box.x + box.width * 0.83, box.y + box.height * 0.75);
+      await waitFor(() => /^step \d+: batch loss/.test(document.querySelector('#monitor-readout').textContent));
+      const before = (await training()).monitorDraws;
+      const drawnBefore = await canvasStats(page, '#monitor');
+      await set('#zoom-from', zoom[0]);
+      await set('#zoom-to', zoom[1]);
+      await waitFor((draws) => Number(document.querySelector('#training').dataset.monitorDraws) > draws, before);
+      assert.notEqual((await canvasStats(page, '#monitor')).hash, drawnBefore.hash);
+      await page.click('#zoom-all');
+    });
+
+    check('pause holds, single step adds one, resume continues, reset clears', async () => {
+      await page.click('#train-reset');
+      await set('#train-steps', '400');
+      await set('#train-eval-every', '100');
+      await page.click('#train-start');
+      await waitFor((quick) => Number(document.querySelector('#training').dataset.steps) >= (quick ? 1 : 3), quick);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      const paused = (await training()).steps;
+      await page.waitForTimeout(1500);
+      assert.equal((await training()).steps, paused, 'steps went on while paused');
+      await page.click('#train-step');
+      await waitFor((steps) => Number(document.querySelector('#training').dataset.steps) === steps + 1
+        && document.querySelector('#training').dataset.phase === 'paused', paused);
+      assert.match(await page.textContent('#train-start'), /Resume/);
+      await page.click('#train-start');
+      await waitFor((steps) => Number(document.querySelector('#training').dataset.steps) >= steps + 1, paused + 1);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      // Switching tabs loses nothing.
+      const kept = await training();
+      await page.click('#tab-explore');
+      await page.click('#tab-train');
+      assert.equal((await training()).steps, kept.steps);
+      await page.click('#train-reset');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'idle');
+      assert.equal((await training()).steps, 0);
+    });
+
+    check('a learning rate of 10 pauses on NaN with a message, and training resumes at a lower rate', async () => {
+      await page.click('#train-reset');
+      await set('#train-optimizer', 'sgd');
+      await set('#train-schedule', 'constant');
+      await set('#train-warmup', '0');
+      await set('#train-clip', '0');
+      await set('#train-lr', '10');
+      await set('#train-steps', '200');
+      await page.click('#train-start');
+      await waitFor(() => !document.querySelector('#train-message').hidden);
+      const message = await page.textContent('#train-message');
+      assert.match(message, /training paused at step \d+: .*(loss|gradient)/);
+      assert.match(message, /lower the learning rate/);
+      assert.equal((await training()).phase, 'paused');
+      const stopped = (await training()).steps;
+      await set('#train-lr', '0.001');
+      await page.click('#train-start');
+      await waitFor((steps) => Number(document.querySelector('#training').dataset.steps) >= steps + 2, stopped);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      assert.ok(await page.$eval('#train-message', (m) => m.hidden), 'the NaN message stayed after resuming');
+      // Back to the defaults for the next test.
+      await set('#train-optimizer', 'adamw');
+      await set('#train-schedule', 'cosine');
+      await set('#train-clip', '1');
+      await set('#train-warmup', '50');
+    });
+
+    check('the trained model opens in the explorer', async () => {
+      await page.click('#train-use');
+      await waitFor(() => document.querySelector('#app').dataset.model === 'trained');
+      await waitForApp(page, { runs: 1, draws: 1 });
+      assert.ok(await page.$eval('#explore-tab', (tab) => tab.checkVisibility()));
+      assert.match(await page.textContent('#provenance'), /trained in this page on the reverse task/);
+      await page.click('#tab-train');
+    });
+  });
+}
