@@ -179,6 +179,8 @@ pub fn TrainingPanel(
 ) -> impl IntoView {
     let form = RwSignal::new(Form::default());
     let phase = RwSignal::new(Phase::Idle);
+    // Pause asks the loop to stop after the step in flight; the phase stays `Running` until it has.
+    let pausing = RwSignal::new(false);
     let message = RwSignal::new(None::<String>);
     let trainer: Rc<RefCell<Option<Trainer>>> = Rc::new(RefCell::new(None));
     let trainer = StoredValue::new_local(trainer);
@@ -206,6 +208,9 @@ pub fn TrainingPanel(
 
     // Builds the trainer from the form (when there is none) and hands it out of the cell.
     let take_trainer = move || -> Result<Trainer, String> {
+        if phase.get_untracked() == Phase::Running {
+            return Err("a step is still running".into());
+        }
         let cell = trainer.get_value();
         if let Some(existing) = cell.borrow_mut().take() {
             return Ok(existing);
@@ -376,14 +381,18 @@ pub fn TrainingPanel(
                     // Reset while this step ran: drop the old trainer.
                     return;
                 }
-                if !keep_going || phase.get_untracked() != Phase::Running {
+                if !keep_going || pausing.get_untracked() {
                     break;
                 }
                 web::next_frame().await;
-                if phase.get_untracked() != Phase::Running {
+                if pausing.get_untracked() || generation.get_value() != this_run {
                     break;
                 }
             }
+            if generation.get_value() != this_run {
+                return;
+            }
+            pausing.set(false);
             elapsed_before_ms.update_value(|elapsed| *elapsed += web::now_ms() - started_ms);
             if phase.get_untracked() == Phase::Running {
                 phase.set(Phase::Paused);
@@ -395,7 +404,7 @@ pub fn TrainingPanel(
 
     let pause = move |_| {
         if phase.get_untracked() == Phase::Running {
-            phase.set(Phase::Paused);
+            pausing.set(true);
         }
     };
 
@@ -433,6 +442,7 @@ pub fn TrainingPanel(
 
     let reset = move |_| {
         generation.update_value(|generation| *generation += 1);
+        pausing.set(false);
         *trainer.get_value().borrow_mut() = None;
         history.set_value(History::default());
         snapshots.set_value(Vec::new());
@@ -699,14 +709,20 @@ pub fn TrainingPanel(
                 <button id="train-start" type="button" on:click=start disabled=running>
                     {move || if phase.get() == Phase::Paused { "Resume" } else { "Start" }}
                 </button>
-                <button id="train-pause" type="button" on:click=pause disabled=move || !running()>"Pause"</button>
+                <button id="train-pause" type="button" on:click=pause
+                    disabled=move || !running() || pausing.get()>"Pause"</button>
                 <button id="train-step" type="button" on:click=single_step disabled=running>"Single step"</button>
                 <button id="train-reset" type="button" on:click=reset>"Reset"</button>
                 <button id="train-use" type="button" on:click=use_in_explorer
                     disabled=move || running() || steps_done.get() == 0>"Show in the explorer"</button>
                 <progress id="train-progress" max="1" prop:value=progress></progress>
                 <span id="train-status" aria-live="polite">
-                    {move || format!("{} · step {} of {}", phase.get().name(), steps_done.get(), form.get().steps)}
+                    {move || format!(
+                        "{} · step {} of {}",
+                        if pausing.get() { "pausing after this step" } else { phase.get().name() },
+                        steps_done.get(),
+                        form.get().steps
+                    )}
                     {move || speed().map(|text| format!(" · {text}"))}
                 </span>
             </div>
@@ -915,6 +931,17 @@ fn report_lines(history: &History, thresholds: &Thresholds) -> Vec<String> {
             "Best validation accuracy {:.2}% at step {step} (epoch {epoch:.2}).",
             100.0 * accuracy
         ));
+    }
+    if let Some(latest) = history.update_ratios.last() {
+        let finite = latest.tensors.iter().filter(|(_, ratio)| ratio.is_finite());
+        let largest = finite.clone().max_by(|a, b| a.1.total_cmp(&b.1));
+        let smallest = finite.min_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some((big_path, big)), Some((small_path, small))) = (largest, smallest) {
+            lines.push(format!(
+                "Update ratios per tensor at step {}: largest {big:.2e} ({big_path}), smallest {small:.2e} ({small_path}); the 1e-3 line on the panel is the usual rule of thumb.",
+                latest.step
+            ));
+        }
     }
     if report.final_step.is_some() {
         if report.warnings.is_empty() {
