@@ -103,8 +103,8 @@ async function trainingBench(browser, url, problems) {
     await page.goto(new URL('?tab=train', url).href);
     await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
     const quiet = { '#train-eval-every': '100000', '#train-probe-every': '100000' };
-    const tiny = await trainInPage(page, { '#train-preset': 'tiny', '#train-steps': '40', ...quiet });
-    const seed = await trainInPage(page, { '#train-preset': 'seed', '#train-steps': '6', ...quiet });
+    const tiny = await trainInPage(page, { '#train-preset': 'tiny', '#train-steps': '12', ...quiet });
+    const seed = await trainInPage(page, { '#train-preset': 'seed', '#train-steps': '4', ...quiet });
     const started = performance.now();
     const reverse = await trainInPage(page, {
       '#train-preset': 'tiny', '#train-steps': '3000', '#train-eval-every': '25', '#train-probe-every': '100000',

@@ -243,6 +243,8 @@ pub fn TrainingPanel(
                     other => format!("Training stopped: {other}"),
                 };
                 message.set(Some(text));
+                // After a NaN the trainer went back to its last good weights and step count.
+                steps_done.set(current.steps_done());
                 return (current, false);
             }
         };

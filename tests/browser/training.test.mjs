@@ -186,21 +186,38 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await set('#train-warmup', '0');
       await set('#train-clip', '0');
       await set('#train-lr', '10');
-      await set('#train-steps', '200');
+      await set('#train-steps', '60');
+      // These seeds blow up within a few steps (CPU: at step 7, as natively in tests/training.rs;
+      // SwiftShader's float rounding differs, so its run diverges elsewhere). Other seeds can
+      // instead kill every ReLU and stall with a finite loss.
+      await set('#train-seed', quick ? '0' : '1');
       await page.click('#train-start');
-      await waitFor(() => !document.querySelector('#train-message').hidden);
+      await waitFor(() => !document.querySelector('#train-message').hidden
+        || document.querySelector('#training').dataset.phase === 'done');
+      assert.notEqual((await training()).phase, 'done', 'a learning rate of 10 trained 60 steps without a NaN');
       const message = await page.textContent('#train-message');
       assert.match(message, /training paused at step \d+: .*(loss|gradient)/);
       assert.match(message, /lower the learning rate/);
       assert.equal((await training()).phase, 'paused');
       const stopped = (await training()).steps;
+      // Resuming at a sane rate continues from the kept weights; when those already sit where
+      // the gradient overflows, it pauses again with the same message. Either way: no crash.
       await set('#train-lr', '0.001');
       await page.click('#train-start');
-      await waitFor((steps) => Number(document.querySelector('#training').dataset.steps) >= steps + 2, stopped);
-      await page.click('#train-pause');
-      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
-      assert.ok(await page.$eval('#train-message', (m) => m.hidden), 'the NaN message stayed after resuming');
+      await waitFor((steps) => {
+        const section = document.querySelector('#training');
+        return Number(section.dataset.steps) >= steps + 2
+          || (section.dataset.phase === 'paused' && !document.querySelector('#train-message').hidden);
+      }, stopped);
+      if ((await training()).phase === 'running') {
+        await page.click('#train-pause');
+        await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+        assert.ok(await page.$eval('#train-message', (m) => m.hidden), 'the NaN message stayed after resuming');
+      } else {
+        assert.match(await page.textContent('#train-message'), /lower the learning rate/);
+      }
       // Back to the defaults for the next test.
+      await set('#train-seed', '0');
       await set('#train-optimizer', 'adamw');
       await set('#train-schedule', 'cosine');
       await set('#train-clip', '1');
