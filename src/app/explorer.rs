@@ -6,7 +6,7 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::analysis::{Matrix, strongest_keys};
-use crate::charts::{HeatmapLayout, Style};
+use crate::charts::HeatmapLayout;
 
 use crate::model::BackendInfo;
 
@@ -211,11 +211,7 @@ pub fn App() -> impl IntoView {
             return;
         };
         let (layer, head, view, threshold) = (layer.get(), head.get(), view.get(), threshold.get());
-        let style = if web::prefers_dark() {
-            Style::dark()
-        } else {
-            Style::light()
-        };
+        let style = web::chart_style();
         let drawn = match view {
             ViewKind::Heatmap => heatmap_ref
                 .get()
@@ -248,15 +244,9 @@ pub fn App() -> impl IntoView {
         let Some(canvas) = heatmap_ref.get_untracked() else {
             return;
         };
-        let rect = canvas.get_bounding_client_rect();
-        if rect.width() <= 0.0 || rect.height() <= 0.0 {
+        let Some((x, y)) = web::canvas_point(&canvas, &event) else {
             return;
-        }
-        // The canvas may be scaled by CSS: map client pixels to canvas pixels.
-        let x =
-            (f64::from(event.client_x()) - rect.left()) * f64::from(canvas.width()) / rect.width();
-        let y =
-            (f64::from(event.client_y()) - rect.top()) * f64::from(canvas.height()) / rect.height();
+        };
         let description = shown.with_value(|shown| {
             let shown = shown.as_ref()?;
             let (query, key) = shown.layout.cell_at(x as i32, y as i32)?;

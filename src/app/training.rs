@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::analysis::training::{
     EvalRecord, History, StepRecord, Thresholds, UpdateRatios, report, throughput,
 };
-use crate::charts::{PanelData, PanelLayout, Scale, Series, Style, draw_monitor};
+use crate::charts::{PanelData, PanelLayout, Scale, Series, draw_monitor};
 use crate::model::{
     Activation, BackendInfo, NormPosition, TransformerConfig, WordTokenizer, run_traced,
 };
@@ -524,11 +524,7 @@ pub fn TrainingPanel(
             return;
         };
         let panels = history.with_value(|history| panels(history, zoom, cursor));
-        let style = if web::prefers_dark() {
-            Style::dark()
-        } else {
-            Style::light()
-        };
+        let style = web::chart_style();
         match with_area(&canvas, |area| draw_monitor(area, &panels, &style)) {
             Ok(drawn) => {
                 layouts.set_value(drawn);
@@ -552,11 +548,7 @@ pub fn TrainingPanel(
         let Some(snapshot) = shown else {
             return;
         };
-        let style = if web::prefers_dark() {
-            Style::dark()
-        } else {
-            Style::light()
-        };
+        let style = web::chart_style();
         let layer = layer.min(snapshot.run.trace.attention.len().saturating_sub(1));
         if let Err(failure) =
             draw_heatmap_view(&canvas, &snapshot.run, layer, HeadChoice::Mean, &style)
@@ -569,14 +561,9 @@ pub fn TrainingPanel(
         let Some(canvas) = monitor_ref.get_untracked() else {
             return;
         };
-        let rect = canvas.get_bounding_client_rect();
-        if rect.width() <= 0.0 {
+        let Some((x, y)) = web::canvas_point(&canvas, &event) else {
             return;
-        }
-        let x =
-            (f64::from(event.client_x()) - rect.left()) * f64::from(canvas.width()) / rect.width();
-        let y =
-            (f64::from(event.client_y()) - rect.top()) * f64::from(canvas.height()) / rect.height();
+        };
         let step = layouts.with_value(|layouts| {
             layouts.iter().find_map(|layout| {
                 let (left, top, width, height) = layout.plot;

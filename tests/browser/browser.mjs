@@ -44,6 +44,29 @@ export function watchProblems(page, problems = [], during = () => '') {
   return problems;
 }
 
+/**
+ * A test-definer for `node:test`: each test also fails on any console error, page error or
+ * failed request recorded in `problems` so far. `state.current` names the running test (for
+ * `watchProblems`); `notFound()` lists paths the server answered with 404.
+ */
+export function checker(it, problems, state, { timeout, notFound = () => [] }) {
+  return (name, body) => it(name, { timeout }, async () => {
+    state.current = name;
+    let failure;
+    try {
+      await body();
+    } catch (error) {
+      failure = error;
+    }
+    if (problems.length > 0) {
+      const missing = notFound().length ? `\nthe server answered 404 for: ${notFound().join(', ')}` : '';
+      const also = failure ? `\nand the test itself failed: ${failure.message}` : '';
+      throw new Error(`the browser reported ${problems.length} problem(s):\n${problems.join('\n')}${missing}${also}`, { cause: failure });
+    }
+    if (failure) throw failure;
+  });
+}
+
 /** The page's state attributes: `{ state, runs, draws }`. */
 export function appState(page) {
   return page.$eval('#app', (app) => ({

@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, appState, canvasStats, launch, waitForApp, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, appState, canvasStats, checker, launch, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,7 +29,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
     let server;
     let browser;
     let page;
-    let current = 'page load';
+    const state = { current: 'page load' };
     const problems = [];
 
     before(async () => {
@@ -37,7 +37,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       browser = await launch(backend);
       page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       page.setDefaultTimeout(STEP_TIMEOUT_MS);
-      watchProblems(page, problems, () => current);
+      watchProblems(page, problems, () => state.current);
       // Most checks look at the seed chapter's model; the model checks below open the others.
       await page.goto(`${server.url}?model=seed`);
       await waitForApp(page, { runs: 1, draws: 1 });
@@ -49,21 +49,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
     });
 
     /** A test that also fails on any console error, page error or failed request so far. */
-    const check = (name, body) => it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-      current = name;
-      let failure;
-      try {
-        await body();
-      } catch (error) {
-        failure = error;
-      }
-      if (problems.length > 0) {
-        const missing = server.notFound.length ? `\nthe server answered 404 for: ${server.notFound.join(', ')}` : '';
-        const also = failure ? `\nand the test itself failed: ${failure.message}` : '';
-        throw new Error(`the browser reported ${problems.length} problem(s):\n${problems.join('\n')}${missing}${also}`, { cause: failure });
-      }
-      if (failure) throw failure;
-    });
+    const check = checker(it, problems, state, { timeout: TEST_TIMEOUT_MS, notFound: () => server.notFound });
 
     /** Runs `action` and waits for the page to finish the model runs and redraws it causes. */
     async function act(action, { run = false, draw = true } = {}) {
@@ -241,7 +227,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
     check('opens on the trained reverse model, whose attention reads the input backwards', async () => {
       const fresh = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       try {
-        watchProblems(fresh, problems, () => `${current} (second page)`);
+        watchProblems(fresh, problems, () => `${state.current} (second page)`);
         await fresh.goto(server.url);
         await waitForApp(fresh, { runs: 1, draws: 1 });
         assert.equal(await fresh.$eval('#app', (app) => app.dataset.model), 'reverse');
@@ -366,7 +352,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       check('?backend=cpu forces the CPU backend even when WebGPU is there', async () => {
         const cpuPage = await browser.newPage();
         try {
-          watchProblems(cpuPage, problems, () => `${current} (second page)`);
+          watchProblems(cpuPage, problems, () => `${state.current} (second page)`);
           await cpuPage.goto(`${server.url}?backend=cpu`);
           await waitForApp(cpuPage, { runs: 1, draws: 1 });
           const shown = await cpuPage.textContent('#backend');

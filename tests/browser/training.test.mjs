@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, canvasStats, launch, waitForApp, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, canvasStats, checker, launch, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -25,7 +25,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
     let server;
     let browser;
     let page;
-    let current = 'page load';
+    const state = { current: 'page load' };
     const problems = [];
 
     before(async () => {
@@ -33,7 +33,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
       browser = await launch(backend);
       page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
       page.setDefaultTimeout(TRAIN_TIMEOUT_MS);
-      watchProblems(page, problems, () => current);
+      watchProblems(page, problems, () => state.current);
       await page.goto(`${server.url}?tab=train`);
       await waitForApp(page, { runs: 1 });
     }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
@@ -43,20 +43,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await server?.close();
     });
 
-    const check = (name, body) => it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-      current = name;
-      let failure;
-      try {
-        await body();
-      } catch (error) {
-        failure = error;
-      }
-      if (problems.length > 0) {
-        const also = failure ? `\nand the test itself failed: ${failure.message}` : '';
-        throw new Error(`the browser reported ${problems.length} problem(s):\n${problems.join('\n')}${also}`, { cause: failure });
-      }
-      if (failure) throw failure;
-    });
+    const check = checker(it, problems, state, { timeout: TEST_TIMEOUT_MS });
 
     const training = () => page.$eval('#training', (section) => ({
       phase: section.dataset.phase,

@@ -31,6 +31,29 @@ pub fn prefers_dark() -> bool {
         .is_some_and(|query| query.matches())
 }
 
+/// The chart style for the system's colour scheme.
+pub fn chart_style() -> crate::charts::Style {
+    if prefers_dark() {
+        crate::charts::Style::dark()
+    } else {
+        crate::charts::Style::light()
+    }
+}
+
+/// Where a mouse event falls on `canvas`, in canvas pixels (the canvas may be scaled by CSS).
+pub fn canvas_point(
+    canvas: &web_sys::HtmlCanvasElement,
+    event: &web_sys::MouseEvent,
+) -> Option<(f64, f64)> {
+    let rect = canvas.get_bounding_client_rect();
+    if rect.width() <= 0.0 || rect.height() <= 0.0 {
+        return None;
+    }
+    let x = (f64::from(event.client_x()) - rect.left()) * f64::from(canvas.width()) / rect.width();
+    let y = (f64::from(event.client_y()) - rect.top()) * f64::from(canvas.height()) / rect.height();
+    Some((x, y))
+}
+
 /// Milliseconds since the page started, for timing.
 pub fn now_ms() -> f64 {
     web_sys::window()
