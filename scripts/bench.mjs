@@ -79,7 +79,8 @@ async function trainInPage(page, settings, { until } = {}) {
   }, until, { timeout: TRAIN_BUDGET_MS + 60_000, polling: 200 }).then((h) => h.jsonValue()).catch(() => 'timeout');
   if (reached !== 'done') {
     await page.click('#train-pause');
-    await page.waitForFunction(() => document.querySelector('#training').dataset.phase !== 'running');
+    // A step in flight finishes first; on software WebGPU one step of `seed` takes minutes.
+    await page.waitForFunction(() => document.querySelector('#training').dataset.phase !== 'running', null, { timeout: TRAIN_BUDGET_MS });
   }
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
   const file = path.join(REPO, 'target', `bench-history-${Date.now()}.json`);
