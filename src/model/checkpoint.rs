@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use thiserror::Error;
 
 use super::config::TransformerConfig;
 use super::error::ModelError;
+use super::paths::{ParameterVisitor, visit_parameters};
 use super::tokenizer::Vocabulary;
 use super::transformer::Transformer;
 
@@ -285,8 +286,7 @@ impl Checkpoint {
 pub async fn read_parameters(
     model: &Transformer,
 ) -> Result<BTreeMap<String, ParameterData>, CheckpointError> {
-    let mut collector = Collector::default();
-    model.visit(&mut collector);
+    let collector = FlatParameters::of(model);
     let mut transaction = Transaction::default();
     for tensor in collector.tensors {
         transaction = transaction.register(tensor);
@@ -449,7 +449,7 @@ pub fn parameter_shapes(
 ) -> Result<BTreeMap<String, Vec<usize>>, CheckpointError> {
     let model = config.init(&Device::flex())?;
     let mut shapes = ShapeCollector::default();
-    model.visit(&mut shapes);
+    visit_parameters(&model, &mut shapes);
     Ok(shapes.shapes)
 }
 
@@ -818,65 +818,40 @@ impl safetensors::View for OwnedView {
     }
 }
 
-/// Tracks the module path a visitor or mapper is at.
-#[derive(Default)]
-struct PathStack(Vec<String>);
-
-impl PathStack {
-    fn enter(&mut self, name: &str) {
-        self.0.push(name.to_string());
-    }
-
-    fn exit(&mut self) {
-        self.0.pop();
-    }
-
-    fn join(&self) -> String {
-        self.0.join(".")
-    }
-}
-
 #[derive(Default)]
 struct ShapeCollector {
-    path: PathStack,
     shapes: BTreeMap<String, Vec<usize>>,
 }
 
-impl ModuleVisitor for ShapeCollector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl ParameterVisitor for ShapeCollector {
+    fn visit<const D: usize>(&mut self, path: String, param: &Param<Tensor<D>>) {
         self.shapes
-            .insert(self.path.join(), param.lazy_shape().dims::<D>().to_vec());
+            .insert(path, param.lazy_shape().dims::<D>().to_vec());
     }
 }
 
+/// Every parameter of a model flattened, with its path and shape.
 #[derive(Default)]
-struct Collector {
-    path: PathStack,
-    paths: Vec<(String, Vec<usize>)>,
-    tensors: Vec<Tensor<1>>,
+pub struct FlatParameters {
+    /// Path and shape of each parameter, in module order.
+    pub paths: Vec<(String, Vec<usize>)>,
+    /// The values, flattened so one transaction can hold tensors of every rank.
+    pub tensors: Vec<Tensor<1>>,
 }
 
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
+impl FlatParameters {
+    /// Collects the parameters of `model` (still on its device).
+    pub fn of(model: &Transformer) -> Self {
+        let mut collected = Self::default();
+        visit_parameters(model, &mut collected);
+        collected
     }
+}
 
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl ParameterVisitor for FlatParameters {
+    fn visit<const D: usize>(&mut self, path: String, param: &Param<Tensor<D>>) {
         let tensor = param.val();
-        self.paths.push((self.path.join(), tensor.dims().to_vec()));
-        // Flattened so one transaction can hold tensors of every rank.
+        self.paths.push((path, tensor.dims().to_vec()));
         self.tensors.push(tensor.flatten::<1>(0, D - 1));
     }
 }

@@ -6,6 +6,7 @@ pub mod checkpoint;
 mod config;
 mod device;
 mod error;
+pub mod paths;
 mod tokenizer;
 pub mod trace;
 mod transformer;

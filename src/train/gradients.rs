@@ -1,12 +1,13 @@
 //! Per-parameter gradient statistics, reduced on the device and read back as six numbers per
 //! tensor rather than whole gradients.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, Transaction};
 
 use super::trainer::TrainError;
 use crate::analysis::Summary;
+use crate::model::paths::{ParameterVisitor, visit_parameters};
 use crate::model::{ModelError, Transformer};
 
 /// The gradient of one parameter tensor, summarised.
@@ -32,11 +33,10 @@ pub async fn gradient_statistics(
 ) -> Result<Vec<ParameterGradient>, TrainError> {
     let mut reducer = Reducer {
         grads,
-        path: Vec::new(),
         found: Vec::new(),
         reduced: Vec::new(),
     };
-    model.visit(&mut reducer);
+    visit_parameters(model, &mut reducer);
     if reducer.reduced.is_empty() {
         return Ok(Vec::new());
     }
@@ -79,21 +79,12 @@ pub async fn gradient_statistics(
 
 struct Reducer<'a> {
     grads: &'a GradientsParams,
-    path: Vec<String>,
     found: Vec<(String, Vec<usize>)>,
     reduced: Vec<Tensor<1>>,
 }
 
-impl ModuleVisitor for Reducer<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl ParameterVisitor for Reducer<'_> {
+    fn visit<const D: usize>(&mut self, path: String, param: &Param<Tensor<D>>) {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return;
         };
@@ -118,7 +109,7 @@ impl ModuleVisitor for Reducer<'_> {
             ],
             0,
         ); // [STATS]
-        self.found.push((self.path.join("."), shape));
+        self.found.push((path, shape));
         self.reduced.push(stats);
     }
 }

@@ -13,6 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use super::tasks::{Batch, Task, TaskKind, token_accuracy};
+use crate::model::checkpoint::FlatParameters;
+use crate::model::paths::{ParameterVisitor, visit_parameters};
 use crate::model::{ModelError, Positional, Transformer, TransformerConfig};
 
 /// Which optimizer updates the weights.
@@ -457,31 +459,23 @@ fn gradient_squares(
 ) -> (Vec<String>, Option<Tensor<1>>) {
     struct Squares<'a> {
         grads: &'a GradientsParams,
-        path: Vec<String>,
         paths: Vec<String>,
         sums: Vec<Tensor<1>>,
     }
-    impl ModuleVisitor for Squares<'_> {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl ParameterVisitor for Squares<'_> {
+        fn visit<const D: usize>(&mut self, path: String, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
-                self.paths.push(self.path.join("."));
+                self.paths.push(path);
                 self.sums.push(grad.square().sum()); // [1]
             }
         }
     }
     let mut visitor = Squares {
         grads,
-        path: Vec::new(),
         paths: Vec::new(),
         sums: Vec::new(),
     };
-    model.visit(&mut visitor);
+    visit_parameters(model, &mut visitor);
     let sums = (!visitor.sums.is_empty()).then(|| Tensor::cat(visitor.sums, 0));
     (visitor.paths, sums)
 }
@@ -510,43 +504,23 @@ struct Updates {
 
 /// `‖after − before‖ / ‖before‖` per parameter tensor and over all of them, reduced on the device.
 async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Updates, TrainError> {
-    struct Collect {
-        path: Vec<String>,
-        paths: Vec<String>,
-        values: Vec<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.paths.push(self.path.join("."));
-            self.values.push(param.val().inner().flatten::<1>(0, D - 1));
-        }
-    }
+    // Autodiff is not needed to compare weights: work on the plain tensors.
     let collect = |model: &Transformer| {
-        let mut visitor = Collect {
-            path: Vec::new(),
-            paths: Vec::new(),
-            values: Vec::new(),
-        };
-        model.visit(&mut visitor);
-        visitor
+        let mut flat = FlatParameters::of(model);
+        flat.tensors = flat.tensors.into_iter().map(Tensor::inner).collect();
+        flat
     };
     let old = collect(before);
     let new = collect(after);
-    if old.values.is_empty() {
+    if old.tensors.is_empty() {
         return Ok(Updates {
             total: 0.0,
             tensors: Vec::new(),
         });
     }
     // Per tensor: Σ (after − before)², then Σ before².
-    let mut sums = Vec::with_capacity(2 * old.values.len());
-    for (old_values, new_values) in old.values.into_iter().zip(new.values) {
+    let mut sums = Vec::with_capacity(2 * old.tensors.len());
+    for (old_values, new_values) in old.tensors.into_iter().zip(new.tensors) {
         sums.push((new_values - old_values.clone()).square().sum());
         sums.push(old_values.square().sum());
     }
@@ -570,7 +544,7 @@ async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Upda
         .paths
         .into_iter()
         .zip(values.chunks_exact(2))
-        .map(|(path, pair)| {
+        .map(|((path, _), pair)| {
             let (change, size) = (f64::from(pair[0]), f64::from(pair[1]));
             change_total += change;
             size_total += size;
