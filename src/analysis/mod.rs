@@ -1,14 +1,20 @@
 //! Plain statistics on captured data: attention matrices, per-head summaries, flow edges and
 //! tensor summaries.
 
+pub mod activations;
 pub mod attention;
+pub mod gradients;
 pub mod matrix;
 pub mod stats;
 pub mod training;
 
+pub use activations::{ActivationSummary, DeadHistory, DeadNeurons, Histogram, ModuleActivation};
 pub use attention::{
     FlowEdge, flow_edges, head_entropy, head_matrix, head_similarity, max_entropy, mean_over_heads,
     strongest_keys,
+};
+pub use gradients::{
+    GradientFinding, GradientHistory, GradientProblem, GradientThresholds, ParameterGradient,
 };
 pub use matrix::Matrix;
 pub use stats::Summary;

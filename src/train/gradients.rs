@@ -6,22 +6,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, Transaction};
 
 use super::trainer::TrainError;
-use crate::analysis::Summary;
+use crate::analysis::{ParameterGradient, Summary};
 use crate::model::paths::{ParameterVisitor, visit_parameters};
 use crate::model::{ModelError, Transformer};
-
-/// The gradient of one parameter tensor, summarised.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParameterGradient {
-    /// Module path, e.g. `layers.0.attn.query.weight`.
-    pub path: String,
-    /// Shape in glassbox's layout.
-    pub shape: Vec<usize>,
-    /// Mean, sample std, min, max and L2 norm of the gradient.
-    pub gradient: Summary,
-    /// L2 norm of the parameter itself.
-    pub weight_norm: f64,
-}
 
 /// Numbers reduced per tensor: mean, std, min, max, gradient norm, weight norm.
 const STATS: usize = 6;

@@ -4,7 +4,8 @@ pub mod gradients;
 pub mod tasks;
 pub mod trainer;
 
-pub use gradients::{ParameterGradient, gradient_statistics};
+pub use crate::analysis::ParameterGradient;
+pub use gradients::gradient_statistics;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};
 pub use trainer::{
     EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig, TrainError,

@@ -1,0 +1,303 @@
+//! Activation statistics per sub-module: mean, spread, exact zeros, a histogram from a bounded
+//! sample, and the feed-forward neurons that are zero for every token (dead neurons).
+
+use super::Summary;
+use crate::model::Trace;
+
+/// Bins of every activation histogram.
+pub const HISTOGRAM_BINS: usize = 50;
+
+/// Most values a histogram is drawn from; larger outputs are sampled at an even stride.
+pub const SAMPLE_LIMIT: usize = 4096;
+
+/// Share of exact zeros above which a module is flagged (seed chapter: 90 %).
+pub const SPARSE_THRESHOLD: f64 = 0.9;
+
+/// Counts of values in equal-width bins between `min` and `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Left edge of the first bin.
+    pub min: f64,
+    /// Right edge of the last bin.
+    pub max: f64,
+    /// Values per bin.
+    pub counts: Vec<u32>,
+}
+
+impl Histogram {
+    /// Bins the finite `values` into `bins` equal bins spanning their range (a range of zero
+    /// width is widened by 0.5 each side so that constant outputs still draw one bar).
+    pub fn of(values: &[f32], bins: usize) -> Self {
+        let bins = bins.max(1);
+        let finite = values.iter().copied().filter(|value| value.is_finite());
+        let (mut min, mut max) = finite
+            .clone()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(f64::from(v)), hi.max(f64::from(v)))
+            });
+        if min > max {
+            return Self {
+                min: 0.0,
+                max: 0.0,
+                counts: vec![0; bins],
+            };
+        }
+        if max - min < 1e-12 {
+            min -= 0.5;
+            max += 0.5;
+        }
+        let mut counts = vec![0u32; bins];
+        let width = (max - min) / bins as f64;
+        for value in finite {
+            let bin = (((f64::from(value) - min) / width) as usize).min(bins - 1);
+            counts[bin] += 1;
+        }
+        Self { min, max, counts }
+    }
+
+    /// Values counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|&count| u64::from(count)).sum()
+    }
+}
+
+/// Flat indices of at most `limit` values spread evenly over `len` values.
+pub fn sample_indices(len: usize, limit: usize) -> Vec<usize> {
+    if len <= limit {
+        return (0..len).collect();
+    }
+    (0..limit).map(|index| index * len / limit).collect()
+}
+
+/// What one sub-module produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleActivation {
+    /// Module path, e.g. `layers.0.ff.activation`.
+    pub path: String,
+    /// Output shape, `[batch, seq, width]`.
+    pub shape: Vec<usize>,
+    /// Mean over every value.
+    pub mean: f64,
+    /// Sample standard deviation over every value.
+    pub std: f64,
+    /// Share of values exactly 0.
+    pub zero_fraction: f64,
+    /// Histogram of an even sample of at most [`SAMPLE_LIMIT`] values.
+    pub histogram: Histogram,
+}
+
+impl ModuleActivation {
+    /// Whether more than `threshold` of the values are exactly zero.
+    pub fn is_sparse(&self, threshold: f64) -> bool {
+        self.zero_fraction > threshold
+    }
+}
+
+/// Hidden units of one feed-forward block that were zero for every token of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadNeurons {
+    /// Encoder layer, from 0.
+    pub layer: usize,
+    /// Path of the activation module, e.g. `layers.0.ff.activation`.
+    pub path: String,
+    /// Hidden units in the block.
+    pub width: usize,
+    /// Indices of the dead units, ascending.
+    pub dead: Vec<usize>,
+}
+
+impl DeadNeurons {
+    /// Share of the block's units that are dead.
+    pub fn share(&self) -> f64 {
+        if self.width == 0 {
+            0.0
+        } else {
+            self.dead.len() as f64 / self.width as f64
+        }
+    }
+}
+
+/// Activation statistics of one forward pass.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActivationSummary {
+    /// Every recorded sub-module, in execution order.
+    pub modules: Vec<ModuleActivation>,
+    /// Dead feed-forward units per layer.
+    pub dead: Vec<DeadNeurons>,
+}
+
+impl ActivationSummary {
+    /// Share of all feed-forward units that are dead.
+    pub fn dead_share(&self) -> f64 {
+        let width: usize = self.dead.iter().map(|layer| layer.width).sum();
+        let dead: usize = self.dead.iter().map(|layer| layer.dead.len()).sum();
+        if width == 0 {
+            0.0
+        } else {
+            dead as f64 / width as f64
+        }
+    }
+
+    /// Modules with more than `threshold` exact zeros.
+    pub fn sparse_modules(&self, threshold: f64) -> Vec<&ModuleActivation> {
+        self.modules
+            .iter()
+            .filter(|module| module.is_sparse(threshold))
+            .collect()
+    }
+}
+
+/// The layer index of a feed-forward activation path `layers.{n}.ff.activation`.
+pub fn feed_forward_layer(path: &str) -> Option<usize> {
+    path.strip_prefix("layers.")?
+        .strip_suffix(".ff.activation")?
+        .parse()
+        .ok()
+}
+
+/// Summarises a trace already read back to the host (the explorer's forward pass).
+pub fn summarise_trace(trace: &Trace) -> ActivationSummary {
+    let mut summary = ActivationSummary::default();
+    for capture in &trace.modules {
+        let Some(stats) = Summary::of(&capture.values) else {
+            continue;
+        };
+        let zeros = capture.values.iter().filter(|&&value| value == 0.0).count();
+        let sample: Vec<f32> = sample_indices(capture.values.len(), SAMPLE_LIMIT)
+            .into_iter()
+            .map(|index| capture.values[index])
+            .collect();
+        summary.modules.push(ModuleActivation {
+            path: capture.path.clone(),
+            shape: capture.shape.clone(),
+            mean: stats.mean,
+            std: stats.std,
+            zero_fraction: zeros as f64 / capture.values.len() as f64,
+            histogram: Histogram::of(&sample, HISTOGRAM_BINS),
+        });
+        if let Some(layer) = feed_forward_layer(&capture.path) {
+            let width = capture.shape.last().copied().unwrap_or(0);
+            let mut alive = vec![false; width];
+            for row in capture.values.chunks(width.max(1)) {
+                for (unit, &value) in row.iter().enumerate() {
+                    alive[unit] |= value != 0.0;
+                }
+            }
+            summary.dead.push(DeadNeurons {
+                layer,
+                path: capture.path.clone(),
+                width,
+                dead: (0..width).filter(|&unit| !alive[unit]).collect(),
+            });
+        }
+    }
+    summary
+}
+
+/// Share of dead feed-forward units per recorded step, bounded like the gradient history.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeadHistory {
+    /// Recorded steps.
+    pub steps: Vec<usize>,
+    /// Share of dead units per layer at each recorded step.
+    pub shares: Vec<Vec<f64>>,
+}
+
+impl DeadHistory {
+    /// Most steps kept; past it every other old step is dropped.
+    pub const CAPACITY: usize = 512;
+
+    /// Records the per-layer dead shares of `summary` at `step`.
+    pub fn push(&mut self, step: usize, summary: &ActivationSummary) {
+        self.steps.push(step);
+        self.shares
+            .push(summary.dead.iter().map(DeadNeurons::share).collect());
+        if self.steps.len() > Self::CAPACITY {
+            let keep = |index: usize| index % 2 == 0 || index + 1 == self.steps.len();
+            let steps: Vec<usize> = self
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, s)| *s)
+                .collect();
+            let shares = self
+                .shares
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, s)| s.clone())
+                .collect();
+            self.steps = steps;
+            self.shares = shares;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Capture;
+
+    #[test]
+    fn histogram_counts_every_finite_value_once() {
+        let values: Vec<f32> = (0..1000)
+            .map(|i| i as f32 / 10.0)
+            .chain([f32::NAN])
+            .collect();
+        let histogram = Histogram::of(&values, HISTOGRAM_BINS);
+        assert_eq!(histogram.counts.len(), 50);
+        assert_eq!(histogram.total(), 1000);
+        assert_eq!((histogram.min, histogram.max), (0.0, 99.9f32 as f64));
+        assert!(
+            histogram.counts.iter().all(|&count| count == 20),
+            "{:?}",
+            histogram.counts
+        );
+        let constant = Histogram::of(&[0.0; 10], 50);
+        assert_eq!(constant.total(), 10);
+        assert!(constant.min < 0.0 && constant.max > 0.0);
+    }
+
+    #[test]
+    fn samples_are_bounded_and_spread_over_the_whole_tensor() {
+        assert_eq!(sample_indices(10, 4096).len(), 10);
+        let indices = sample_indices(1_000_000, SAMPLE_LIMIT);
+        assert_eq!(indices.len(), SAMPLE_LIMIT);
+        assert_eq!(indices[0], 0);
+        assert!(*indices.last().unwrap() > 999_000);
+    }
+
+    #[test]
+    fn trace_summary_finds_zeros_and_dead_units() {
+        // Two tokens × three units: unit 1 is zero for both tokens, unit 0 only for one.
+        let trace = Trace {
+            attention: Vec::new(),
+            modules: vec![Capture {
+                path: "layers.3.ff.activation".into(),
+                shape: vec![1, 2, 3],
+                values: vec![0.0, 0.0, 2.0, 1.0, 0.0, 4.0],
+            }],
+        };
+        let summary = summarise_trace(&trace);
+        let module = &summary.modules[0];
+        assert!((module.zero_fraction - 0.5).abs() < 1e-12);
+        assert!((module.mean - 7.0 / 6.0).abs() < 1e-12);
+        assert_eq!(
+            summary.dead,
+            vec![DeadNeurons {
+                layer: 3,
+                path: "layers.3.ff.activation".into(),
+                width: 3,
+                dead: vec![1]
+            }]
+        );
+        assert!((summary.dead_share() - 1.0 / 3.0).abs() < 1e-12);
+        assert!(
+            summary.sparse_modules(0.4).len() == 1
+                && summary.sparse_modules(SPARSE_THRESHOLD).is_empty()
+        );
+        assert_eq!(feed_forward_layer("layers.12.ff.activation"), Some(12));
+        assert_eq!(feed_forward_layer("layers.1.ff.linear1"), None);
+    }
+}
