@@ -167,9 +167,13 @@ fn assert_attention_matches_by_hand(config: TransformerConfig, seed: u64) {
         // The attention sees the previous layer's output, or its norm1 in pre-LN.
         let input_path = match (config.norm_position, index) {
             (NormPosition::Pre, _) => format!("layers.{index}.norm1"),
-            (NormPosition::Post, 0) if config.positional == Positional::None => "embedding".into(),
-            (NormPosition::Post, 0) => "positional".into(),
-            (NormPosition::Post, _) => format!("layers.{}", index - 1),
+            (NormPosition::Post | NormPosition::None, 0)
+                if config.positional == Positional::None =>
+            {
+                "embedding".into()
+            }
+            (NormPosition::Post | NormPosition::None, 0) => "positional".into(),
+            (NormPosition::Post | NormPosition::None, _) => format!("layers.{}", index - 1),
         };
         let input = &trace.module(&input_path).unwrap().values;
         let wq = floats(layer.attn.query.weight.val());
@@ -240,6 +244,54 @@ fn activation_capture_is_relu_of_the_first_linear() {
     for (pre, post) in linear1.iter().zip(activation) {
         assert_eq!(*post, pre.max(0.0));
     }
+}
+
+#[test]
+fn without_residuals_or_layer_norm_each_layer_is_its_sub_layers_alone() {
+    let config = TransformerConfig {
+        residual: false,
+        norm_position: NormPosition::None,
+        activation: Activation::Sigmoid,
+        ..TransformerConfig::tiny()
+    };
+    let model = config.init_seeded(4, &Device::flex()).unwrap();
+    assert!(
+        model
+            .layers
+            .iter()
+            .all(|layer| layer.norm1.is_none() && layer.norm2.is_none())
+    );
+    let trace = trace(&model, &sample_batch(1, 5, 1000));
+    assert!(trace.module("layers.0.norm1").is_none());
+    assert_attention_matches_by_hand(config, 4);
+    for index in 0..2 {
+        let module = |name: &str| {
+            &trace
+                .module(&format!("layers.{index}.{name}"))
+                .unwrap()
+                .values
+        };
+        // The feed-forward block sees the attention output itself, and the layer's output is
+        // the feed-forward output itself: nothing is added back.
+        let linear1 = module("ff.linear1");
+        let activation = module("ff.activation");
+        for (pre, post) in linear1.iter().zip(activation) {
+            assert!((post - 1.0 / (1.0 + (-pre).exp())).abs() < 1e-6);
+        }
+        assert_eq!(
+            module("ff.linear2"),
+            &trace.module(&format!("layers.{index}")).unwrap().values
+        );
+    }
+    // 4 fewer vectors of d_model per layer than with LayerNorm.
+    assert_eq!(
+        TransformerConfig::tiny()
+            .init(&Device::flex())
+            .unwrap()
+            .parameter_count()
+            - model.parameter_count(),
+        2 * 4 * 64
+    );
 }
 
 #[test]

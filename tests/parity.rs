@@ -6,11 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use glassbox::model::{Checkpoint, Naming, Sidecars, Transformer};
-use glassbox::train::{Batch, batch_loss, gradient_statistics};
+use glassbox::train::{Batch, analyse_batch};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
@@ -157,25 +155,18 @@ fn tiny_pre_ln_causal_gelu_forward_matches_pytorch() {
 
 fn gradient_parity(name: &str) {
     let fixture = load(name);
-    let device = Device::flex().autodiff();
-    let model: Transformer = fixture
-        .checkpoint
-        .to_model(&Device::flex())
-        .unwrap()
-        .fork(&device)
-        .train();
+    // The page's "analyse one batch" path: one forward and backward pass, reduced on the device.
+    let model: Transformer = fixture.checkpoint.to_model(&Device::flex()).unwrap();
     let batch = Batch {
         inputs: fixture.ids("input_ids"),
         targets: fixture.ids("targets"),
     };
-    let (loss, _) = batch_loss(&model, &batch, &device).unwrap();
-    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+    let analysis = pollster::block_on(analyse_batch(&model, &batch)).unwrap();
+    let loss_value = analysis.loss;
     let expected_loss = fixture.json["loss"].as_f64().unwrap();
     let loss_error = (loss_value - expected_loss).abs() / expected_loss;
     assert!(loss_error <= 1e-5, "loss {loss_value} vs {expected_loss}");
-
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let statistics = pollster::block_on(gradient_statistics(&model, &grads)).unwrap();
+    let statistics = analysis.gradients;
     let expected = fixture.json["gradients"].as_object().unwrap();
     assert_eq!(statistics.len(), expected.len(), "one entry per parameter");
     let mut worst: BTreeMap<&str, f64> = BTreeMap::new();

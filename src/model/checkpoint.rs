@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use thiserror::Error;
 
-use super::config::TransformerConfig;
+use super::config::{NormPosition, TransformerConfig};
 use super::error::ModelError;
 use super::paths::{ParameterVisitor, visit_parameters};
 use super::tokenizer::Vocabulary;
@@ -755,7 +755,12 @@ fn from_pytorch(
                 take(&format!("{torch}.{torch_name}.bias"), &[d_out])?,
             );
         }
-        for norm in ["norm1", "norm2"] {
+        let norms: &[&str] = if config.norm_position == NormPosition::None {
+            &[]
+        } else {
+            &["norm1", "norm2"]
+        };
+        for norm in norms {
             out.insert(
                 format!("{ours}.{norm}.gamma"),
                 take(&format!("{torch}.{norm}.weight"), &[d_model])?,

@@ -9,6 +9,9 @@ pub enum Activation {
     Relu,
     /// Exact (erf) GELU, as in BERT and GPT-2.
     Gelu,
+    /// The logistic sigmoid: saturates on both sides, so deep stacks of it starve the
+    /// gradient (the vanishing-gradient problem preset).
+    Sigmoid,
 }
 
 /// Where each LayerNorm sits relative to its residual connection.
@@ -18,6 +21,8 @@ pub enum NormPosition {
     Post,
     /// `x + sublayer(norm(x))`: GPT-2 style, trains more stably in deep stacks.
     Pre,
+    /// No LayerNorm at all: nothing rescales the signal between layers.
+    None,
 }
 
 /// How token positions enter the model.
@@ -65,6 +70,10 @@ pub struct TransformerConfig {
     /// LayerNorm epsilon; 1e-5 matches PyTorch.
     #[config(default = 1e-5)]
     pub layer_norm_eps: f64,
+    /// Whether each sub-layer's output is added to its input (the residual connection).
+    /// Without it, gradients reach the lower layers only through every layer above.
+    #[config(default = true)]
+    pub residual: bool,
 }
 
 impl TransformerConfig {

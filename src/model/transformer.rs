@@ -49,17 +49,20 @@ impl FeedForward {
 pub struct EncoderLayer {
     /// Multi-head self-attention; its output carries the attention weights we show.
     pub attn: MultiHeadAttention,
-    /// LayerNorm around the attention sub-layer.
-    pub norm1: LayerNorm,
+    /// LayerNorm around the attention sub-layer (none when the config has no LayerNorm).
+    pub norm1: Option<LayerNorm>,
     /// Feed-forward sub-layer.
     pub ff: FeedForward,
     /// LayerNorm around the feed-forward sub-layer.
-    pub norm2: LayerNorm,
+    pub norm2: Option<LayerNorm>,
     /// Dropout on each sub-layer's output before the residual sum (training only).
     pub dropout: Dropout,
-    /// Post-LN or pre-LN.
+    /// Post-LN, pre-LN or none.
     #[module(skip)]
     pub norm_position: NormPosition,
+    /// Whether sub-layer outputs are added to their inputs.
+    #[module(skip)]
+    pub residual: bool,
 }
 
 impl EncoderLayer {
@@ -85,23 +88,40 @@ impl EncoderLayer {
             self.dropout.forward(output.context)
         };
         let ff_path = format!("{path}.ff");
+        // The residual sum, or the sub-layer alone when residual connections are off.
+        let add = |input: Tensor<3>, output: Tensor<3>| {
+            if self.residual {
+                input + output
+            } else {
+                output
+            }
+        };
+        let normalise = |norm: &Option<LayerNorm>, x: Tensor<3>| match norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
         let out = match self.norm_position {
-            NormPosition::Post => {
-                let x = self.norm1.forward(x.clone() + attend(x, recorder));
-                recorder.record(format!("{path}.norm1"), &x);
+            NormPosition::Post | NormPosition::None => {
+                let attended = attend(x.clone(), recorder);
+                let x = normalise(&self.norm1, add(x, attended));
+                if self.norm1.is_some() {
+                    recorder.record(format!("{path}.norm1"), &x);
+                }
                 let ff = self.ff.forward(x.clone(), &ff_path, recorder);
-                let x = self.norm2.forward(x + self.dropout.forward(ff));
-                recorder.record(format!("{path}.norm2"), &x);
+                let x = normalise(&self.norm2, add(x, self.dropout.forward(ff)));
+                if self.norm2.is_some() {
+                    recorder.record(format!("{path}.norm2"), &x);
+                }
                 x
             }
             NormPosition::Pre => {
-                let normed = self.norm1.forward(x.clone());
+                let normed = normalise(&self.norm1, x.clone());
                 recorder.record(format!("{path}.norm1"), &normed);
-                let x = x + attend(normed, recorder);
-                let normed = self.norm2.forward(x.clone());
+                let x = add(x, attend(normed, recorder));
+                let normed = normalise(&self.norm2, x.clone());
                 recorder.record(format!("{path}.norm2"), &normed);
                 let ff = self.ff.forward(normed, &ff_path, recorder);
-                x + self.dropout.forward(ff)
+                add(x, self.dropout.forward(ff))
             }
         };
         recorder.record(path.to_string(), &out);
@@ -137,26 +157,31 @@ impl TransformerConfig {
         let activation = match self.activation {
             Activation::Relu => ActivationConfig::Relu,
             Activation::Gelu => ActivationConfig::Gelu,
+            Activation::Sigmoid => ActivationConfig::Sigmoid,
+        };
+        let norm = || {
+            (self.norm_position != NormPosition::None).then(|| {
+                LayerNormConfig::new(self.d_model)
+                    .with_epsilon(self.layer_norm_eps)
+                    .init(device)
+            })
         };
         let layers = (0..self.num_layers)
             .map(|_| EncoderLayer {
                 attn: MultiHeadAttentionConfig::new(self.d_model, self.num_heads)
                     .with_dropout(0.0)
                     .init(device),
-                norm1: LayerNormConfig::new(self.d_model)
-                    .with_epsilon(self.layer_norm_eps)
-                    .init(device),
+                norm1: norm(),
                 ff: FeedForward {
                     linear1: LinearConfig::new(self.d_model, self.d_ff).init(device),
                     activation: activation.init(device),
                     linear2: LinearConfig::new(self.d_ff, self.d_model).init(device),
                     dropout: DropoutConfig::new(self.dropout).init(),
                 },
-                norm2: LayerNormConfig::new(self.d_model)
-                    .with_epsilon(self.layer_norm_eps)
-                    .init(device),
+                norm2: norm(),
                 dropout: DropoutConfig::new(self.dropout).init(),
                 norm_position: self.norm_position,
+                residual: self.residual,
             })
             .collect();
         Ok(Transformer {

@@ -1,13 +1,15 @@
 //! Training: seeded toy tasks and the one training loop the CLI and the page share.
 
 pub mod gradients;
+pub mod problems;
 pub mod tasks;
 pub mod trainer;
 
 pub use crate::analysis::ParameterGradient;
 pub use gradients::gradient_statistics;
+pub use problems::Problem;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};
 pub use trainer::{
-    EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig, TrainError,
-    Trainer, batch_loss, evaluate,
+    Analysis, EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig,
+    TrainError, Trainer, analyse_batch, batch_loss, evaluate,
 };

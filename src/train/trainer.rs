@@ -12,10 +12,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+use super::gradients::gradient_statistics;
 use super::tasks::{Batch, Task, TaskKind, token_accuracy};
+use crate::analysis::{ActivationSummary, ParameterGradient};
 use crate::model::checkpoint::FlatParameters;
 use crate::model::paths::{ParameterVisitor, visit_parameters};
-use crate::model::{ModelError, Positional, Transformer, TransformerConfig};
+use crate::model::{ModelError, Positional, Recorder, Transformer, TransformerConfig};
 
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,6 +99,9 @@ pub struct TrainConfig {
     pub clip_norm: Option<f64>,
     /// Seeds the weights and the order of the training data.
     pub seed: u64,
+    /// Every feed-forward hidden bias starts at this value instead of burn's default
+    /// initialisation (a large negative value kills ReLU units: the dying-ReLU preset).
+    pub ff_bias_init: Option<f64>,
 }
 
 impl TrainConfig {
@@ -113,6 +118,7 @@ impl TrainConfig {
             steps: 2000,
             clip_norm: Some(1.0),
             seed: 0,
+            ff_bias_init: None,
         }
     }
 
@@ -191,6 +197,22 @@ pub struct StepReport {
     pub update_ratio: f64,
     /// The same ratio for each parameter tensor, by module path.
     pub tensor_update_ratios: Vec<(String, f64)>,
+    /// Gradient L2 norm of each parameter tensor before clipping, by module path.
+    pub tensor_grad_norms: Vec<(String, f64)>,
+    /// Full gradient and activation statistics, on the steps analysis was asked for.
+    pub analysis: Option<Analysis>,
+}
+
+/// What one backward pass shows inside the model: the gradient of every parameter tensor
+/// (before clipping) and the activations of every sub-module on the same batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Mean cross-entropy of the batch.
+    pub loss: f64,
+    /// Per-tensor gradient statistics, in module order.
+    pub gradients: Vec<ParameterGradient>,
+    /// Per-module activation statistics and dead feed-forward units.
+    pub activations: ActivationSummary,
 }
 
 /// Loss and token accuracy on the held-out set.
@@ -230,6 +252,8 @@ pub struct Trainer {
     step: usize,
     /// Weights and optimizer state before the last update, restored when numbers blow up.
     last_good: Option<(Transformer, ModuleOptimizer)>,
+    /// Analyse every this many steps (0: never).
+    analyse_every: usize,
 }
 
 impl Trainer {
@@ -248,7 +272,15 @@ impl Trainer {
         }
         let task = Task::new(config.task);
         let model_config = config.model_config(&task);
-        let model = model_config.init_seeded(config.seed, device)?;
+        let mut model = model_config.init_seeded(config.seed, device)?;
+        if let Some(bias) = config.ff_bias_init {
+            if !bias.is_finite() {
+                return Err(TrainError::Config(format!(
+                    "the feed-forward bias must be a number, got {bias}"
+                )));
+            }
+            model = set_feed_forward_bias(model, bias);
+        }
         let device = device.clone().autodiff();
         let model = model.fork(&device).train();
         Ok(Self {
@@ -261,7 +293,13 @@ impl Trainer {
             device,
             step: 0,
             last_good: None,
+            analyse_every: 0,
         })
+    }
+
+    /// Analyses gradients and activations every `every` steps (0 switches analysis off).
+    pub fn set_analysis(&mut self, every: usize) {
+        self.analyse_every = every;
     }
 
     /// The run's config.
@@ -298,7 +336,8 @@ impl Trainer {
     pub async fn step(&mut self) -> Result<StepReport, TrainError> {
         let batch = self.task.train_batch(&mut self.rng, self.config.batch_size);
         let learning_rate = self.config.learning_rate_at(self.step);
-        let (loss, _) = self.loss(&self.model, &batch)?;
+        let analyse = self.analyse_every > 0 && self.step.is_multiple_of(self.analyse_every);
+        let (loss, _, recorder) = traced_batch_loss(&self.model, &batch, &self.device, analyse)?;
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let (paths, squares) = gradient_squares(&self.model, &grads);
         let mut transaction = Transaction::default().register(loss.inner());
@@ -317,6 +356,19 @@ impl Trainer {
         if let Some((path, _)) = paths.iter().zip(&squares).find(|(_, sum)| !sum.is_finite()) {
             return Err(self.non_finite(format!("the gradient of `{path}` is not finite")));
         }
+        let analysis = match recorder {
+            Some(recorder) => Some(Analysis {
+                loss,
+                gradients: gradient_statistics(&self.model, &grads).await?,
+                activations: recorder.summarise().await?,
+            }),
+            None => None,
+        };
+        let tensor_grad_norms = paths
+            .into_iter()
+            .zip(&squares)
+            .map(|(path, &sum)| (path, f64::from(sum).sqrt()))
+            .collect();
         let grad_norm = squares
             .iter()
             .map(|&sum| f64::from(sum))
@@ -342,6 +394,8 @@ impl Trainer {
             learning_rate,
             update_ratio: updates.total,
             tensor_update_ratios: updates.tensors,
+            tensor_grad_norms,
+            analysis,
         })
     }
 
@@ -373,14 +427,6 @@ impl Trainer {
     pub async fn evaluate(&self) -> Result<Evaluation, TrainError> {
         evaluate(&self.model.valid(), &self.task, EVAL_BATCHES).await
     }
-
-    fn loss(
-        &self,
-        model: &Transformer,
-        batch: &Batch,
-    ) -> Result<(Tensor<1>, Tensor<3>), TrainError> {
-        batch_loss(model, batch, &self.device)
-    }
 }
 
 /// Mean cross-entropy of `model` on `batch` over every position, and the logits.
@@ -389,16 +435,73 @@ pub fn batch_loss(
     batch: &Batch,
     device: &Device,
 ) -> Result<(Tensor<1>, Tensor<3>), TrainError> {
+    let (loss, logits, _) = traced_batch_loss(model, batch, device, false)?;
+    Ok((loss, logits))
+}
+
+/// [`batch_loss`], also recording every sub-module's output when `trace` is set.
+fn traced_batch_loss(
+    model: &Transformer,
+    batch: &Batch,
+    device: &Device,
+    trace: bool,
+) -> Result<(Tensor<1>, Tensor<3>, Option<Recorder>), TrainError> {
     let inputs = model.token_tensor(&batch.inputs, device)?;
     let targets = model.token_tensor(&batch.targets, device)?;
-    let logits = model.forward(inputs); // [batch, seq, vocab]
+    let (logits, recorder) = if trace {
+        let (logits, recorder) = model.forward_traced(inputs);
+        (logits, Some(recorder))
+    } else {
+        (model.forward(inputs), None)
+    }; // logits: [batch, seq, vocab]
     let [batch_size, seq_len, vocab_size] = logits.dims();
     let flat_logits = logits.clone().reshape([batch_size * seq_len, vocab_size]);
     let flat_targets = targets.reshape([batch_size * seq_len]);
     let loss = CrossEntropyLossConfig::new()
         .init(device)
         .forward(flat_logits, flat_targets);
-    Ok((loss, logits))
+    Ok((loss, logits, recorder))
+}
+
+/// One forward and backward pass of `model` on `batch` without updating anything: the
+/// gradient of every parameter and the activation of every sub-module ("analyse one batch").
+pub async fn analyse_batch(model: &Transformer, batch: &Batch) -> Result<Analysis, TrainError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrainError::Config("the model has no device".into()))?
+        .autodiff();
+    let model = model.clone().fork(&device).train();
+    let (loss, _, recorder) = traced_batch_loss(&model, batch, &device, true)?;
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let loss = first_value(
+        read(Transaction::default().register(loss.inner()))
+            .await?
+            .into_iter()
+            .next(),
+    )?;
+    let gradients = gradient_statistics(&model, &grads).await?;
+    let activations = match recorder {
+        Some(recorder) => recorder.summarise().await?,
+        None => ActivationSummary::default(),
+    };
+    Ok(Analysis {
+        loss,
+        gradients,
+        activations,
+    })
+}
+
+/// Sets every feed-forward hidden bias (`layers.*.ff.linear1.bias`) of `model` to `value`.
+fn set_feed_forward_bias(mut model: Transformer, value: f64) -> Transformer {
+    for layer in &mut model.layers {
+        if let Some(bias) = layer.ff.linear1.bias.take() {
+            let filled = bias.val().ones_like() * value;
+            layer.ff.linear1.bias = Some(Param::initialized(bias.id, filled));
+        }
+    }
+    model
 }
 
 /// Held-out loss and token accuracy of `model` on the first `batches` held-out batches of `task`.
