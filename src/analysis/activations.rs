@@ -213,7 +213,7 @@ impl DeadHistory {
         self.shares
             .push(summary.dead.iter().map(DeadNeurons::share).collect());
         if self.steps.len() > Self::CAPACITY {
-            let keep = |index: usize| index % 2 == 0 || index + 1 == self.steps.len();
+            let keep = |index: usize| index.is_multiple_of(2) || index + 1 == self.steps.len();
             let steps: Vec<usize> = self
                 .steps
                 .iter()

@@ -3,6 +3,7 @@
 
 mod bench;
 mod explorer;
+mod inside;
 mod session;
 mod training;
 mod views;

@@ -15,8 +15,9 @@ use crate::charts::{PanelData, PanelLayout, Scale, Series, draw_monitor};
 use crate::model::{
     Activation, BackendInfo, NormPosition, TransformerConfig, WordTokenizer, run_traced,
 };
-use crate::train::{OptimizerKind, Schedule, TaskKind, TrainConfig, TrainError, Trainer};
+use crate::train::{OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, TrainError, Trainer};
 
+use super::inside::InsideState;
 use super::session::{LoadedModel, RunResult};
 use super::views::{HeadChoice, draw_heatmap_view, with_area};
 use super::web;
@@ -59,6 +60,9 @@ struct Form {
     steps: usize,
     eval_every: usize,
     probe_every: usize,
+    residual: bool,
+    problem: String,
+    analyse_every: usize,
 }
 
 impl Default for Form {
@@ -84,6 +88,9 @@ impl Default for Form {
             steps: 600,
             eval_every: 50,
             probe_every: 25,
+            residual: true,
+            problem: Problem::Healthy.name().into(),
+            analyse_every: 1,
         }
     }
 }
@@ -98,17 +105,18 @@ impl Form {
                 d_model: self.d_model,
                 num_heads: self.heads,
                 d_ff: self.d_ff,
-                norm_position: if self.norm == "pre" {
-                    NormPosition::Pre
-                } else {
-                    NormPosition::Post
+                norm_position: match self.norm.as_str() {
+                    "pre" => NormPosition::Pre,
+                    "none" => NormPosition::None,
+                    _ => NormPosition::Post,
                 },
-                activation: if self.activation == "gelu" {
-                    Activation::Gelu
-                } else {
-                    Activation::Relu
+                activation: match self.activation.as_str() {
+                    "gelu" => Activation::Gelu,
+                    "sigmoid" => Activation::Sigmoid,
+                    _ => Activation::Relu,
                 },
                 causal: self.causal,
+                residual: self.residual,
                 ..TransformerConfig::tiny()
             },
             name => TransformerConfig::preset(name).ok_or("unknown preset")?,
@@ -141,7 +149,66 @@ impl Form {
             steps: self.steps,
             clip_norm: (self.clip > 0.0).then_some(self.clip),
             seed: self.seed,
+            ff_bias_init: Problem::from_name(&self.problem).and_then(Problem::ff_bias_init),
         })
+    }
+
+    /// These settings with `problem`'s preset applied, the fields shown in the form set to it.
+    fn with_problem(&self, problem: Problem) -> Self {
+        let base = Self {
+            problem: problem.name().into(),
+            ..Self {
+                task: self.task.clone(),
+                steps: self.steps,
+                eval_every: self.eval_every,
+                probe_every: self.probe_every,
+                analyse_every: self.analyse_every.max(1),
+                seed: self.seed,
+                ..Self::default()
+            }
+        };
+        let Ok(config) = base.config() else {
+            return base;
+        };
+        let config = problem.apply(config);
+        let model = &config.model;
+        let tiny = TransformerConfig::tiny();
+        let custom = model.num_layers != tiny.num_layers
+            || model.norm_position != tiny.norm_position
+            || model.activation != tiny.activation
+            || model.residual != tiny.residual;
+        Self {
+            preset: if custom {
+                "custom".into()
+            } else {
+                base.preset.clone()
+            },
+            layers: model.num_layers,
+            norm: match model.norm_position {
+                NormPosition::Pre => "pre",
+                NormPosition::None => "none",
+                NormPosition::Post => "post",
+            }
+            .into(),
+            activation: match model.activation {
+                Activation::Gelu => "gelu",
+                Activation::Sigmoid => "sigmoid",
+                Activation::Relu => "relu",
+            }
+            .into(),
+            residual: model.residual,
+            optimizer: config.optimizer.name().into(),
+            learning_rate: config.learning_rate,
+            schedule: match config.schedule {
+                Schedule::Constant => "constant",
+                Schedule::StepDecay { .. } => "step",
+                Schedule::Cosine => "cosine",
+            }
+            .into(),
+            warmup: config.warmup_steps,
+            clip: config.clip_norm.unwrap_or(0.0),
+            ..base
+        }
     }
 }
 
@@ -176,6 +243,8 @@ pub fn TrainingPanel(
     backend: StoredValue<Option<BackendInfo>, LocalStorage>,
     /// Hands a trained model to the explorer.
     on_use: Callback<LoadedModel>,
+    /// Where each step's gradients and activations go.
+    inside: InsideState,
 ) -> impl IntoView {
     let form = RwSignal::new(Form::default());
     let phase = RwSignal::new(Phase::Idle);
@@ -212,7 +281,8 @@ pub fn TrainingPanel(
             return Err("a step is still running".into());
         }
         let cell = trainer.get_value();
-        if let Some(existing) = cell.borrow_mut().take() {
+        if let Some(mut existing) = cell.borrow_mut().take() {
+            existing.set_analysis(form.get_untracked().analyse_every);
             return Ok(existing);
         }
         let device = backend
@@ -225,7 +295,10 @@ pub fn TrainingPanel(
         snapshot_count.set(0);
         snapshot_index.set(None);
         elapsed_before_ms.set_value(0.0);
-        Trainer::new(config, &device).map_err(|error| error.to_string())
+        inside.reset_training();
+        let mut fresh = Trainer::new(config, &device).map_err(|error| error.to_string())?;
+        fresh.set_analysis(form.get_untracked().analyse_every);
+        Ok(fresh)
     };
 
     // One step with its bookkeeping; `false` when training must stop.
@@ -245,10 +318,12 @@ pub fn TrainingPanel(
                 message.set(Some(text));
                 // After a NaN the trainer went back to its last good weights and step count.
                 steps_done.set(current.steps_done());
+                inside.touch();
                 return (current, false);
             }
         };
         let elapsed_ms = elapsed_before_ms.get_value() + web::now_ms() - started_ms;
+        inside.record_step(&report, current.task().kind().name());
         history.update_value(|history| {
             history.push_step(StepRecord {
                 step: report.step,
@@ -337,6 +412,7 @@ pub fn TrainingPanel(
         if last || now - last_draw_ms.get_value() >= REDRAW_EVERY_MS {
             last_draw_ms.set_value(now);
             history_version.update(|version| *version += 1);
+            inside.touch();
         }
         (current, !last)
     };
@@ -456,6 +532,7 @@ pub fn TrainingPanel(
         cursor.set(None);
         phase.set(Phase::Idle);
         history_version.update(|version| *version += 1);
+        inside.reset_training();
     };
 
     let use_in_explorer = move |_| {
@@ -637,8 +714,25 @@ pub fn TrainingPanel(
                         }).collect_view()}
                     </select>
                 </label>
+                <label>"Problem preset "
+                    <select id="train-problem" aria-label="Problem preset"
+                        prop:value=move || form.get().problem
+                        on:change=move |event| {
+                            if let Some(problem) = Problem::from_name(&event_target_value(&event)) {
+                                form.update(|form| *form = form.with_problem(problem));
+                            }
+                        }>
+                        {Problem::ALL.iter().map(|problem| view! {
+                            <option value=problem.name()>{problem.name()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <span id="train-problem-description" class="note">
+                    {move || Problem::from_name(&form.get().problem).map(Problem::describe)}
+                </span>
                 <label>"Model "
                     <select id="train-preset" aria-label="Model preset"
+                        prop:value=move || form.get().preset
                         on:change=move |event| update(&|form| form.preset = event_target_value(&event))>
                         <option value="tiny">"tiny (2 layers, d 64)"</option>
                         <option value="seed">"seed (4 layers, d 256)"</option>
@@ -652,17 +746,25 @@ pub fn TrainingPanel(
                     {number_input("train-d-ff", "Feed-forward", move || form.get().d_ff as f64, move |v| update(&|f| f.d_ff = v as usize))}
                     <label>"LayerNorm "
                         <select id="train-norm" aria-label="LayerNorm position"
+                            prop:value=move || form.get().norm
                             on:change=move |event| update(&|form| form.norm = event_target_value(&event))>
                             <option value="post">"post-LN"</option>
                             <option value="pre">"pre-LN"</option>
+                            <option value="none">"none"</option>
                         </select>
                     </label>
                     <label>"Activation "
                         <select id="train-activation" aria-label="Activation"
+                            prop:value=move || form.get().activation
                             on:change=move |event| update(&|form| form.activation = event_target_value(&event))>
                             <option value="relu">"ReLU"</option>
                             <option value="gelu">"GELU"</option>
+                            <option value="sigmoid">"sigmoid"</option>
                         </select>
+                    </label>
+                    <label>"Residual connections "
+                        <input id="train-residual" type="checkbox" prop:checked=move || form.get().residual
+                            on:change=move |event| update(&|form| form.residual = event_target_checked(&event)) />
                     </label>
                     <label>"Causal "
                         <input id="train-causal" type="checkbox"
@@ -671,6 +773,7 @@ pub fn TrainingPanel(
                 </span>
                 <label>"Optimizer "
                     <select id="train-optimizer" aria-label="Optimizer"
+                        prop:value=move || form.get().optimizer
                         on:change=move |event| update(&|form| form.optimizer = event_target_value(&event))>
                         <option value="adamw">"AdamW"</option>
                         <option value="adam">"Adam"</option>
@@ -680,6 +783,7 @@ pub fn TrainingPanel(
                 {number_input("train-lr", "Learning rate", move || form.get().learning_rate, move |v| update(&|f| f.learning_rate = v))}
                 <label>"Schedule "
                     <select id="train-schedule" aria-label="Learning-rate schedule"
+                        prop:value=move || form.get().schedule
                         on:change=move |event| update(&|form| form.schedule = event_target_value(&event))>
                         <option value="cosine">"cosine"</option>
                         <option value="constant">"constant"</option>
@@ -693,6 +797,7 @@ pub fn TrainingPanel(
                 {number_input("train-steps", "Steps", move || form.get().steps as f64, move |v| update(&|f| f.steps = v as usize))}
                 {number_input("train-eval-every", "Evaluate every", move || form.get().eval_every as f64, move |v| update(&|f| f.eval_every = v as usize))}
                 {number_input("train-probe-every", "Probe every", move || form.get().probe_every as f64, move |v| update(&|f| f.probe_every = v as usize))}
+                {number_input("train-analyse-every", "Analyse gradients every (0 = off)", move || form.get().analyse_every as f64, move |v| update(&|f| f.analyse_every = v as usize))}
             </div>
             <div class="controls train-buttons" role="group" aria-label="Training">
                 <button id="train-start" type="button" on:click=start disabled=running>

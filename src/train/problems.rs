@@ -9,7 +9,7 @@ use crate::model::{Activation, NormPosition};
 pub enum Problem {
     /// The defaults: AdamW, warm-up and cosine decay, clipping at 1.
     Healthy,
-    /// Plain SGD at a learning rate of 10 with no clipping and no warm-up: the updates
+    /// SGD with momentum 0.9 at a learning rate of 10, no clipping, no warm-up: the updates
     /// overshoot, the weights grow, and the gradients grow with them until they overflow.
     Exploding,
     /// Six layers with no residual connections, no LayerNorm and sigmoid feed-forward units:
@@ -51,13 +51,13 @@ impl Problem {
                 "AdamW with warm-up, cosine decay and clipping: no detector should fire."
             }
             Self::Exploding => {
-                "SGD at learning rate 10, no clipping, no warm-up: gradient norms pass 1e3 within a few steps."
+                "SGD (momentum 0.9) at learning rate 10, no clipping, no warm-up: gradient norms pass 1e3 within a few steps, then overflow."
             }
             Self::Vanishing => {
                 "6 layers, no residual connections, no LayerNorm, sigmoid units: the lower layers' gradients fall below 1e-6."
             }
             Self::DyingRelu => {
-                "Feed-forward biases start at −3: over 90% of ReLU outputs are exactly zero and most units are dead."
+                "Feed-forward biases start at −3: nearly every ReLU output is exactly zero; the units pass no gradient back and stay dead."
             }
         }
     }
@@ -67,7 +67,7 @@ impl Problem {
         match self {
             Self::Healthy => config,
             Self::Exploding => TrainConfig {
-                optimizer: OptimizerKind::Sgd { momentum: 0.0 },
+                optimizer: OptimizerKind::Sgd { momentum: 0.9 },
                 learning_rate: 10.0,
                 schedule: Schedule::Constant,
                 warmup_steps: 0,
@@ -85,9 +85,14 @@ impl Problem {
             Self::DyingRelu => {
                 let mut config = config;
                 config.model.activation = Activation::Relu;
-                config.ff_bias_init = Some(-3.0);
+                config.ff_bias_init = self.ff_bias_init();
                 config
             }
         }
+    }
+
+    /// The feed-forward bias every hidden unit starts at, when this problem sets one.
+    pub fn ff_bias_init(self) -> Option<f64> {
+        (self == Self::DyingRelu).then_some(-3.0)
     }
 }
