@@ -457,9 +457,9 @@ pub fn InsidePanel(
             </p>
             <h2>"Gradient flow"</h2>
             <div class="controls" role="group" aria-label="Gradient thresholds">
-                {threshold_input("threshold-vanishing", "Vanishing: norm below", move || thresholds.get().vanishing, move |v| thresholds.update(|t| t.vanishing = v))}
-                {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v))}
-                {threshold_input("threshold-unstable", "Unstable: norm std/mean over the last 20 steps above", move || thresholds.get().unstable, move |v| thresholds.update(|t| t.unstable = v))}
+                {threshold_input("threshold-vanishing", "Vanishing: norm below", move || thresholds.get().vanishing, move |v| thresholds.update(|t| t.vanishing = v), message)}
+                {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
+                {threshold_input("threshold-unstable", "Unstable: norm std/mean over the last 20 steps above", move || thresholds.get().unstable, move |v| thresholds.update(|t| t.unstable = v), message)}
             </div>
             <canvas id="gradient-panels" node_ref=panels_ref width="1140" height="640"
                 aria-label="Gradient mean, norm, std and range per parameter tensor"
@@ -519,22 +519,34 @@ pub fn InsidePanel(
     }
 }
 
-/// A labelled threshold input; values that are not positive numbers are ignored.
+/// A labelled threshold input. A value that is not a positive number is refused with a message
+/// and the input goes back to the threshold in force.
 fn threshold_input(
     id: &'static str,
     label: &'static str,
-    value: impl Fn() -> f64 + Send + Sync + 'static,
+    value: impl Fn() -> f64 + Send + Sync + Copy + 'static,
     set: impl Fn(f64) + Send + Sync + 'static,
+    message: RwSignal<Option<String>>,
 ) -> impl IntoView {
     view! {
         <label>{label}" "
-            <input id=id type="number" step="any" min="0" aria-label=label class="number"
+            <input id=id type="text" inputmode="decimal" aria-label=label class="number"
                 prop:value=move || format!("{:e}", value())
                 on:change=move |event| {
-                    if let Ok(parsed) = event_target_value(&event).trim().parse::<f64>()
-                        && parsed.is_finite() && parsed > 0.0
-                    {
-                        set(parsed);
+                    let text = event_target_value(&event);
+                    match text.trim().parse::<f64>() {
+                        Ok(parsed) if parsed.is_finite() && parsed > 0.0 => {
+                            message.set(None);
+                            set(parsed);
+                        }
+                        _ => {
+                            let kept = value();
+                            message.set(Some(format!(
+                                "“{}” is not a positive number; the threshold stays {kept:e}.",
+                                text.trim()
+                            )));
+                            event_target::<web_sys::HtmlInputElement>(&event).set_value(&format!("{kept:e}"));
+                        }
                     }
                 } />
         </label>
