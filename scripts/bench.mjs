@@ -103,12 +103,17 @@ async function trainingBench(browser, url, problems) {
   try {
     await page.goto(new URL('?tab=train', url).href);
     await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
-    const quiet = { '#train-eval-every': '100000', '#train-probe-every': '100000' };
+    // Plain steps first, then the same steps with the gradient and activation analysis on each.
+    const quiet = { '#train-eval-every': '100000', '#train-probe-every': '100000', '#train-analyse-every': '0' };
+    const analysed = { ...quiet, '#train-analyse-every': '1' };
     const tiny = await trainInPage(page, { '#train-preset': 'tiny', '#train-steps': '12', ...quiet });
+    const tinyAnalysed = await trainInPage(page, { '#train-preset': 'tiny', '#train-steps': '12', ...analysed });
     const seed = await trainInPage(page, { '#train-preset': 'seed', '#train-steps': '4', ...quiet });
+    const seedAnalysed = await trainInPage(page, { '#train-preset': 'seed', '#train-steps': '4', ...analysed });
     const started = performance.now();
     const reverse = await trainInPage(page, {
       '#train-preset': 'tiny', '#train-steps': '3000', '#train-eval-every': '25', '#train-probe-every': '100000',
+      '#train-analyse-every': '0',
     }, { until: 0.99 });
     const wall_ms = performance.now() - started;
     const hit = reverse.history.evals.find((e) => e.val_accuracy >= 0.99);
@@ -116,7 +121,9 @@ async function trainingBench(browser, url, problems) {
     const lastEval = reverse.history.evals.at(-1);
     return {
       train_tiny_steps_per_s: stepsPerSecond(tiny.history),
+      train_tiny_analysed_steps_per_s: stepsPerSecond(tinyAnalysed.history),
       train_seed_steps_per_s: stepsPerSecond(seed.history),
+      train_seed_analysed_steps_per_s: stepsPerSecond(seedAnalysed.history),
       reverse_99_percent_s: atHit ? atHit.elapsed_ms / 1000 : undefined,
       reverse_99_percent_step: hit?.step,
       reverse_outcome: hit ? 'reached 99%' : `${reverse.reached}: ${(100 * (lastEval?.val_accuracy ?? 0)).toFixed(1)}% at step ${lastEval?.step ?? 0} after ${(wall_ms / 1000).toFixed(0)} s`,

@@ -328,3 +328,30 @@ fn analysing_a_batch_changes_no_weight() {
     assert!(analysis.loss.is_finite() && analysis.loss > 0.0);
     assert_eq!(before, pollster::block_on(read_parameters(&model)).unwrap());
 }
+
+#[test]
+fn analysing_every_step_leaves_training_unchanged() {
+    let run = |analyse_every: usize| {
+        let mut trainer = Trainer::new(config(Problem::Healthy), &Device::flex()).unwrap();
+        trainer.set_analysis(analyse_every);
+        (0..6)
+            .map(|_| {
+                let report = pollster::block_on(trainer.step()).unwrap();
+                assert_eq!(report.analysis.is_some(), analyse_every > 0);
+                (report.loss, report.grad_norm)
+            })
+            .collect::<Vec<_>>()
+    };
+    let plain = run(0);
+    let analysed = run(1);
+    for ((loss_a, norm_a), (loss_b, norm_b)) in plain.iter().zip(&analysed) {
+        assert!(
+            (loss_a - loss_b).abs() <= 1e-6 * loss_a.abs(),
+            "{plain:?} vs {analysed:?}"
+        );
+        assert!(
+            (norm_a - norm_b).abs() <= 1e-5 * norm_a.abs(),
+            "{plain:?} vs {analysed:?}"
+        );
+    }
+}

@@ -12,9 +12,11 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
+use glassbox::analysis::activations::SPARSE_THRESHOLD;
+use glassbox::analysis::gradients::{GradientHistory, GradientThresholds, detect};
 use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::save_checkpoint;
-use glassbox::train::{OptimizerKind, Schedule, TaskKind, TrainConfig, Trainer};
+use glassbox::train::{Analysis, OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, Trainer};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TaskArg {
@@ -89,6 +91,14 @@ struct Args {
     /// Dropout while training (the page always runs without it).
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Reproduce a failure: healthy, exploding, vanishing or dying-relu (applied after the
+    /// other settings, which it overrides where it must).
+    #[arg(long, default_value = "healthy")]
+    problem: String,
+    /// Analyse gradients and activations every this many steps and print what the detectors
+    /// find at each evaluation (0 = never).
+    #[arg(long, default_value_t = 0)]
+    analyse_every: usize,
 }
 
 fn main() -> ExitCode {
@@ -140,8 +150,18 @@ async fn run(args: &Args) -> Result<(), String> {
         seed: args.seed,
         ..TrainConfig::new(task, preset)
     };
+    let problem = Problem::from_name(&args.problem).ok_or_else(|| {
+        format!(
+            "unknown problem `{}` (try healthy, exploding, vanishing or dying-relu)",
+            args.problem
+        )
+    })?;
+    let config = problem.apply(config);
     let device = Device::flex();
     let mut trainer = Trainer::new(config.clone(), &device).map_err(|e| e.to_string())?;
+    trainer.set_analysis(args.analyse_every);
+    let mut history: Option<GradientHistory> = None;
+    let mut latest = None;
     println!(
         "task {} · {} parameters · {} steps of {} · {} lr {}",
         task.name(),
@@ -156,6 +176,22 @@ async fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     for _ in 0..config.steps {
         let report = trainer.step().await.map_err(|e| e.to_string())?;
+        if args.analyse_every > 0 {
+            let norms: Vec<f64> = report.tensor_grad_norms.iter().map(|(_, n)| *n).collect();
+            history
+                .get_or_insert_with(|| {
+                    let paths = report
+                        .tensor_grad_norms
+                        .iter()
+                        .map(|(p, _)| p.clone())
+                        .collect();
+                    GradientHistory::new(paths, 512)
+                })
+                .push(report.step, &norms);
+            if let Some(analysis) = &report.analysis {
+                latest = Some(analysis.clone());
+            }
+        }
         if !report.loss.is_finite() {
             return Err(format!(
                 "the loss became {} at step {}",
@@ -174,8 +210,18 @@ async fn run(args: &Args) -> Result<(), String> {
                 100.0 * evaluation.accuracy(),
                 started.elapsed().as_secs_f64()
             );
+            if let Some(analysis) = &latest {
+                print_findings(analysis, history.as_ref());
+            }
         }
     }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} steps in {seconds:.1} s: {:.2} steps/s (analysis every {} steps)",
+        config.steps,
+        config.steps as f64 / seconds,
+        args.analyse_every
+    );
     let evaluation = trainer.evaluate().await.map_err(|e| e.to_string())?;
     let mut metadata = BTreeMap::new();
     metadata.insert("glassbox.task".to_string(), task.name().to_string());
@@ -227,4 +273,24 @@ async fn run(args: &Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Prints what the gradient and activation detectors find in `analysis`.
+fn print_findings(analysis: &Analysis, history: Option<&GradientHistory>) {
+    let findings = detect(&analysis.gradients, history, &GradientThresholds::default());
+    for finding in &findings {
+        println!("    {finding}");
+    }
+    for module in analysis.activations.sparse_modules(SPARSE_THRESHOLD) {
+        println!(
+            "    {}: {:.1}% of the outputs are exactly zero",
+            module.path,
+            100.0 * module.zero_fraction
+        );
+    }
+    println!(
+        "    {} detector findings; {:.1}% of feed-forward units dead",
+        findings.len(),
+        100.0 * analysis.activations.dead_share()
+    );
 }

@@ -1,14 +1,21 @@
 //! Charts drawn with plotters on any `DrawingBackend`: heatmaps, head grids, similarity and flow.
 
+pub mod activations;
 pub mod colormap;
 pub mod flow;
+pub mod gradients;
 pub mod head_grid;
 pub mod heatmap;
 pub mod similarity;
 pub mod style;
 pub mod training;
 
+pub use activations::{ActivationGridLayout, draw_activation_grid, draw_dead_share, grid_rows};
 pub use flow::{FlowData, draw_flow};
+pub use gradients::{
+    GradientHeatmapData, GradientHeatmapLayout, GradientPanelsData, GradientPanelsLayout,
+    draw_gradient_heatmap, draw_gradient_panels, symlog, symlog_inverse,
+};
 pub use head_grid::{HeadGridData, HeadGridLayout, draw_head_grid};
 pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap};
 pub use similarity::{SimilarityData, draw_similarity};

@@ -22,6 +22,8 @@ pub struct Style {
     pub grid: RGBColor,
     /// Colour of flow arrows.
     pub accent: RGBColor,
+    /// Marks what a detector flagged: vanishing or exploding gradients, sparse activations.
+    pub alarm: RGBColor,
 }
 
 impl Style {
@@ -36,6 +38,7 @@ impl Style {
             muted: RGBColor(108, 117, 125),
             grid: RGBColor(206, 212, 218),
             accent: RGBColor(37, 99, 235),
+            alarm: RGBColor(220, 38, 38),
         }
     }
 
@@ -50,6 +53,7 @@ impl Style {
             muted: RGBColor(156, 163, 175),
             grid: RGBColor(64, 68, 76),
             accent: RGBColor(251, 146, 60),
+            alarm: RGBColor(239, 68, 68),
         }
     }
 
