@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::attention::{
     MhaInput, MultiHeadAttention, MultiHeadAttentionConfig, generate_autoregressive_mask,
@@ -213,6 +213,16 @@ impl TransformerConfig {
         let cpu = Device::flex();
         cpu.seed(seed);
         let model = self.init(&cpu)?;
+        // burn initialises parameters lazily, on first use: draw every one now, in module
+        // order, while the seed and the lock hold; else the draws would happen later, on
+        // whatever device and in whatever order the first forward pass touches them.
+        struct Draw;
+        impl ModuleVisitor for Draw {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        model.visit(&mut Draw);
         Ok(model.to_device(device))
     }
 }
