@@ -3,6 +3,7 @@
 
 pub mod activations;
 pub mod attention;
+pub mod diagnostics;
 pub mod gradients;
 pub mod matrix;
 pub mod stats;

@@ -2,6 +2,7 @@
 
 pub mod activations;
 pub mod colormap;
+pub mod diagnostics;
 pub mod flow;
 pub mod gradients;
 pub mod head_grid;
@@ -11,6 +12,7 @@ pub mod style;
 pub mod training;
 
 pub use activations::{ActivationGridLayout, draw_activation_grid, draw_dead_share, grid_rows};
+pub use diagnostics::draw_flops_over_length;
 pub use flow::{FlowData, draw_flow};
 pub use gradients::{
     GradientHeatmapData, GradientHeatmapLayout, GradientPanelsData, GradientPanelsLayout,
