@@ -174,3 +174,58 @@ fn a_learning_rate_of_ten_pauses_on_non_finite_numbers_and_keeps_finite_weights(
     );
     assert!(trainer.set_learning_rate(f64::NAN).is_err());
 }
+
+#[test]
+fn frozen_modules_get_no_gradient_and_keep_their_weights() {
+    let config = TrainConfig {
+        frozen: vec!["embedding".into(), "layers.0".into()],
+        ..reverse_config(3)
+    };
+    let mut trainer = Trainer::new(config, &Device::flex()).unwrap();
+    trainer.set_analysis(1);
+    let before = pollster::block_on(read_parameters(&trainer.model())).unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..3 {
+        reports.push(pollster::block_on(trainer.step()).unwrap());
+    }
+    let after = pollster::block_on(read_parameters(&trainer.model())).unwrap();
+    let frozen = |path: &str| path == "embedding.weight" || path.starts_with("layers.0.");
+    let mut frozen_count = 0;
+    for (path, old) in &before {
+        let unchanged = old.values == after[path].values;
+        assert_eq!(
+            unchanged,
+            frozen(path),
+            "{path}: frozen {} but unchanged {unchanged}",
+            frozen(path)
+        );
+        if frozen(path) {
+            frozen_count += old.values.len();
+        }
+    }
+    assert_eq!(frozen_count, 12 * 64 + 49_984, "the embedding and layer 0");
+    // Frozen tensors have no gradient: neither the global norm nor the statistics count them.
+    let analysis = reports[0].analysis.as_ref().unwrap();
+    assert!(analysis.gradients.iter().all(|g| !frozen(&g.path)));
+    assert!(
+        reports[0]
+            .tensor_grad_norms
+            .iter()
+            .all(|(path, _)| !frozen(path))
+    );
+    assert!(
+        reports[0]
+            .tensor_update_ratios
+            .iter()
+            .all(|(path, ratio)| !frozen(path) || *ratio == 0.0)
+    );
+    // A module that does not exist is refused in words.
+    let wrong = TrainConfig {
+        frozen: vec!["layers.7".into()],
+        ..reverse_config(3)
+    };
+    assert!(matches!(
+        Trainer::new(wrong, &Device::flex()),
+        Err(TrainError::Config(message)) if message.contains("no module `layers.7`")
+    ));
+}

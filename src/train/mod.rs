@@ -11,5 +11,5 @@ pub use problems::Problem;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};
 pub use trainer::{
     Analysis, EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig,
-    TrainError, Trainer, analyse_batch, batch_loss, evaluate,
+    TrainError, Trainer, analyse_batch, batch_loss, evaluate, is_under,
 };

@@ -3,7 +3,7 @@
 //! Every read from the device is asynchronous (WebGPU cannot read synchronously); natively the
 //! futures complete at once and the CLI blocks on them.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -102,6 +102,9 @@ pub struct TrainConfig {
     /// Every feed-forward hidden bias starts at this value instead of burn's default
     /// initialisation (a large negative value kills ReLU units: the dying-ReLU preset).
     pub ff_bias_init: Option<f64>,
+    /// Module paths whose parameters stay fixed (`embedding`, `layers.0`, `layers.1.attn`, …):
+    /// they get no gradient and the optimizer leaves them untouched.
+    pub frozen: Vec<String>,
 }
 
 impl TrainConfig {
@@ -119,6 +122,7 @@ impl TrainConfig {
             clip_norm: Some(1.0),
             seed: 0,
             ff_bias_init: None,
+            frozen: Vec::new(),
         }
     }
 
@@ -282,7 +286,41 @@ impl Trainer {
             model = set_feed_forward_bias(model, bias);
         }
         let device = device.clone().autodiff();
-        let model = model.fork(&device).train();
+        let mut model = model.fork(&device).train();
+        if !config.frozen.is_empty() {
+            let mut ids = Vec::new();
+            let mut matched = vec![false; config.frozen.len()];
+            struct Collect<'a> {
+                frozen: &'a [String],
+                matched: &'a mut [bool],
+                ids: &'a mut Vec<ParamId>,
+            }
+            impl ParameterVisitor for Collect<'_> {
+                fn visit<const D: usize>(&mut self, path: String, param: &Param<Tensor<D>>) {
+                    for (index, prefix) in self.frozen.iter().enumerate() {
+                        if is_under(&path, prefix) {
+                            self.matched[index] = true;
+                            self.ids.push(param.id);
+                        }
+                    }
+                }
+            }
+            visit_parameters(
+                &model,
+                &mut Collect {
+                    frozen: &config.frozen,
+                    matched: &mut matched,
+                    ids: &mut ids,
+                },
+            );
+            if let Some(index) = matched.iter().position(|found| !found) {
+                return Err(TrainError::Config(format!(
+                    "there is no module `{}` to freeze",
+                    config.frozen[index]
+                )));
+            }
+            model = model.freeze_group(ParamGroup::from_ids(ids));
+        }
         Ok(Self {
             optimizer: config.optimizer.init(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
@@ -491,6 +529,14 @@ pub async fn analyse_batch(model: &Transformer, batch: &Batch) -> Result<Analysi
         gradients,
         activations,
     })
+}
+
+/// Whether the parameter at `path` lies under the module path `prefix` (or is it).
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// Sets every feed-forward hidden bias (`layers.*.ff.linear1.bias`) of `model` to `value`.
