@@ -954,3 +954,70 @@ mod tests {
         assert_eq!(format_bytes(14_688_160), "14 MiB");
     }
 }
+
+/// Median and 95th percentile of timed runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Timed runs.
+    pub runs: usize,
+    /// Median run time in milliseconds.
+    pub median_ms: f64,
+    /// 95th percentile (nearest rank) in milliseconds.
+    pub p95_ms: f64,
+}
+
+impl Timing {
+    /// Summarises run times in milliseconds; `None` without any finite one.
+    pub fn of(samples_ms: &[f64]) -> Option<Self> {
+        let mut sorted: Vec<f64> = samples_ms
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median_ms = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        // Nearest rank: the smallest value with at least 95 % of the runs at or below it.
+        let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n);
+        Some(Self {
+            runs: n,
+            median_ms,
+            p95_ms: sorted[rank - 1],
+        })
+    }
+
+    /// Sequences per second at the median, for runs of `batch` sequences.
+    pub fn samples_per_s(&self, batch: usize) -> f64 {
+        if self.median_ms > 0.0 {
+            batch as f64 * 1000.0 / self.median_ms
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::Timing;
+
+    #[test]
+    fn median_and_p95_by_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let timing = Timing::of(&samples).unwrap();
+        assert_eq!(
+            (timing.runs, timing.median_ms, timing.p95_ms),
+            (100, 50.5, 95.0)
+        );
+        assert_eq!(Timing::of(&[3.0, 1.0, 2.0]).unwrap().median_ms, 2.0);
+        assert_eq!(Timing::of(&[4.0]).unwrap().p95_ms, 4.0);
+        assert!(Timing::of(&[f64::NAN]).is_none());
+        assert_eq!(Timing::of(&[10.0, 10.0]).unwrap().samples_per_s(2), 200.0);
+    }
+}

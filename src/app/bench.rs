@@ -4,6 +4,7 @@
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
+use crate::analysis::diagnostics::Timing;
 use crate::charts::Style;
 use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
 
@@ -17,13 +18,7 @@ const TIMED_RUNS: usize = 20;
 const REDRAWS: usize = 10;
 
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
+    Timing::of(values).map_or(f64::NAN, |timing| timing.median_ms)
 }
 
 fn json_list(values: &[f64]) -> String {

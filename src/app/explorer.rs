@@ -11,14 +11,13 @@ use crate::charts::HeatmapLayout;
 use crate::model::BackendInfo;
 
 use super::bench;
+use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
 use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
 use super::training::TrainingPanel;
 use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
 use super::web;
-use crate::train::{Batch, Task, TaskKind, analyse_batch};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use crate::train::analyse_batch;
 
 /// The model the page opens on: trained, so its attention shows what it learned.
 const DEFAULT_MODEL: &str = "reverse";
@@ -101,16 +100,22 @@ pub fn App() -> impl IntoView {
     let tab = RwSignal::new(match web::query_param("tab").as_deref() {
         Some("train") => Tab::Train,
         Some("inside") => Tab::Inside,
+        Some("diagnostics") => Tab::Diagnostics,
         _ => Tab::Explore,
     });
     let inside = InsideState::new();
+    let frozen = RwSignal::new(Vec::<String>::new());
+    let open_layer = Callback::new(move |index: usize| {
+        layer.set(index);
+        tab.set(Tab::Explore);
+    });
     let analysing = RwSignal::new(false);
     let inside_message = RwSignal::new(None::<String>);
     // "Analyse one batch": a forward and backward pass of the explorer's model, nothing updated.
     let analyse = Callback::new(move |()| -> Result<(), String> {
         let (model, batch, source) = loaded.with_value(|current| {
             let current = current.as_ref().ok_or("no model is loaded yet")?;
-            let (batch, source) = analysis_batch(current, &text.get_untracked())?;
+            let (batch, source) = current.analysis_batch(&text.get_untracked())?;
             Ok::<_, String>((current.model.clone(), batch, source))
         })?;
         analysing.set(true);
@@ -394,13 +399,22 @@ pub fn App() -> impl IntoView {
                 <button id="tab-inside" type="button" role="tab"
                     aria-selected=move || (tab.get() == Tab::Inside).to_string()
                     on:click=move |_| tab.set(Tab::Inside)>"Gradients & activations"</button>
+                <button id="tab-diagnostics" type="button" role="tab"
+                    aria-selected=move || (tab.get() == Tab::Diagnostics).to_string()
+                    on:click=move |_| tab.set(Tab::Diagnostics)>"Model diagnostics"</button>
             </nav>
             <div id="train-tab" role="tabpanel" hidden=move || tab.get() != Tab::Train>
-                <TrainingPanel backend=backend on_use=on_use inside=inside />
+                <TrainingPanel backend=backend on_use=on_use inside=inside frozen=frozen />
             </div>
             <div id="inside-tab" role="tabpanel" hidden=move || tab.get() != Tab::Inside>
                 <InsidePanel state=inside visible=Signal::derive(move || tab.get() == Tab::Inside)
                     analyse=analyse analysing=Signal::from(analysing) message=inside_message />
+            </div>
+            <div id="diagnostics-tab" role="tabpanel" hidden=move || tab.get() != Tab::Diagnostics>
+                <DiagnosticsPanel backend=backend loaded=loaded model_version=model_version
+                    result=result text=text frozen=frozen
+                    visible=Signal::derive(move || tab.get() == Tab::Diagnostics)
+                    open_layer=open_layer />
             </div>
             <div id="explore-tab" role="tabpanel" hidden=move || tab.get() != Tab::Explore>
             <div class="controls model-controls" role="group" aria-label="Model">
@@ -557,35 +571,6 @@ enum Tab {
     Train,
     /// Gradient flow and activations.
     Inside,
-}
-
-/// The batch "analyse one batch" runs on: 16 sequences of the model's task when it was trained
-/// on one, else the explorer's text with each word's successor as its target.
-fn analysis_batch(model: &LoadedModel, text: &str) -> Result<(Batch, String), String> {
-    if let Some(kind) = model
-        .metadata
-        .get("glassbox.task")
-        .and_then(|name| TaskKind::from_name(name))
-    {
-        let task = Task::new(kind);
-        if task.vocabulary().len() == model.config.vocab_size {
-            let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(0), 16);
-            return Ok((batch, format!("one batch of 16 {} sequences", kind.name())));
-        }
-    }
-    let ids = model.tokenizer.tokenize(text).ids();
-    if ids.len() < 2 {
-        return Err("Type at least two words in the explorer: each word's successor is the target of the analysed batch.".into());
-    }
-    let count = ids.len();
-    Ok((
-        Batch {
-            inputs: vec![ids[..count - 1].to_vec()],
-            targets: vec![ids[1..].to_vec()],
-        },
-        format!(
-            "the explorer's text ({} tokens, each predicting the next)",
-            count - 1
-        ),
-    ))
+    /// Structure, parameters, FLOPs, memory and speed.
+    Diagnostics,
 }

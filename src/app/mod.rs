@@ -2,6 +2,7 @@
 //! touches the browser (through [`web`]).
 
 mod bench;
+mod diagnostics;
 mod explorer;
 mod inside;
 mod session;

@@ -7,7 +7,9 @@ use crate::model::{
     BackendInfo, Checkpoint, ModelError, Naming, Sidecars, Tokenized, Trace, Transformer,
     TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced,
 };
-use crate::train::TaskKind;
+use crate::train::{Batch, Task, TaskKind};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::web;
 use super::web::files::PickedFile;
@@ -100,6 +102,37 @@ pub async fn start_backend(force_cpu: bool) -> BackendInfo {
 }
 
 impl LoadedModel {
+    /// The batch "analyse one batch" runs on: 16 sequences of the model's task when it was trained
+    /// on one, else the explorer's text with each word's successor as its target.
+    pub fn analysis_batch(&self, text: &str) -> Result<(Batch, String), String> {
+        if let Some(kind) = self
+            .metadata
+            .get("glassbox.task")
+            .and_then(|name| TaskKind::from_name(name))
+        {
+            let task = Task::new(kind);
+            if task.vocabulary().len() == self.config.vocab_size {
+                let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(0), 16);
+                return Ok((batch, format!("one batch of 16 {} sequences", kind.name())));
+            }
+        }
+        let ids = self.tokenizer.tokenize(text).ids();
+        if ids.len() < 2 {
+            return Err("Type at least two words in the explorer: each word's successor is the target of the analysed batch.".into());
+        }
+        let count = ids.len();
+        Ok((
+            Batch {
+                inputs: vec![ids[..count - 1].to_vec()],
+                targets: vec![ids[1..].to_vec()],
+            },
+            format!(
+                "the explorer's text ({} tokens, each predicting the next)",
+                count - 1
+            ),
+        ))
+    }
+
     /// The `seed` preset with seeded random weights.
     pub fn seed_preset(backend: &BackendInfo) -> Result<Self, String> {
         let config = TransformerConfig::seed();

@@ -97,7 +97,7 @@ impl Default for Form {
 
 impl Form {
     /// The training config these settings describe, or what is wrong with them.
-    fn config(&self) -> Result<TrainConfig, String> {
+    fn config(&self, frozen: Vec<String>) -> Result<TrainConfig, String> {
         let task = TaskKind::from_name(&self.task).ok_or("unknown task")?;
         let model = match self.preset.as_str() {
             "custom" => TransformerConfig {
@@ -150,6 +150,7 @@ impl Form {
             clip_norm: (self.clip > 0.0).then_some(self.clip),
             seed: self.seed,
             ff_bias_init: Problem::from_name(&self.problem).and_then(Problem::ff_bias_init),
+            frozen,
         })
     }
 
@@ -167,7 +168,7 @@ impl Form {
                 ..Self::default()
             }
         };
-        let Ok(config) = base.config() else {
+        let Ok(config) = base.config(Vec::new()) else {
             return base;
         };
         let config = problem.apply(config);
@@ -245,6 +246,8 @@ pub fn TrainingPanel(
     on_use: Callback<LoadedModel>,
     /// Where each step's gradients and activations go.
     inside: InsideState,
+    /// Module paths to keep fixed, chosen in the diagnostics tab.
+    frozen: RwSignal<Vec<String>>,
 ) -> impl IntoView {
     let form = RwSignal::new(Form::default());
     let phase = RwSignal::new(Phase::Idle);
@@ -289,7 +292,7 @@ pub fn TrainingPanel(
             .get_value()
             .ok_or("the device is not ready yet")?
             .device;
-        let config = form.get_untracked().config()?;
+        let config = form.get_untracked().config(frozen.get_untracked())?;
         history.set_value(History::default());
         snapshots.set_value(Vec::new());
         snapshot_count.set(0);
@@ -797,6 +800,16 @@ pub fn TrainingPanel(
                 {number_input("train-steps", "Steps", move || form.get().steps as f64, move |v| update(&|f| f.steps = v as usize))}
                 {number_input("train-eval-every", "Evaluate every", move || form.get().eval_every as f64, move |v| update(&|f| f.eval_every = v as usize))}
                 {number_input("train-probe-every", "Probe every", move || form.get().probe_every as f64, move |v| update(&|f| f.probe_every = v as usize))}
+                <span id="train-frozen" class="note">
+                    {move || {
+                        let frozen = frozen.get();
+                        if frozen.is_empty() {
+                            "Nothing frozen (choose modules to freeze in Model diagnostics).".to_string()
+                        } else {
+                            format!("Frozen: {} (set in Model diagnostics).", frozen.join(", "))
+                        }
+                    }}
+                </span>
                 {number_input("train-analyse-every", "Analyse gradients every (0 = off)", move || form.get().analyse_every as f64, move |v| update(&|f| f.analyse_every = v as usize))}
             </div>
             <div class="controls train-buttons" role="group" aria-label="Training">

@@ -2,6 +2,7 @@
 
 pub mod gradients;
 pub mod problems;
+pub mod speed;
 pub mod tasks;
 pub mod trainer;
 
