@@ -713,9 +713,11 @@ pub fn sort_rows(rows: &mut [LeafRow], key: SortKey, descending: bool) {
     rows.sort_by(|a, b| {
         let order = match key {
             SortKey::Path => a.path.cmp(&b.path),
-            SortKey::Count => a.count.cmp(&b.count).then_with(|| a.path.cmp(&b.path)),
+            SortKey::Count => a.count.cmp(&b.count),
         };
-        if descending { order.reverse() } else { order }
+        let order = if descending { order.reverse() } else { order };
+        // Equal counts read top to bottom in path order, whichever way the counts run.
+        order.then_with(|| a.path.cmp(&b.path))
     });
 }
 
@@ -934,7 +936,8 @@ mod tests {
         assert!((rows.iter().map(|r| r.share).sum::<f64>() - 1.0).abs() < 1e-12);
         sort_rows(&mut rows, SortKey::Count, true);
         let paths = |rows: &[LeafRow]| rows.iter().map(|r| r.path.clone()).collect::<Vec<_>>();
-        assert_eq!(paths(&rows), ["b.weight", "c.weight", "a.bias"]);
+        // Equal counts stay in path order whichever way the counts run.
+        assert_eq!(paths(&rows), ["b.weight", "a.bias", "c.weight"]);
         sort_rows(&mut rows, SortKey::Count, false);
         assert_eq!(paths(&rows), ["a.bias", "c.weight", "b.weight"]);
         sort_rows(&mut rows, SortKey::Path, false);

@@ -448,10 +448,10 @@ pub fn DiagnosticsPanel(
                 <caption>"Every parameter tensor"</caption>
                 <thead><tr>
                     <th><button type="button" id="sort-path" class="link"
-                        on:click=move |_| sort.update(|s| *s = (SortKey::Path, !(s.0 == SortKey::Path && s.1)))>"path"</button></th>
+                        on:click=move |_| sort.update(|s| *s = (SortKey::Path, s.0 == SortKey::Path && !s.1))>"path"</button></th>
                     <th>"shape"</th>
                     <th><button type="button" id="sort-count" class="link"
-                        on:click=move |_| sort.update(|s| *s = (SortKey::Count, !(s.0 == SortKey::Count && s.1)))>"count"</button></th>
+                        on:click=move |_| sort.update(|s| *s = (SortKey::Count, s.0 != SortKey::Count || !s.1))>"count"</button></th>
                     <th>"share"</th>
                 </tr></thead>
                 <tbody>

@@ -64,6 +64,8 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'layers.0.ff.linear1.weight');
       await page.click('#sort-path');
       assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'embedding.weight');
+      await page.click('#sort-path');
+      assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'output.weight');
       // Parameter memory is the count times four bytes; the activations measured from the trace
       // equal the ones computed from shapes.
       const memory = await page.$$eval('#memory-table tr', (rows) => rows.map((row) => [...row.cells].map((c) => c.textContent)));
