@@ -135,6 +135,30 @@ async function trainingBench(browser, url, problems) {
   }
 }
 
+/** The diagnostics tab's own benchmark (10 warm-up + 100 timed runs per pass) on the seed preset. */
+async function diagnosticsBench(browser, url, problems) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  watchProblems(page, problems, () => 'diagnostics benchmark');
+  try {
+    await page.goto(new URL('?model=seed&tab=diagnostics', url).href);
+    await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
+    await page.click('#bench-start');
+    await page.waitForFunction(() => !['0', 'running'].includes(document.querySelector('#diagnostics').dataset.bench),
+      null, { timeout: TRAIN_BUDGET_MS * 4, polling: 500 });
+    const rows = await page.$$eval('#bench-table tbody tr', (rows) => rows.map((row) => [...row.cells].map((c) => c.textContent)));
+    const out = {};
+    for (const [backend, pass, median, p95, rate] of rows) {
+      const key = `${backend.startsWith('CPU') ? 'cpu' : 'page'}_${pass === 'forward' ? 'fwd' : 'fwd_bwd'}`;
+      out[`diag_${key}_median_ms`] = Number(median);
+      out[`diag_${key}_p95_ms`] = Number(p95);
+      out[`diag_${key}_seq_per_s`] = Number(rate);
+    }
+    return out;
+  } finally {
+    await page.close();
+  }
+}
+
 const format = (value, digits = 1) => {
   if (typeof value !== 'number') return String(value ?? '—');
   return Number.isInteger(value) ? String(value) : value.toFixed(digits);
@@ -153,7 +177,11 @@ try {
       const first_heatmap_ms = await firstHeatmapMs(browser, server.url, problems);
       const page_bench = await pageBench(browser, server.url, problems);
       const training = await trainingBench(browser, server.url, problems).catch((error) => ({ error: error.message }));
-      backends[backend] = { first_heatmap_ms, page_bench: { ...page_bench, ...training }, problems };
+      // On software WebGPU 220 passes of the seed model take far too long; the CPU runs it.
+      const diagnostics = backend === 'cpu'
+        ? await diagnosticsBench(browser, server.url, problems).catch((error) => ({ diagnostics_error: error.message }))
+        : {};
+      backends[backend] = { first_heatmap_ms, page_bench: { ...page_bench, ...training, ...diagnostics }, problems };
     } catch (error) {
       backends[backend] = { error: error.message, problems };
     } finally {
@@ -189,6 +217,7 @@ for (const [name, result] of Object.entries(backends)) {
   console.log(`  ${name}: ${result.error ?? bench.unavailable ?? bench.backend ?? ''}`);
   if (bench.reverse_outcome) console.log(`    reverse to 99%: ${bench.reverse_outcome}`);
   if (bench.error) console.log(`    training: ${bench.error}`);
+  if (bench.diagnostics_error) console.log(`    diagnostics benchmark: ${bench.diagnostics_error}`);
   for (const problem of result.problems) console.log(`    problem: ${problem}`);
 }
 console.log(`\nfull results: ${path.relative(process.cwd(), OUT) || OUT}`);
