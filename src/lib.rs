@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod app;
 pub mod charts;
 pub mod model;
+pub mod share;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

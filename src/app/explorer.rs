@@ -17,6 +17,7 @@ use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_back
 use super::training::TrainingPanel;
 use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
 use super::web;
+use crate::share::ViewState;
 use crate::train::analyse_batch;
 
 /// The model the page opens on: trained, so its attention shows what it learned.
@@ -72,6 +73,34 @@ pub fn App() -> impl IntoView {
     let grid_ref = NodeRef::<html::Canvas>::new();
     let similarity_ref = NodeRef::<html::Canvas>::new();
 
+    // Sets the explorer's controls from a shared link's settings (those that fit the model).
+    let apply_view = move |state: &ViewState, layers: usize, heads: usize| {
+        if let Some(value) = &state.text {
+            text.set(value.clone());
+        }
+        if let Some(value) = state.layer.filter(|&value| value < layers) {
+            layer.set(value);
+        }
+        if let Some(value) = &state.head {
+            let choice = HeadChoice::parse(value);
+            if !matches!(choice, HeadChoice::Head(index) if index >= heads) {
+                head.set(choice);
+            }
+        }
+        if let Some(value) = &state.view {
+            view.set(ViewKind::parse(value));
+        }
+        if let Some(value) = state.threshold {
+            threshold.set(value.clamp(0.0, 1.0));
+        }
+    };
+
+    // The view settings of the address, applied once the model they refer to is installed.
+    let pending_url = StoredValue::new_local(Some(ViewState::from_query(&web::location_search())));
+    // Set while the page follows back/forward, so that following it writes no new entry.
+    let restoring = StoredValue::new(false);
+    let first_write = StoredValue::new(true);
+
     // Makes `model` the one the page runs; the views follow.
     let install = move |model: LoadedModel| {
         provenance.set(model.provenance.clone());
@@ -88,6 +117,10 @@ pub fn App() -> impl IntoView {
         }
         if let Some(probe) = &model.probe_text {
             text.set(probe.clone());
+        }
+        if let Some(state) = pending_url.get_value() {
+            pending_url.set_value(None);
+            apply_view(&state, model.config.num_layers, model.config.num_heads);
         }
         load_error.set(None);
         saved.set(None);
@@ -165,6 +198,79 @@ pub fn App() -> impl IntoView {
                     )));
                 }
             }
+        });
+    };
+
+    // Every view setting lives in the address: a link reopens this view, back and forward work.
+    Effect::new(move |_| {
+        let state = ViewState {
+            tab: Some(tab.get().name().to_string()),
+            // A file the user opened or a model trained here cannot travel in a link.
+            model: Some(model_id.get()).filter(|id| shipped(id).is_some()),
+            text: Some(text.get()),
+            layer: Some(layer.get()),
+            head: Some(match head.get() {
+                HeadChoice::Mean => "mean".to_string(),
+                HeadChoice::Head(index) => index.to_string(),
+            }),
+            view: Some(view.get().name().to_string()),
+            threshold: Some(threshold.get()),
+            other: ViewState::from_query(&web::location_search()).other,
+        };
+        if !ready.get() || pending_url.with_value(Option::is_some) {
+            return;
+        }
+        let query = state.to_query();
+        let current = web::location_search();
+        if query == current {
+            return;
+        }
+        let before = ViewState::from_query(&current);
+        let text_only = ViewState {
+            text: None,
+            ..before
+        } == ViewState {
+            text: None,
+            ..state
+        };
+        let push = !(text_only || restoring.get_value() || first_write.get_value());
+        restoring.set_value(false);
+        first_write.set_value(false);
+        web::set_query(&query, push);
+    });
+    web::on_history_change(move || {
+        let state = ViewState::from_query(&web::location_search());
+        restoring.set_value(true);
+        tab.set(match state.tab.as_deref() {
+            Some("train") => Tab::Train,
+            Some("inside") => Tab::Inside,
+            Some("diagnostics") => Tab::Diagnostics,
+            _ => Tab::Explore,
+        });
+        match state
+            .model
+            .clone()
+            .filter(|id| *id != model_id.get_untracked())
+        {
+            Some(id) if shipped(&id).is_some() => {
+                pending_url.set_value(Some(state));
+                load(LoadSource::Shipped(id));
+            }
+            _ => {
+                let (layers, heads) = (num_layers.get_untracked(), num_heads.get_untracked());
+                apply_view(&state, layers, heads);
+            }
+        }
+    });
+
+    let link_status = RwSignal::new(None::<String>);
+    let copy_link = move |_| {
+        let href = web::location_href();
+        web::copy_text(&href.clone(), move |outcome| {
+            link_status.set(Some(match outcome {
+                Ok(()) => "Link copied.".to_string(),
+                Err(_) => format!("Copy this link: {href}"),
+            }));
         });
     };
 
@@ -448,6 +554,9 @@ pub fn App() -> impl IntoView {
                 <button id="save" type="button" on:click=on_save
                     disabled=move || !ready.get()>"Save model (.safetensors)"</button>
                 <span id="save-status" aria-live="polite">{move || saved.get()}</span>
+                <button id="copy-link" type="button" on:click=copy_link
+                    title="The address carries the model, text, layer, head, view and threshold">"Copy link to this view"</button>
+                <span id="link-status" aria-live="polite">{move || link_status.get()}</span>
             </div>
             <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. Files never leave this machine."</p>
             <p id="load-error" class="error" role="alert" hidden=move || load_error.get().is_none()>
@@ -464,6 +573,7 @@ pub fn App() -> impl IntoView {
             <div class="controls" role="group" aria-label="View controls">
                 <label>"View "
                     <select id="view" aria-label="View"
+                        prop:value=move || view.get().name()
                         on:change=move |event| view.set(ViewKind::parse(&event_target_value(&event)))>
                         <option value="heatmap">"Heatmap"</option>
                         <option value="flow">"Flow"</option>
@@ -484,9 +594,11 @@ pub fn App() -> impl IntoView {
                     <select id="head" aria-label="Head"
                         disabled=move || view.get() == ViewKind::Heads
                         on:change=move |event| head.set(HeadChoice::parse(&event_target_value(&event)))>
-                        <option value="mean">"Mean of heads"</option>
+                        <option value="mean" selected=move || head.get() == HeadChoice::Mean>"Mean of heads"</option>
                         {move || (0..num_heads.get()).map(|index| view! {
-                            <option value=index.to_string()>{format!("Head {index}")}</option>
+                            <option value=index.to_string() selected=move || head.get() == HeadChoice::Head(index)>
+                                {format!("Head {index}")}
+                            </option>
                         }).collect_view()}
                     </select>
                 </label>
@@ -573,4 +685,16 @@ enum Tab {
     Inside,
     /// Structure, parameters, FLOPs, memory and speed.
     Diagnostics,
+}
+
+impl Tab {
+    /// The tab's name in the address.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Explore => "explore",
+            Self::Train => "train",
+            Self::Inside => "inside",
+            Self::Diagnostics => "diagnostics",
+        }
+    }
 }

@@ -51,6 +51,15 @@ pub enum ViewKind {
 }
 
 impl ViewKind {
+    /// The picker's value, as in the address.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Heatmap => "heatmap",
+            Self::Flow => "flow",
+            Self::Heads => "heads",
+        }
+    }
+
     /// Parses the view picker's value.
     pub fn parse(value: &str) -> Self {
         match value {

@@ -99,3 +99,94 @@ pub async fn webgpu_adapter_description() -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }
+
+/// The page's query string, `?` included (empty when there is none).
+pub fn location_search() -> String {
+    web_sys::window()
+        .and_then(|window| window.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// The page's full address.
+pub fn location_href() -> String {
+    web_sys::window()
+        .and_then(|window| window.location().href().ok())
+        .unwrap_or_default()
+}
+
+/// Puts `query` in the address bar without reloading: as a new history entry when `push`,
+/// else in place of the current one. Through `Reflect`, as web-sys's `History` is not enabled.
+pub fn set_query(query: &str, push: bool) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let path = window.location().pathname().unwrap_or_default();
+    let Ok(history) = js_sys::Reflect::get(&window, &JsValue::from_str("history")) else {
+        return;
+    };
+    let method = if push { "pushState" } else { "replaceState" };
+    if let Ok(function) = js_sys::Reflect::get(&history, &JsValue::from_str(method))
+        && let Ok(function) = function.dyn_into::<js_sys::Function>()
+    {
+        let url = format!("{path}{query}");
+        let _ = function.call3(
+            &history,
+            &JsValue::NULL,
+            &JsValue::from_str(""),
+            &JsValue::from_str(&url),
+        );
+    }
+}
+
+/// Calls `on_change` whenever the user goes back or forward in the page's history.
+pub fn on_history_change(on_change: impl FnMut() + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let listener = Closure::<dyn FnMut()>::new(on_change);
+    let add = js_sys::Reflect::get(&window, &"addEventListener".into())
+        .ok()
+        .and_then(|add| add.dyn_into::<js_sys::Function>().ok());
+    if let Some(add) = add {
+        let _ = add.call2(
+            &window,
+            &"popstate".into(),
+            listener.as_ref().unchecked_ref(),
+        );
+    }
+    // The page lives as long as the listener: it is never removed.
+    listener.forget();
+}
+
+/// Copies `text` to the clipboard; the promise settles later, so failures are reported to
+/// `on_failure` then.
+pub fn copy_text(text: &str, on_done: impl FnOnce(Result<(), String>) + 'static) {
+    use wasm_bindgen::JsCast;
+    let clipboard = web_sys::window()
+        .and_then(|window| js_sys::Reflect::get(&window.navigator(), &"clipboard".into()).ok())
+        .filter(|clipboard| !clipboard.is_undefined());
+    let Some(clipboard) = clipboard else {
+        on_done(Err("this browser offers no clipboard here".into()));
+        return;
+    };
+    let write = js_sys::Reflect::get(&clipboard, &"writeText".into())
+        .ok()
+        .and_then(|write| write.dyn_into::<js_sys::Function>().ok());
+    let Some(write) = write else {
+        on_done(Err("this browser cannot write to the clipboard".into()));
+        return;
+    };
+    match write.call1(&clipboard, &text.into()) {
+        Ok(promise) => {
+            let promise = js_sys::Promise::resolve(&promise);
+            spawn(async move {
+                let outcome = wasm_bindgen_futures::JsFuture::from(promise).await;
+                on_done(outcome.map(|_| ()).map_err(|error| format!("{error:?}")));
+            });
+        }
+        Err(error) => on_done(Err(format!("{error:?}"))),
+    }
+}

@@ -1,0 +1,137 @@
+//! The page's view settings as a URL query, so that a link reopens exactly the same view.
+
+use std::fmt::Write as _;
+
+/// Every setting a shared link carries; `None` leaves the page's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewState {
+    /// Tab: `explore`, `train`, `inside` or `diagnostics`.
+    pub tab: Option<String>,
+    /// Shipped model id (`reverse`, `sort`, `language`, `seed`).
+    pub model: Option<String>,
+    /// The explorer's text.
+    pub text: Option<String>,
+    /// Layer, from 0.
+    pub layer: Option<usize>,
+    /// `mean` or a head index.
+    pub head: Option<String>,
+    /// `heatmap`, `flow` or `heads`.
+    pub view: Option<String>,
+    /// The flow view's threshold.
+    pub threshold: Option<f32>,
+    /// Anything else in the query (`backend`, `bench`, …), kept as it was, in order.
+    pub other: Vec<(String, String)>,
+}
+
+impl ViewState {
+    /// Reads a query string, with or without its leading `?`. Values that do not parse are
+    /// dropped, so a damaged link still opens, on the defaults for what it lost.
+    pub fn from_query(query: &str) -> Self {
+        let mut state = Self::default();
+        let query = query.strip_prefix('?').unwrap_or(query);
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "tab" => state.tab = Some(value),
+                "model" => state.model = Some(value),
+                "text" => state.text = Some(value),
+                "layer" => state.layer = value.parse().ok(),
+                "head" => {
+                    state.head =
+                        (value == "mean" || value.parse::<usize>().is_ok()).then_some(value)
+                }
+                "view" => {
+                    state.view =
+                        matches!(value.as_str(), "heatmap" | "flow" | "heads").then_some(value)
+                }
+                "threshold" => state.threshold = value.parse().ok().filter(|t: &f32| t.is_finite()),
+                other => state.other.push((other.to_string(), value)),
+            }
+        }
+        state
+    }
+
+    /// The query string, `?` included (empty when nothing is set), in a fixed key order.
+    pub fn to_query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &self.other {
+            query.append_pair(key, value);
+        }
+        let mut pair = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                query.append_pair(key, &value);
+            }
+        };
+        pair("tab", self.tab.clone());
+        pair("model", self.model.clone());
+        pair("layer", self.layer.map(|layer| layer.to_string()));
+        pair("head", self.head.clone());
+        pair("view", self.view.clone());
+        pair(
+            "threshold",
+            self.threshold.map(|t| {
+                let mut text = String::new();
+                let _ = write!(text, "{t}");
+                text
+            }),
+        );
+        pair("text", self.text.clone());
+        let query = query.finish();
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_survives_the_round_trip_through_a_query() {
+        let state = ViewState {
+            tab: Some("explore".into()),
+            model: Some("sort".into()),
+            text: Some("the cat & the \"hat\" = 100% ünïcode #1?".into()),
+            layer: Some(3),
+            head: Some("5".into()),
+            view: Some("flow".into()),
+            threshold: Some(0.25),
+            other: vec![("backend".into(), "cpu".into())],
+        };
+        let query = state.to_query();
+        assert!(
+            query.starts_with(
+                "?backend=cpu&tab=explore&model=sort&layer=3&head=5&view=flow&threshold=0.25&text="
+            ),
+            "{query}"
+        );
+        assert!(
+            !query.contains(' ') && !query.contains('#') && !query.contains('"'),
+            "{query}"
+        );
+        assert_eq!(ViewState::from_query(&query), state);
+        assert_eq!(ViewState::default().to_query(), "");
+    }
+
+    #[test]
+    fn damaged_values_are_dropped_not_fatal() {
+        let state =
+            ViewState::from_query("layer=two&head=first&view=pie&threshold=NaN&model=reverse");
+        assert_eq!(state.layer, None);
+        assert_eq!(state.head, None);
+        assert_eq!(state.view, None);
+        assert_eq!(state.threshold, None);
+        assert_eq!(state.model.as_deref(), Some("reverse"));
+        assert_eq!(
+            ViewState::from_query("head=mean").head.as_deref(),
+            Some("mean")
+        );
+        assert_eq!(
+            ViewState::from_query("?text=a+b%2Bc").text.as_deref(),
+            Some("a b+c")
+        );
+    }
+}

@@ -1,0 +1,114 @@
+// Real-browser tests of sharing: view settings in the address (round trip, back and forward,
+// copy link) and a page that asks nothing of any other host and works from a sub-path.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, symlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { LOAD_TIMEOUT_MS, checker, launch, waitForApp, watchProblems } from './browser.mjs';
+import { serve } from './serve.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
+
+// The address logic does not depend on the backend: the CPU runs it fastest.
+describe('sharing on cpu', () => {
+  let root;
+  let server;
+  let browser;
+  let context;
+  const state = { current: 'setup' };
+  const problems = [];
+
+  before(async () => {
+    // dist/ mounted two folders deep, as on a static host's sub-path.
+    root = await mkdtemp(path.join(os.tmpdir(), 'glassbox-host-'));
+    await mkdir(path.join(root, 'tutorials'));
+    await symlink(DIST, path.join(root, 'tutorials', 'glassbox'));
+    server = await serve(root);
+    browser = await launch('cpu');
+    context = await browser.newContext({ viewport: { width: 1280, height: 1200 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const check = checker(it, problems, state, { timeout: LOAD_TIMEOUT_MS + 120_000, notFound: () => server.notFound });
+  const base = () => `${server.url}tutorials/glassbox/`;
+
+  async function open(query) {
+    const page = await context.newPage();
+    watchProblems(page, problems, () => state.current);
+    await page.goto(`${base()}${query}`);
+    await waitForApp(page, { runs: 1 });
+    return page;
+  }
+
+  const controls = (page) => page.evaluate(() => ({
+    model: document.querySelector('#model').value,
+    layer: document.querySelector('#layer').value,
+    head: document.querySelector('#head').value,
+    view: document.querySelector('#view').value,
+    threshold: document.querySelector('#threshold').value,
+    text: document.querySelector('#text').value,
+  }));
+
+  check('a link reopens exactly its view, and back and forward walk the changes', async () => {
+    const page = await open('?model=sort&layer=1&head=2&view=flow&threshold=0.3&text=5+3+1+4');
+    await page.waitForFunction(() => document.querySelector('#app').dataset.model === 'sort');
+    assert.deepEqual(await controls(page), {
+      model: 'sort', layer: '1', head: '2', view: 'flow', threshold: '0.3', text: '5 3 1 4',
+    });
+    // Every setting is written back into the address, in full.
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('tab') === 'explore');
+    const shared = new URL(page.url());
+    assert.equal(shared.searchParams.get('text'), '5 3 1 4');
+    assert.equal(shared.searchParams.get('head'), '2');
+    // A change is a new history entry; back and forward restore the controls.
+    await page.selectOption('#layer', '0');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('layer') === '0');
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector('#layer').value === '1');
+    assert.equal(new URL(page.url()).searchParams.get('layer'), '1');
+    await page.goForward();
+    await page.waitForFunction(() => document.querySelector('#layer').value === '0');
+    // Copy link puts the address on the clipboard.
+    await page.click('#copy-link');
+    await page.waitForFunction(() => document.querySelector('#link-status').textContent !== '');
+    assert.equal(await page.textContent('#link-status'), 'Link copied.');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copied, page.url());
+    // Opening the copied link in a fresh page shows the same view.
+    const again = await open(new URL(copied).search);
+    await again.waitForFunction(() => document.querySelector('#app').dataset.model === 'sort');
+    assert.deepEqual(await controls(again), { ...(await controls(page)) });
+    await again.close();
+    await page.close();
+  });
+
+  check('the page and every tab load from a sub-path and ask no other host for anything', async () => {
+    const page = await context.newPage();
+    watchProblems(page, problems, () => state.current);
+    const requested = [];
+    page.on('request', (request) => requested.push(request.url()));
+    await page.goto(`${base()}?model=reverse`);
+    await waitForApp(page, { runs: 1 });
+    for (const tab of ['#tab-train', '#tab-inside', '#tab-diagnostics', '#tab-explore']) {
+      await page.click(tab);
+    }
+    await page.waitForFunction(() => Number(document.querySelector('#diagnostics').dataset.params) > 0);
+    const origin = new URL(server.url).origin;
+    const foreign = requested.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
+    assert.deepEqual(foreign, [], 'requests to other hosts');
+    const local = requested.filter((url) => url.startsWith(origin));
+    assert.ok(local.every((url) => new URL(url).pathname.startsWith('/tutorials/glassbox/')), local.join('\n'));
+    assert.ok(local.some((url) => url.endsWith('.wasm')) && local.some((url) => url.endsWith('reverse.safetensors')));
+    assert.deepEqual(server.notFound, []);
+    await page.close();
+  });
+});
