@@ -111,4 +111,25 @@ describe('sharing on cpu', () => {
     assert.deepEqual(server.notFound, []);
     await page.close();
   });
+
+  check('after one visit the page works with the network cut', async () => {
+    const page = await open('?model=reverse');
+    await page.waitForFunction(() => document.documentElement.dataset.offline !== undefined);
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.offline), 'ready');
+    await context.setOffline(true);
+    try {
+      await page.reload();
+      await waitForApp(page, { runs: 1 });
+      assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.model), 'reverse');
+      // A model not opened yet comes from the cache too.
+      const models = Number(await page.evaluate(() => document.querySelector('#app').dataset.models));
+      await page.selectOption('#model', 'sort');
+      await page.waitForFunction((before) => Number(document.querySelector('#app').dataset.models) > before, models);
+      assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.model), 'sort');
+      assert.ok(await page.$eval('#load-error', (e) => e.hidden || !e.checkVisibility()));
+    } finally {
+      await context.setOffline(false);
+    }
+    await page.close();
+  });
 });
