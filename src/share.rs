@@ -135,3 +135,107 @@ mod tests {
         );
     }
 }
+
+/// One attention map of an exported view, named (`mean of heads`, `head 3`).
+pub struct ExportedMap<'a> {
+    /// What the map is.
+    pub name: String,
+    /// Rows are queries, columns keys.
+    pub matrix: &'a crate::analysis::Matrix,
+}
+
+/// The data behind an attention view as JSON: the tokens, the settings and every map shown,
+/// rows as queries and columns as keys.
+pub fn view_json(
+    model: &str,
+    tokens: &[String],
+    layer: usize,
+    view: &str,
+    threshold: Option<f32>,
+    maps: &[ExportedMap<'_>],
+) -> String {
+    let maps: Vec<serde_json::Value> = maps
+        .iter()
+        .map(|map| {
+            let rows: Vec<&[f32]> = map.matrix.values.chunks(map.matrix.cols.max(1)).collect();
+            serde_json::json!({ "name": map.name, "queries_by_keys": rows })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "format": "glassbox.attention-view",
+        "model": model,
+        "tokens": tokens,
+        "layer": layer,
+        "view": view,
+        "threshold": threshold,
+        "maps": maps,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// One map as CSV: a header row of key tokens, then one row per query token.
+pub fn matrix_csv(tokens: &[String], matrix: &crate::analysis::Matrix) -> String {
+    let cell = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    };
+    let label = |index: usize| {
+        tokens
+            .get(index)
+            .map_or_else(|| index.to_string(), |t| cell(t))
+    };
+    let mut out = String::from("query \\ key");
+    for key in 0..matrix.cols {
+        out.push(',');
+        out.push_str(&label(key));
+    }
+    out.push('\n');
+    for (query, row) in matrix.values.chunks(matrix.cols.max(1)).enumerate() {
+        out.push_str(&label(query));
+        for value in row {
+            let _ = write!(out, ",{value}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+    use crate::analysis::Matrix;
+
+    #[test]
+    fn csv_quotes_awkward_tokens_and_keeps_every_value() {
+        let matrix = Matrix::new(2, 2, vec![0.25, 0.75, 1.0, 0.0]).unwrap();
+        let tokens = vec!["a,b".to_string(), "say \"hi\"".to_string()];
+        let csv = matrix_csv(&tokens, &matrix);
+        assert_eq!(
+            csv,
+            "query \\ key,\"a,b\",\"say \"\"hi\"\"\"\n\"a,b\",0.25,0.75\n\"say \"\"hi\"\"\",1,0\n"
+        );
+    }
+
+    #[test]
+    fn json_has_the_tokens_settings_and_rows() {
+        let matrix = Matrix::new(2, 2, vec![0.25, 0.75, 1.0, 0.0]).unwrap();
+        let text = view_json(
+            "reverse",
+            &["x".into(), "y".into()],
+            1,
+            "heatmap",
+            None,
+            &[ExportedMap {
+                name: "head 0".into(),
+                matrix: &matrix,
+            }],
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["layer"], 1);
+        assert_eq!(value["maps"][0]["queries_by_keys"][0][1], 0.75);
+        assert_eq!(value["tokens"][1], "y");
+    }
+}

@@ -15,9 +15,11 @@ use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
 use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
 use super::training::TrainingPanel;
-use super::views::{HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view};
+use super::views::{
+    HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view, view_maps,
+};
 use super::web;
-use crate::share::ViewState;
+use crate::share::{ExportedMap, ViewState, matrix_csv, view_json};
 use crate::train::analyse_batch;
 
 /// The model the page opens on: trained, so its attention shows what it learned.
@@ -262,6 +264,76 @@ pub fn App() -> impl IntoView {
             }
         }
     });
+
+    // Exports the view on screen: its canvas as PNG, the attention it shows as JSON or CSV.
+    let export_status = RwSignal::new(None::<String>);
+    let export_view = move |kind: &'static str| {
+        let Some(run) = result.get_untracked() else {
+            return;
+        };
+        let (layer, head, view) = (
+            layer.get_untracked(),
+            head.get_untracked(),
+            view.get_untracked(),
+        );
+        let base = format!(
+            "glassbox-{}-layer{layer}-{}",
+            model_id.get_untracked(),
+            view.name()
+        );
+        let tokens = run.tokens.labels();
+        let maps = view_maps(&run, layer, head, view);
+        let outcome = match kind {
+            "png" => {
+                let canvas = match view {
+                    ViewKind::Heatmap => heatmap_ref.get_untracked(),
+                    ViewKind::Flow => flow_ref.get_untracked(),
+                    ViewKind::Heads => grid_ref.get_untracked(),
+                };
+                canvas
+                    .ok_or_else(|| "the view is not drawn".to_string())
+                    .and_then(|canvas| canvas.to_data_url().map_err(|error| format!("{error:?}")))
+                    .and_then(|url| web::files::download_url(&format!("{base}.png"), &url))
+            }
+            "json" => {
+                let exported: Vec<ExportedMap<'_>> = maps
+                    .iter()
+                    .map(|(name, matrix)| ExportedMap {
+                        name: name.clone(),
+                        matrix,
+                    })
+                    .collect();
+                let threshold = (view == ViewKind::Flow).then(|| threshold.get_untracked());
+                let text = view_json(
+                    &model_id.get_untracked(),
+                    &tokens,
+                    layer,
+                    view.name(),
+                    threshold,
+                    &exported,
+                );
+                web::files::download(&format!("{base}.json"), text.as_bytes())
+            }
+            _ => {
+                let text: String = maps
+                    .iter()
+                    .map(|(name, matrix)| {
+                        if maps.len() > 1 {
+                            format!("# {name}\n{}", matrix_csv(&tokens, matrix))
+                        } else {
+                            matrix_csv(&tokens, matrix)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                web::files::download(&format!("{base}.csv"), text.as_bytes())
+            }
+        };
+        export_status.set(Some(match outcome {
+            Ok(()) => format!("Saved {base}.{kind}"),
+            Err(failure) => format!("Export failed: {failure}"),
+        }));
+    };
 
     let link_status = RwSignal::new(None::<String>);
     let copy_link = move |_| {
@@ -616,6 +688,13 @@ pub fn App() -> impl IntoView {
                 "Type some text above to see how the model attends to it."
             </p>
             <div class="views" hidden=move || result.get().is_none()>
+                <div class="controls export" role="group" aria-label="Export this view">
+                    "Export this view: "
+                    <button id="export-png" type="button" on:click=move |_| export_view("png")>"PNG"</button>
+                    <button id="export-view-json" type="button" on:click=move |_| export_view("json")>"JSON (its data)"</button>
+                    <button id="export-csv" type="button" on:click=move |_| export_view("csv")>"CSV"</button>
+                    <span id="export-status" aria-live="polite">{move || export_status.get()}</span>
+                </div>
                 <section class="view" hidden=move || view.get() != ViewKind::Heatmap>
                     <canvas id="heatmap" node_ref=heatmap_ref width="760" height="700"
                         aria-label="Attention heatmap: rows are queries, columns are keys"

@@ -70,6 +70,30 @@ impl ViewKind {
     }
 }
 
+/// The maps `view` shows for `layer`: the chosen head (or the mean) for the heatmap and the
+/// flow, every head for the head grid; each with its name.
+pub fn view_maps(
+    result: &RunResult,
+    layer: usize,
+    head: HeadChoice,
+    view: ViewKind,
+) -> Vec<(String, Matrix)> {
+    match view {
+        ViewKind::Heads => {
+            let heads = result.trace.attention.get(layer).map_or(0, |a| a.heads);
+            (0..heads)
+                .filter_map(|index| {
+                    selected_matrix(result, layer, HeadChoice::Head(index))
+                        .map(|m| (HeadChoice::Head(index).describe(), m))
+                })
+                .collect()
+        }
+        _ => selected_matrix(result, layer, head)
+            .map(|m| vec![(head.describe(), m)])
+            .unwrap_or_default(),
+    }
+}
+
 /// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
 fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
     let attention = result.trace.attention.get(layer)?;

@@ -2,7 +2,7 @@
 // copy link) and a page that asks nothing of any other host and works from a sub-path.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, symlink } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,6 +130,39 @@ describe('sharing on cpu', () => {
     } finally {
       await context.setOffline(false);
     }
+    await page.close();
+  });
+
+  check('the view on screen exports as PNG, and its attention as JSON and CSV', async () => {
+    const page = await open('?model=reverse&text=3+1+4+1+5');
+    const save = async (button) => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+      const file = path.join(root, download.suggestedFilename());
+      await download.saveAs(file);
+      return { name: download.suggestedFilename(), bytes: await readFile(file) };
+    };
+    const png = await save('#export-png');
+    assert.match(png.name, /^glassbox-reverse-layer\d-heatmap\.png$/);
+    assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.ok(png.bytes.length > 2000, `${png.bytes.length} bytes`);
+    const tokens = await page.evaluate(() => document.querySelector('#heatmap-summary').dataset.keys.split(' ').length);
+    const json = JSON.parse((await save('#export-view-json')).bytes.toString('utf8'));
+    assert.equal(json.model, 'reverse');
+    assert.equal(json.tokens.length, tokens);
+    assert.equal(json.maps.length, 1);
+    for (const row of json.maps[0].queries_by_keys) {
+      assert.equal(row.length, tokens);
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4, `a row sums to ${row}`);
+    }
+    const csv = (await save('#export-csv')).bytes.toString('utf8').trimEnd().split('\n');
+    assert.equal(csv.length, tokens + 1);
+    assert.equal(csv[1].split(',').length, tokens + 1);
+    // The head grid exports every head of the layer.
+    await page.selectOption('#view', 'heads');
+    const heads = JSON.parse((await save('#export-view-json')).bytes.toString('utf8'));
+    assert.equal(heads.view, 'heads');
+    assert.equal(heads.maps.length, 4);
+    assert.match(await page.textContent('#export-status'), /Saved glassbox-reverse-layer\d-heads\.json/);
     await page.close();
   });
 });

@@ -113,3 +113,18 @@ fn describe(error: &JsValue) -> String {
         })
         .unwrap_or_else(|| format!("{error:?}"))
 }
+
+/// Offers `url` (e.g. a canvas's `data:` URL) as a download called `file_name`.
+pub fn download_url(file_name: &str, url: &str) -> Result<(), String> {
+    let document = web_sys::window()
+        .and_then(|window| window.document())
+        .ok_or("no document")?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|error| describe(&error))?
+        .unchecked_into();
+    anchor.set_href(url);
+    anchor.set_download(file_name);
+    anchor.click();
+    Ok(())
+}
