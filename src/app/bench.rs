@@ -83,7 +83,7 @@ fn time_redraws(run: &RunResult) -> Result<Vec<f64>, String> {
     let mut times = Vec::with_capacity(REDRAWS);
     for _ in 0..REDRAWS {
         let started = web::now_ms();
-        draw_heatmap_view(&canvas, run, 0, HeadChoice::Mean, &style)?;
+        draw_heatmap_view(&canvas, run, 0, HeadChoice::Mean, None, &style)?;
         times.push(web::now_ms() - started);
     }
     Ok(times)

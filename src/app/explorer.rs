@@ -36,6 +36,15 @@ struct Shown {
 #[component]
 pub fn App() -> impl IntoView {
     let force_cpu = web::query_param("backend").as_deref() == Some("cpu");
+    // Embed mode (`?embed=1`): one view without the app's chrome, for an iframe in a tutorial;
+    // `controls=hide` hides the view controls, `controls=lock` shows them inert.
+    let embed = web::query_param("embed").is_some_and(|value| value != "0");
+    let controls_mode = match web::query_param("controls").as_deref() {
+        Some("hide") => "hide",
+        Some("lock") => "lock",
+        _ => "show",
+    };
+    let locked = embed && controls_mode == "lock";
     let bench_mode = web::query_param("bench").is_some();
     let bench_output = RwSignal::new(String::new());
     let backend = StoredValue::new_local(None::<BackendInfo>);
@@ -67,6 +76,8 @@ pub fn App() -> impl IntoView {
     let generation = StoredValue::new(0u64);
     let shown = StoredValue::new_local(None::<Shown>);
     let hover = RwSignal::new(None::<String>);
+    // The token pinned by a click on the heatmap: highlighted in every view until Escape.
+    let pinned = RwSignal::new(None::<usize>);
     // The heatmap in words: each query's strongest key (the canvas' text alternative).
     let strongest = RwSignal::new(Vec::<usize>::new());
 
@@ -126,6 +137,7 @@ pub fn App() -> impl IntoView {
         }
         load_error.set(None);
         saved.set(None);
+        pinned.set(None);
         model_id.set(model.id.clone());
         loaded.set_value(Some(model));
         model_version.update(|version| *version += 1);
@@ -335,6 +347,54 @@ pub fn App() -> impl IntoView {
         }));
     };
 
+    // The host page of an embedded view can set the text and the view (see docs/embedding.md).
+    web::on_host_message(move |message| {
+        if message.get("type").and_then(|t| t.as_str()) != Some("glassbox:set") {
+            return;
+        }
+        let state = ViewState {
+            text: message
+                .get("text")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            layer: message
+                .get("layer")
+                .and_then(serde_json::Value::as_u64)
+                .map(|v| v as usize),
+            head: message.get("head").map(|v| match v {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            }),
+            view: message
+                .get("view")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            threshold: message
+                .get("threshold")
+                .and_then(serde_json::Value::as_f64)
+                .map(|v| v as f32),
+            ..ViewState::default()
+        };
+        let checked = ViewState::from_query(&state.to_query());
+        apply_view(
+            &checked,
+            num_layers.get_untracked(),
+            num_heads.get_untracked(),
+        );
+    });
+    // Tells the host page each time a run finishes, with its tokens.
+    Effect::new(move |_| {
+        let count = runs.get();
+        if let Some(run) = result.get_untracked() {
+            web::post_to_host(&serde_json::json!({
+                "type": "glassbox:run",
+                "runs": count,
+                "model": model_id.get_untracked(),
+                "tokens": run.tokens.labels(),
+            }));
+        }
+    });
+
     let link_status = RwSignal::new(None::<String>);
     let copy_link = move |_| {
         let href = web::location_href();
@@ -420,12 +480,13 @@ pub fn App() -> impl IntoView {
             return;
         };
         let (layer, head, view, threshold) = (layer.get(), head.get(), view.get(), threshold.get());
+        let pinned = pinned.get();
         let style = web::chart_style();
         let drawn = match view {
             ViewKind::Heatmap => heatmap_ref
                 .get()
                 .ok_or_else(|| "the heatmap canvas is missing".to_string())
-                .and_then(|canvas| draw_heatmap_view(&canvas, &run, layer, head, &style))
+                .and_then(|canvas| draw_heatmap_view(&canvas, &run, layer, head, pinned, &style))
                 .map(|(layout, matrix)| {
                     strongest.set(strongest_keys(&matrix));
                     shown.set_value(Some(Shown { layout, matrix }));
@@ -434,11 +495,12 @@ pub fn App() -> impl IntoView {
                 .get()
                 .ok_or_else(|| "the flow canvas is missing".to_string())
                 .and_then(|canvas| {
-                    draw_flow_view(&canvas, &run, layer, head, threshold, &style).map(|_| ())
+                    draw_flow_view(&canvas, &run, layer, head, threshold, pinned, &style)
+                        .map(|_| ())
                 }),
             ViewKind::Heads => match (grid_ref.get(), similarity_ref.get()) {
                 (Some(grid), Some(similarity)) => {
-                    draw_heads_view(&grid, &similarity, &run, layer, &style)
+                    draw_heads_view(&grid, &similarity, &run, layer, pinned, &style)
                 }
                 _ => Err("the head canvases are missing".to_string()),
             },
@@ -470,6 +532,66 @@ pub fn App() -> impl IntoView {
             })
         });
         hover.set(description);
+        // The host page of an embedded view hears about the cell under the pointer.
+        let cell = shown.with_value(|shown| {
+            let shown = shown.as_ref()?;
+            let (query, key) = shown.layout.cell_at(x as i32, y as i32)?;
+            Some((query, key, shown.matrix.get(query, key)?))
+        });
+        if let Some((query, key, weight)) = cell {
+            web::post_to_host(&serde_json::json!({
+                "type": "glassbox:hover",
+                "layer": layer.get_untracked(),
+                "head": match head.get_untracked() { HeadChoice::Mean => serde_json::json!("mean"), HeadChoice::Head(index) => serde_json::json!(index) },
+                "query": query,
+                "key": key,
+                "weight": weight,
+            }));
+        }
+    };
+
+    let on_heatmap_click = move |event: leptos::ev::MouseEvent| {
+        let Some(canvas) = heatmap_ref.get_untracked() else {
+            return;
+        };
+        let Some((x, y)) = web::canvas_point(&canvas, &event) else {
+            return;
+        };
+        let query = shown.with_value(|shown| {
+            shown
+                .as_ref()?
+                .layout
+                .cell_at(x as i32, y as i32)
+                .map(|(query, _)| query)
+        });
+        if let Some(query) = query {
+            // Clicking the pinned token again lets it go.
+            pinned.update(|pinned| {
+                *pinned = if *pinned == Some(query) {
+                    None
+                } else {
+                    Some(query)
+                }
+            });
+            web::post_to_host(
+                &serde_json::json!({ "type": "glassbox:select", "token": pinned.get_untracked() }),
+            );
+        }
+    };
+    web::on_escape(move || {
+        if pinned.get_untracked().is_some() {
+            pinned.set(None);
+            web::post_to_host(&serde_json::json!({ "type": "glassbox:select", "token": null }));
+        }
+    });
+    let pinned_label = move || {
+        let index = pinned.get()?;
+        let run = result.get()?;
+        let token = run.tokens.tokens.get(index)?;
+        Some(format!(
+            "Pinned: “{}” (#{index}), highlighted in every view. Escape or a second click lets it go.",
+            token.display
+        ))
     };
 
     let token_notice = move || {
@@ -554,7 +676,8 @@ pub fn App() -> impl IntoView {
     let is_empty = move || ready.get() && !running.get() && result.get().is_none();
 
     view! {
-        <main id="app" data-state=page_state data-runs=move || runs.get().to_string()
+        <main id="app" class:embed=embed data-controls=controls_mode
+            data-state=page_state data-runs=move || runs.get().to_string()
             data-draws=move || draws.get().to_string() data-model=move || model_id.get()
             data-models=move || model_version.get().to_string()
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
@@ -636,13 +759,13 @@ pub fn App() -> impl IntoView {
             </p>
             <p id="provenance" class="notice">{move || provenance.get()}</p>
             <label class="field" for="text">"Text"</label>
-            <textarea id="text" rows="3" spellcheck="false"
+            <textarea id="text" rows="3" spellcheck="false" inert=locked
                 prop:value=move || text.get()
                 on:input=move |event| text.set(event_target_value(&event))></textarea>
             <p id="token-notice" class="notice" hidden=move || token_notice().is_none()>
                 {token_notice}
             </p>
-            <div class="controls" role="group" aria-label="View controls">
+            <div class="controls view-controls" role="group" aria-label="View controls" inert=locked>
                 <label>"View "
                     <select id="view" aria-label="View"
                         prop:value=move || view.get().name()
@@ -695,10 +818,15 @@ pub fn App() -> impl IntoView {
                     <button id="export-csv" type="button" on:click=move |_| export_view("csv")>"CSV"</button>
                     <span id="export-status" aria-live="polite">{move || export_status.get()}</span>
                 </div>
+                <p id="pinned" class="notice" hidden=move || pinned_label().is_none()
+                    data-token=move || pinned.get().map_or(String::new(), |index| index.to_string())>
+                    {pinned_label}
+                </p>
                 <section class="view" hidden=move || view.get() != ViewKind::Heatmap>
                     <canvas id="heatmap" node_ref=heatmap_ref width="760" height="700"
                         aria-label="Attention heatmap: rows are queries, columns are keys"
                         on:mousemove=on_heatmap_move
+                        on:click=on_heatmap_click
                         on:mouseleave=move |_| hover.set(None)></canvas>
                     <p id="heatmap-summary" class="summary"
                         data-keys=strongest_attribute>

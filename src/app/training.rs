@@ -630,9 +630,14 @@ pub fn TrainingPanel(
         };
         let style = web::chart_style();
         let layer = layer.min(snapshot.run.trace.attention.len().saturating_sub(1));
-        if let Err(failure) =
-            draw_heatmap_view(&canvas, &snapshot.run, layer, HeadChoice::Mean, &style)
-        {
+        if let Err(failure) = draw_heatmap_view(
+            &canvas,
+            &snapshot.run,
+            layer,
+            HeadChoice::Mean,
+            None,
+            &style,
+        ) {
             message.set(Some(format!("Drawing the attention failed: {failure}")));
         }
     });

@@ -122,6 +122,7 @@ pub fn draw_heatmap_view(
     result: &RunResult,
     layer: usize,
     head: HeadChoice,
+    pinned: Option<usize>,
     style: &Style,
 ) -> Result<(HeatmapLayout, Matrix), String> {
     let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
@@ -136,6 +137,7 @@ pub fn draw_heatmap_view(
                 col_labels: &labels,
                 title: &title,
                 vmax: None,
+                pinned,
             },
             style,
         )
@@ -150,6 +152,7 @@ pub fn draw_flow_view(
     layer: usize,
     head: HeadChoice,
     threshold: f32,
+    pinned: Option<usize>,
     style: &Style,
 ) -> Result<usize, String> {
     let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
@@ -168,6 +171,7 @@ pub fn draw_flow_view(
                 key_labels: &labels,
                 threshold,
                 title: &title,
+                pinned,
             },
             style,
         )
@@ -181,6 +185,7 @@ pub fn draw_heads_view(
     similarity_canvas: &HtmlCanvasElement,
     result: &RunResult,
     layer: usize,
+    pinned: Option<usize>,
     style: &Style,
 ) -> Result<(), String> {
     let attention = result.trace.attention.get(layer).ok_or("no such layer")?;
@@ -201,6 +206,7 @@ pub fn draw_heads_view(
                 maps: &maps,
                 titles: &titles,
                 vmax: None,
+                pinned,
             },
             style,
         )

@@ -1,5 +1,6 @@
 //! Attention as flow: queries on the left, keys on the right, one arrow per strong weight.
 
+use super::heatmap::{labelled_indices, pinned_label_font};
 use super::{
     ChartError, Style, anchored, clear, draw_message, draw_title, label, label_step,
     max_text_width, text_size,
@@ -32,7 +33,14 @@ pub struct FlowData<'a> {
     pub threshold: f32,
     /// Title above the chart; empty for none.
     pub title: &'a str,
+    /// The selected token: the arrows from and to it are drawn thicker in the accent colour,
+    /// the others faded, and its labels bold in the accent colour on both sides. Out-of-range
+    /// indices are ignored.
+    pub pinned: Option<usize>,
 }
+
+/// How much of its opacity an edge that does not touch the pinned token keeps.
+const FADED: f64 = 0.35;
 
 /// Stroke width in pixels and opacity of an edge of weight `weight`, clamped to `0..=1`.
 pub fn edge_look(weight: f32) -> (u32, f64) {
@@ -116,29 +124,37 @@ pub fn draw_flow<DB: DrawingBackend>(
     let legend_height = line_height + 12;
     let body_height = (height - body_top - legend_height).max(0);
 
+    // A pinned index that is neither a query nor a key draws like none.
+    let pinned = data.pinned.filter(|&p| p < num_queries.max(num_keys));
     let query_font = anchored(&font, HPos::Right, VPos::Center);
+    let pinned_query_font = pinned_label_font(style, &query_font);
     let query_pitch = f64::from(body_height) / num_queries as f64;
-    for (q, text) in query_texts
-        .iter()
-        .enumerate()
-        .step_by(label_step(query_pitch, line_height + 2))
-    {
+    let query_step = label_step(query_pitch, line_height + 2);
+    for q in labelled_indices(num_queries, query_step, pinned) {
+        let font = if Some(q) == pinned {
+            &pinned_query_font
+        } else {
+            &query_font
+        };
         area.draw_text(
-            text,
-            &query_font,
+            &query_texts[q],
+            font,
             (start_x - 8, slot_y(q, num_queries, body_top, body_height)),
         )?;
     }
     let key_font = anchored(&font, HPos::Left, VPos::Center);
+    let pinned_key_font = pinned_label_font(style, &key_font);
     let key_pitch = f64::from(body_height) / num_keys as f64;
-    for (k, text) in key_texts
-        .iter()
-        .enumerate()
-        .step_by(label_step(key_pitch, line_height + 2))
-    {
+    let key_step = label_step(key_pitch, line_height + 2);
+    for k in labelled_indices(num_keys, key_step, pinned) {
+        let font = if Some(k) == pinned {
+            &pinned_key_font
+        } else {
+            &key_font
+        };
         area.draw_text(
-            text,
-            &key_font,
+            &key_texts[k],
+            font,
             (end_x + 8, slot_y(k, num_keys, body_top, body_height)),
         )?;
     }
@@ -151,9 +167,20 @@ pub fn draw_flow<DB: DrawingBackend>(
             (width / 2, body_top + body_height / 2),
         )?;
     }
-    for edge in data.edges {
+    // With a pinned token, its edges draw last, on top of the faded rest.
+    let touches = |edge: &FlowEdge| pinned.is_some_and(|p| edge.query == p || edge.key == p);
+    let ordered = data
+        .edges
+        .iter()
+        .filter(|e| !touches(e))
+        .chain(data.edges.iter().filter(|e| touches(e)));
+    for edge in ordered {
         let (stroke, alpha) = edge_look(edge.weight);
-        let colour: RGBAColor = style.accent.mix(alpha);
+        let (stroke, colour): (u32, RGBAColor) = match pinned {
+            None => (stroke, style.accent.mix(alpha)),
+            Some(_) if touches(edge) => (stroke + 2, style.accent.mix(alpha.max(0.6))),
+            Some(_) => (stroke, style.muted.mix(alpha * FADED)),
+        };
         let head_length = 4 + 2 * stroke as i32;
         let head_half = 2 + stroke as i32;
         let from = (
@@ -205,15 +232,21 @@ mod tests {
     use super::*;
     use crate::charts::test_support::svg_text_count;
     use plotters::prelude::IntoDrawingArea;
+    use plotters::style::RGBColor;
     use plotters_svg::SVGBackend;
 
     fn svg(edges: &[FlowEdge], labels: &[String]) -> String {
+        svg_pinned(edges, labels, None)
+    }
+
+    fn svg_pinned(edges: &[FlowEdge], labels: &[String], pinned: Option<usize>) -> String {
         let data = FlowData {
             edges,
             query_labels: labels,
             key_labels: labels,
             threshold: 0.1,
             title: "layer 1 · head 2",
+            pinned,
         };
         let mut out = String::new();
         {
@@ -272,5 +305,97 @@ mod tests {
         assert_eq!(points.last(), Some(&(110, 80)));
         // Halfway the curve passes through the midpoint: x = 60, y = 50.
         assert_eq!(points[CURVE_SAMPLES / 2], (60, 50));
+    }
+
+    fn hex(RGBColor(r, g, b): RGBColor) -> String {
+        format!("#{r:02X}{g:02X}{b:02X}")
+    }
+
+    /// The opening tags of the SVG elements named `name`, in drawing order.
+    fn tags<'s>(svg: &'s str, name: &str) -> Vec<&'s str> {
+        svg.match_indices(&format!("<{name} "))
+            .map(|(start, _)| &svg[start..start + svg[start..].find('>').unwrap()])
+            .collect()
+    }
+
+    /// The opening tags of the SVG `<text>` elements that hold exactly `text`.
+    fn text_tags<'s>(svg: &'s str, text: &str) -> Vec<&'s str> {
+        svg.match_indices(&format!(">\n{text}\n</text>"))
+            .map(|(end, _)| &svg[svg[..end].rfind("<text").unwrap()..end])
+            .collect()
+    }
+
+    fn three_edges() -> (Vec<String>, [FlowEdge; 3]) {
+        let labels: Vec<String> = ["the", "cat", "sat"].map(String::from).to_vec();
+        let edge = |query, key, weight| FlowEdge { query, key, weight };
+        (labels, [edge(0, 1, 0.2), edge(2, 0, 0.5), edge(1, 1, 0.9)])
+    }
+
+    #[test]
+    fn pinned_edges_are_accent_and_thicker_others_faded() {
+        let style = Style::light();
+        let accent = format!("stroke=\"{}\"", hex(style.accent));
+        let (labels, edges) = three_edges();
+        let out = svg_pinned(&edges, &labels, Some(0));
+        let lines = tags(&out, "polyline");
+        assert_eq!(lines.len(), 3);
+        // The edge 1 → 1 does not touch token 0: faded, drawn first, not in the accent.
+        assert!(!lines[0].contains(&accent), "{}", lines[0]);
+        assert!(lines[0].contains(&format!("stroke=\"{}\"", hex(style.muted))));
+        assert!(lines[0].contains("stroke-width=\"6\""));
+        let (_, alpha) = edge_look(0.9);
+        let opacity = |tag: &str| -> f64 {
+            let rest = &tag[tag.find("opacity=\"").unwrap() + 9..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(opacity(lines[0]) < alpha * 0.5);
+        // 0 → 1 (weight 0.2, width 2) and 2 → 0 (weight 0.5, width 4): accent, 2 px thicker.
+        for (line, width) in lines[1..].iter().zip([4, 6]) {
+            assert!(line.contains(&accent), "{line}");
+            assert!(
+                line.contains(&format!("stroke-width=\"{width}\"")),
+                "{line}"
+            );
+            assert!(opacity(line) >= 0.6);
+        }
+        // Arrow heads follow their edges.
+        let fill = format!("fill=\"{}\"", hex(style.accent));
+        let heads = tags(&out, "polygon");
+        assert_eq!(heads.iter().filter(|t| t.contains(&fill)).count(), 2);
+        assert!(!heads[0].contains(&fill));
+    }
+
+    #[test]
+    fn pinned_labels_are_marked_on_both_sides() {
+        let (labels, edges) = three_edges();
+        let accent = format!("fill=\"{}\"", hex(Style::light().accent));
+        let out = svg_pinned(&edges, &labels, Some(2));
+        let marked = |tag: &&str| tag.contains(&accent) && tag.contains("font-weight=\"bold\"");
+        let sat = text_tags(&out, "sat");
+        assert_eq!(sat.len(), 2);
+        assert!(sat.iter().all(marked), "{sat:?}");
+        // One on the left (anchored at its end), one on the right (at its start).
+        assert!(sat.iter().any(|t| t.contains("text-anchor=\"end\"")));
+        assert!(sat.iter().any(|t| t.contains("text-anchor=\"start\"")));
+        for text in ["the", "cat"] {
+            let tags = text_tags(&out, text);
+            assert_eq!(tags.len(), 2);
+            assert!(!tags.iter().any(marked), "{tags:?}");
+        }
+    }
+
+    #[test]
+    fn unpinned_or_out_of_range_draws_as_before() {
+        let (labels, edges) = three_edges();
+        let out = svg(&edges, &labels);
+        let accent = format!("stroke=\"{}\"", hex(Style::light().accent));
+        assert!(tags(&out, "polyline").iter().all(|t| t.contains(&accent)));
+        assert!(!out.contains("font-weight=\"bold\">\nthe"));
+        for pinned in [3, 10, usize::MAX] {
+            assert_eq!(svg_pinned(&edges, &labels, Some(pinned)), out, "{pinned}");
+        }
+        // A pinned token without edges fades every edge.
+        let lone = svg_pinned(&edges[..1], &labels, Some(2));
+        assert!(!tags(&lone, "polyline")[0].contains(&accent));
     }
 }

@@ -1,6 +1,6 @@
 //! Every head of a layer as a small titled heatmap in a near-square grid.
 
-use super::heatmap::{HeatmapLayout, cell_colours, resolve_vmax};
+use super::heatmap::{HeatmapLayout, cell_colours, draw_pinned_outline, resolve_vmax};
 use super::{ChartError, Style, anchored, blit_cells, clear, draw_message, text_size};
 use crate::analysis::Matrix;
 use plotters::coord::Shift;
@@ -21,6 +21,9 @@ pub struct HeadGridData<'a> {
     pub titles: &'a [String],
     /// Value drawn in the top colour in every panel; `None` uses the largest value of all maps.
     pub vmax: Option<f32>,
+    /// The selected token: its row and column are outlined in every map, as in
+    /// [`super::draw_heatmap`]. Out-of-range indices are ignored.
+    pub pinned: Option<usize>,
 }
 
 /// Where [`draw_head_grid`] put each panel, for hit-testing the pointer.
@@ -107,11 +110,13 @@ pub fn draw_head_grid<DB: DrawingBackend>(
             [(x - 1, y - 1), (x + side, y + side)],
             style.grid,
         ))?;
-        panels.push(HeatmapLayout {
+        let panel = HeatmapLayout {
             plot,
             rows: map.rows,
             cols: map.cols,
-        });
+        };
+        draw_pinned_outline(area, &panel, data.pinned, style)?;
+        panels.push(panel);
     }
     Ok(HeadGridLayout { panels })
 }
@@ -148,6 +153,7 @@ mod tests {
             maps: &maps,
             titles: &titles,
             vmax: None,
+            pinned: None,
         };
         let mut out = String::new();
         {
@@ -178,10 +184,57 @@ mod tests {
                 maps: &[],
                 titles: &[],
                 vmax: None,
+                pinned: None,
             };
             draw_head_grid(&area, &data, &Style::light()).unwrap()
         };
         assert!(svg_text_count(&out, "no heads") > 0);
         assert!(layout.panels.is_empty());
+    }
+
+    /// Four 3 × 3 maps with `pinned`, drawn into a 300 × 200 bitmap: its pixels and layout.
+    fn bitmap_pinned(pinned: Option<usize>, style: &Style) -> (Vec<u8>, HeadGridLayout) {
+        let maps: Vec<Matrix> = (0..4)
+            .map(|h| Matrix::new(3, 3, (0..9).map(|i| (i + h) as f32 / 12.0).collect()).unwrap())
+            .collect();
+        let titles: Vec<String> = (0..4).map(|h| format!("head {h}")).collect();
+        let data = HeadGridData {
+            maps: &maps,
+            titles: &titles,
+            vmax: None,
+            pinned,
+        };
+        let mut buffer = vec![0u8; 300 * 200 * 3];
+        let layout = {
+            let (backend, _) = Recorder::new(BitMapBackend::with_buffer(&mut buffer, (300, 200)));
+            draw_head_grid(&backend.into_drawing_area(), &data, style).unwrap()
+        };
+        (buffer, layout)
+    }
+
+    #[test]
+    fn pinned_row_and_column_are_outlined_in_every_head() {
+        use crate::charts::heatmap::pin_test_support::{assert_outlined, bands_from_layout};
+        for style in [Style::light(), Style::dark()] {
+            let (buffer, layout) = bitmap_pinned(Some(1), &style);
+            assert_eq!(layout.panels.len(), 4);
+            for panel in &layout.panels {
+                let bands = bands_from_layout(panel, 1, 1);
+                assert_outlined(&buffer, 300, panel, &bands, style.accent);
+            }
+        }
+    }
+
+    #[test]
+    fn unpinned_or_out_of_range_draws_no_outline() {
+        let style = Style::light();
+        let (none, layout) = bitmap_pinned(None, &style);
+        let accent = [style.accent.0, style.accent.1, style.accent.2];
+        assert!(!none.chunks(3).any(|p| p == accent));
+        for pinned in [3, 100] {
+            let (buffer, other) = bitmap_pinned(Some(pinned), &style);
+            assert_eq!(other, layout);
+            assert!(buffer == none, "pinned {pinned} differs from none");
+        }
     }
 }

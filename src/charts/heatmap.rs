@@ -11,7 +11,10 @@ use plotters::drawing::DrawingArea;
 use plotters::element::Rectangle;
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, VPos};
-use plotters::style::{FontTransform, RGBColor};
+use plotters::style::{Color, FontTransform, RGBColor, TextStyle};
+
+/// Thickness in pixels of the accent outline around the pinned token's row and column.
+pub(crate) const PIN_WIDTH: i32 = 2;
 
 /// What [`draw_heatmap`] draws.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +29,9 @@ pub struct HeatmapData<'a> {
     pub title: &'a str,
     /// Value drawn in the top colour; `None` uses the matrix maximum. The bottom colour is 0.
     pub vmax: Option<f32>,
+    /// The selected token: its row (as query) and column (as key) are outlined in the accent
+    /// colour and its labels drawn bold in the accent colour. Out-of-range indices are ignored.
+    pub pinned: Option<usize>,
 }
 
 /// Where [`draw_heatmap`] put the cells, for hit-testing the pointer.
@@ -82,6 +88,94 @@ pub(crate) fn cell_colours(matrix: &Matrix, vmax: f32) -> Vec<RGBColor> {
         .values
         .iter()
         .map(|&v| colormap::sequential(v / vmax))
+        .collect()
+}
+
+/// The pixel rectangles `(left, top, right, bottom)`, right and bottom exclusive, of row
+/// `pinned` and column `pinned` of `layout`; a row or column out of range is left out.
+pub(crate) fn pinned_bands(layout: &HeatmapLayout, pinned: Option<usize>) -> Vec<[i32; 4]> {
+    let (x, y, width, height) = layout.plot;
+    let Some(index) = pinned else {
+        return Vec::new();
+    };
+    if width == 0 || height == 0 {
+        return Vec::new();
+    }
+    let (right, bottom) = (x + width as i32, y + height as i32);
+    let mut bands = Vec::with_capacity(2);
+    if index < layout.rows {
+        let (start, end) = cell_span(index, layout.rows, height);
+        bands.push([x, y + start, right, y + end]);
+    }
+    if index < layout.cols {
+        let (start, end) = cell_span(index, layout.cols, width);
+        bands.push([x + start, y, x + end, bottom]);
+    }
+    bands
+}
+
+/// Fills a ring `thickness` pixels wide just outside `band` (right and bottom exclusive).
+fn fill_ring<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    [left, top, right, bottom]: [i32; 4],
+    thickness: i32,
+    colour: RGBColor,
+) -> Result<(), ChartError> {
+    let (outer_left, outer_right) = (left - thickness, right + thickness);
+    // Filled rectangles cover their upper left corner up to, not including, the bottom right.
+    let bars = [
+        [(outer_left, top - thickness), (outer_right, top)],
+        [(outer_left, bottom), (outer_right, bottom + thickness)],
+        [(outer_left, top), (left, bottom)],
+        [(right, top), (outer_right, bottom)],
+    ];
+    for [a, b] in bars {
+        if a.0 < b.0 && a.1 < b.1 {
+            area.draw(&Rectangle::new([a, b], colour.filled()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Outlines row and column `pinned` of the cells at `layout` across the whole plot: an accent
+/// ring [`PIN_WIDTH`] pixels wide just outside each, with a one-pixel halo in the background
+/// colour so that it stands out on every cell colour. `None` or an index out of range draws
+/// nothing.
+pub(crate) fn draw_pinned_outline<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    layout: &HeatmapLayout,
+    pinned: Option<usize>,
+    style: &Style,
+) -> Result<(), ChartError> {
+    let bands = pinned_bands(layout, pinned);
+    // Both halos first, so that neither covers the other's accent where they cross.
+    for &band in &bands {
+        fill_ring(area, band, PIN_WIDTH + 1, style.background)?;
+    }
+    for &band in &bands {
+        fill_ring(area, band, PIN_WIDTH, style.accent)?;
+    }
+    Ok(())
+}
+
+/// The font of the pinned token's labels: like [`Style::label_font`], bold, in the accent
+/// colour, anchored like `like`.
+pub(crate) fn pinned_label_font(style: &Style, like: &TextStyle<'static>) -> TextStyle<'static> {
+    style
+        .text_style(style.font_size.saturating_sub(1).max(8), style.accent, true)
+        .transform(like.font.get_transform())
+        .pos(like.pos)
+}
+
+/// The indices of `0..count` that get a label when every `step`-th one fits. A pinned index in
+/// range always gets one, drawn last, and the others closer than `step` to it are left out so
+/// that nothing overlaps it; with no pinned index this is every `step`-th index.
+pub(crate) fn labelled_indices(count: usize, step: usize, pinned: Option<usize>) -> Vec<usize> {
+    let pinned = pinned.filter(|&p| p < count);
+    (0..count)
+        .step_by(step.max(1))
+        .filter(|&i| pinned.is_none_or(|p| i.abs_diff(p) >= step))
+        .chain(pinned)
         .collect()
 }
 
@@ -163,17 +257,21 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     )?;
     let frame = [(left - 1, top - 1), (left + plot_width, top + plot_height)];
     area.draw(&Rectangle::new(frame, style.grid))?;
+    draw_pinned_outline(area, &layout, data.pinned, style)?;
 
     // Query labels, thinned to every k-th row when rows are shorter than a line.
     let row_pitch = f64::from(plot_height) / matrix.rows as f64;
     let row_font = anchored(&font, HPos::Right, VPos::Center);
-    for (row, text) in row_texts
-        .iter()
-        .enumerate()
-        .step_by(label_step(row_pitch, line_height + 2))
-    {
+    let pinned_row_font = pinned_label_font(style, &row_font);
+    let row_step = label_step(row_pitch, line_height + 2);
+    for row in labelled_indices(matrix.rows, row_step, data.pinned) {
+        let font = if Some(row) == data.pinned {
+            &pinned_row_font
+        } else {
+            &row_font
+        };
         if let Some((_, y)) = layout.cell_center(row, 0) {
-            area.draw_text(text, &row_font, (left - 6, y))?;
+            area.draw_text(&row_texts[row], font, (left - 6, y))?;
         }
     }
 
@@ -190,14 +288,16 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             line_height + 2,
         )
     };
+    let pinned_col_font = pinned_label_font(style, &col_font);
     let labels_top = top + plot_height + 4;
-    for (col, text) in col_texts
-        .iter()
-        .enumerate()
-        .step_by(label_step(col_pitch, needed))
-    {
+    for col in labelled_indices(matrix.cols, label_step(col_pitch, needed), data.pinned) {
+        let font = if Some(col) == data.pinned {
+            &pinned_col_font
+        } else {
+            &col_font
+        };
         if let Some((x, _)) = layout.cell_center(0, col) {
-            area.draw_text(text, &col_font, (x, labels_top))?;
+            area.draw_text(&col_texts[col], font, (x, labels_top))?;
         }
     }
 
@@ -231,6 +331,64 @@ pub fn draw_heatmap<DB: DrawingBackend>(
 }
 
 #[cfg(test)]
+pub(crate) mod pin_test_support {
+    //! Checks of the pinned outline shared by the heatmap and head grid tests.
+
+    use super::{HeatmapLayout, PIN_WIDTH};
+    use plotters::style::RGBColor;
+
+    /// The colour of pixel `(x, y)` of an RGB `buffer` `width` pixels wide.
+    pub fn pixel(buffer: &[u8], width: u32, (x, y): (i32, i32)) -> RGBColor {
+        let i = (y as usize * width as usize + x as usize) * 3;
+        RGBColor(buffer[i], buffer[i + 1], buffer[i + 2])
+    }
+
+    /// `(left, top, right, bottom)`, right and bottom exclusive, of the pixels of `layout` that
+    /// [`HeatmapLayout::cell_at`] maps to row `row` and to column `col`.
+    pub fn bands_from_layout(layout: &HeatmapLayout, row: usize, col: usize) -> [[i32; 4]; 2] {
+        let (x, y, width, height) = layout.plot;
+        let (right, bottom) = (x + width as i32, y + height as i32);
+        let ys: Vec<i32> = (y..bottom)
+            .filter(|&py| layout.cell_at(x, py).is_some_and(|(r, _)| r == row))
+            .collect();
+        let xs: Vec<i32> = (x..right)
+            .filter(|&px| layout.cell_at(px, y).is_some_and(|(_, c)| c == col))
+            .collect();
+        let (top, end_y) = (ys[0], ys[ys.len() - 1] + 1);
+        let (left, end_x) = (xs[0], xs[xs.len() - 1] + 1);
+        [[x, top, right, end_y], [left, y, end_x, bottom]]
+    }
+
+    /// Whether `(px, py)` lies in the ring [`PIN_WIDTH`] pixels wide just outside `band`.
+    pub fn in_ring([left, top, right, bottom]: [i32; 4], (px, py): (i32, i32)) -> bool {
+        let w = PIN_WIDTH;
+        let outer = (left - w..right + w).contains(&px) && (top - w..bottom + w).contains(&py);
+        let inner = (left..right).contains(&px) && (top..bottom).contains(&py);
+        outer && !inner
+    }
+
+    /// Asserts that around the cells of `layout`, exactly the pixels in the rings of `bands`
+    /// have the colour `accent`.
+    pub fn assert_outlined(
+        buffer: &[u8],
+        width: u32,
+        layout: &HeatmapLayout,
+        bands: &[[i32; 4]],
+        accent: RGBColor,
+    ) {
+        let (x, y, w, h) = layout.plot;
+        let margin = PIN_WIDTH + 2;
+        for py in y - margin..y + h as i32 + margin {
+            for px in x - margin..x + w as i32 + margin {
+                let expected = bands.iter().any(|&band| in_ring(band, (px, py)));
+                let actual = pixel(buffer, width, (px, py)) == accent;
+                assert_eq!(actual, expected, "pixel ({px}, {py})");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::charts::test_support::Recorder;
@@ -256,6 +414,14 @@ mod tests {
     }
 
     fn svg(matrix: &Matrix, labels: &[String]) -> (String, HeatmapLayout) {
+        svg_pinned(matrix, labels, None)
+    }
+
+    fn svg_pinned(
+        matrix: &Matrix,
+        labels: &[String],
+        pinned: Option<usize>,
+    ) -> (String, HeatmapLayout) {
         let mut out = String::new();
         let data = HeatmapData {
             matrix,
@@ -263,6 +429,7 @@ mod tests {
             col_labels: labels,
             title: "layer 0 · mean",
             vmax: None,
+            pinned,
         };
         let layout = {
             let area = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
@@ -308,6 +475,7 @@ mod tests {
             col_labels: &labels,
             title: "t",
             vmax: None,
+            pinned: None,
         };
         let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         let layout = {
@@ -354,6 +522,7 @@ mod tests {
                 col_labels: &labels,
                 title: "",
                 vmax: Some(1.0),
+                pinned: None,
             };
             let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
             let (backend, log) =
@@ -381,6 +550,7 @@ mod tests {
             col_labels: &labels,
             title: "big",
             vmax: None,
+            pinned: None,
         };
         let mut buffer = vec![0u8; 800 * 800 * 3];
         let (backend, log) = Recorder::new(BitMapBackend::with_buffer(&mut buffer, (800, 800)));
@@ -389,5 +559,163 @@ mod tests {
         let texts = log.borrow().texts.len();
         assert!(texts < 200, "{texts} labels drawn for {n} tokens");
         assert!(log.borrow().texts.iter().any(|t| t == "tok0"));
+    }
+
+    /// `ramp(rows, cols)` with `pinned`, drawn into a bitmap: its pixels and layout.
+    fn bitmap_pinned(
+        rows: usize,
+        cols: usize,
+        pinned: Option<usize>,
+        style: &Style,
+    ) -> (Vec<u8>, HeatmapLayout) {
+        let matrix = ramp(rows, cols);
+        let labels = tokens(rows.max(cols));
+        let data = HeatmapData {
+            matrix: &matrix,
+            row_labels: &labels,
+            col_labels: &labels,
+            title: "t",
+            vmax: None,
+            pinned,
+        };
+        let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+        let layout = {
+            let (backend, _) =
+                Recorder::new(BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)));
+            draw_heatmap(&backend.into_drawing_area(), &data, style).unwrap()
+        };
+        (buffer, layout)
+    }
+
+    fn hex(RGBColor(r, g, b): RGBColor) -> String {
+        format!("#{r:02X}{g:02X}{b:02X}")
+    }
+
+    /// The opening tags of the SVG `<text>` elements that hold exactly `text`.
+    fn text_tags<'s>(svg: &'s str, text: &str) -> Vec<&'s str> {
+        svg.match_indices(&format!(">\n{text}\n</text>"))
+            .map(|(end, _)| &svg[svg[..end].rfind("<text").unwrap()..end])
+            .collect()
+    }
+
+    #[test]
+    fn pinned_row_and_column_are_outlined_in_the_accent() {
+        use super::pin_test_support::{assert_outlined, bands_from_layout, pixel};
+        for style in [Style::light(), Style::dark()] {
+            let (buffer, layout) = bitmap_pinned(5, 6, Some(2), &style);
+            let [row, col] = bands_from_layout(&layout, 2, 2);
+            // Exactly the rings just outside row 2 and column 2 are accent, nothing else.
+            assert_outlined(&buffer, WIDTH, &layout, &[row, col], style.accent);
+            // The row outline runs across the whole plot, the column outline down all of it.
+            let (x, y, width, height) = layout.plot;
+            let (_, row_y) = layout.cell_center(2, 0).unwrap();
+            let (col_x, _) = layout.cell_center(0, 2).unwrap();
+            for point in [
+                (x - 1, row_y),
+                (x + width as i32, row_y),
+                (col_x, y - 1),
+                (col_x, y + height as i32),
+                (layout.cell_center(0, 5).unwrap().0, row[1] - 1),
+                (layout.cell_center(0, 5).unwrap().0, row[3]),
+                (col[0] - 1, layout.cell_center(4, 0).unwrap().1),
+                (col[2], layout.cell_center(4, 0).unwrap().1),
+            ] {
+                assert_eq!(pixel(&buffer, WIDTH, point), style.accent, "{point:?}");
+            }
+            // The pinned cells themselves keep their colours.
+            let scale = 1.0 / 9.0;
+            assert_eq!(
+                pixel(&buffer, WIDTH, layout.cell_center(2, 2).unwrap()),
+                colormap::sequential(4.0 * scale)
+            );
+        }
+    }
+
+    #[test]
+    fn pinned_index_of_only_a_column_outlines_the_column() {
+        use super::pin_test_support::{assert_outlined, bands_from_layout};
+        let style = Style::light();
+        let (buffer, layout) = bitmap_pinned(3, 6, Some(4), &style);
+        let [_, col] = bands_from_layout(&layout, 0, 4);
+        assert_outlined(&buffer, WIDTH, &layout, &[col], style.accent);
+    }
+
+    #[test]
+    fn unpinned_or_out_of_range_draws_no_outline() {
+        let style = Style::light();
+        let (none, layout) = bitmap_pinned(5, 6, None, &style);
+        let accent = [style.accent.0, style.accent.1, style.accent.2];
+        assert!(!none.chunks(3).any(|p| p == accent));
+        for out_of_range in [6, 7, usize::MAX] {
+            let (buffer, other) = bitmap_pinned(5, 6, Some(out_of_range), &style);
+            assert_eq!(other, layout);
+            assert!(buffer == none, "pinned {out_of_range} differs from none");
+        }
+        let matrix = ramp(3, 3);
+        let labels = tokens(3);
+        assert_eq!(svg_pinned(&matrix, &labels, Some(3)), svg(&matrix, &labels));
+        assert!(!svg(&matrix, &labels).0.contains(&hex(style.accent)));
+    }
+
+    #[test]
+    fn pinned_labels_are_bold_and_accent() {
+        let labels = vec!["the".to_string(), "cat".to_string(), "sat".to_string()];
+        let accent = format!("fill=\"{}\"", hex(Style::light().accent));
+        let (out, _) = svg_pinned(&ramp(3, 3), &labels, Some(1));
+        // "cat" as query (row) and as key (column).
+        let tags = text_tags(&out, "cat");
+        assert_eq!(tags.len(), 2);
+        for tag in tags {
+            assert!(
+                tag.contains(&accent) && tag.contains("font-weight=\"bold\""),
+                "{tag}"
+            );
+        }
+        for text in ["the", "sat"] {
+            let tags = text_tags(&out, text);
+            assert_eq!(tags.len(), 2);
+            for tag in tags {
+                assert!(!tag.contains(&accent) && !tag.contains("bold"), "{tag}");
+            }
+        }
+        let (plain, _) = svg(&ramp(3, 3), &labels);
+        for tag in text_tags(&plain, "cat") {
+            assert!(!tag.contains(&accent) && !tag.contains("bold"), "{tag}");
+        }
+    }
+
+    #[test]
+    fn pinned_label_is_kept_when_labels_thin() {
+        let n = 512;
+        let matrix = ramp(n, n);
+        let labels = tokens(n);
+        let draw = |pinned| {
+            let data = HeatmapData {
+                matrix: &matrix,
+                row_labels: &labels,
+                col_labels: &labels,
+                title: "big",
+                vmax: None,
+                pinned,
+            };
+            let mut buffer = vec![0u8; 800 * 800 * 3];
+            let (backend, log) = Recorder::new(BitMapBackend::with_buffer(&mut buffer, (800, 800)));
+            draw_heatmap(&backend.into_drawing_area(), &data, &Style::light()).unwrap();
+            log.borrow().texts.clone()
+        };
+        let plain = draw(None);
+        assert!(!plain.iter().any(|t| t == "tok301"));
+        let pinned = draw(Some(301));
+        assert_eq!(pinned.iter().filter(|t| *t == "tok301").count(), 2);
+        assert!(pinned.len() <= plain.len() + 2);
+    }
+
+    #[test]
+    fn labelled_indices_thin_around_the_pinned_one() {
+        assert_eq!(labelled_indices(7, 2, None), vec![0, 2, 4, 6]);
+        assert_eq!(labelled_indices(7, 2, Some(3)), vec![0, 6, 3]);
+        assert_eq!(labelled_indices(7, 2, Some(4)), vec![0, 2, 6, 4]);
+        assert_eq!(labelled_indices(7, 2, Some(7)), vec![0, 2, 4, 6]);
+        assert_eq!(labelled_indices(3, 1, Some(1)), vec![0, 2, 1]);
     }
 }

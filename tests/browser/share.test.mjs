@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LOAD_TIMEOUT_MS, checker, launch, waitForApp, watchProblems } from './browser.mjs';
+import { LOAD_TIMEOUT_MS, canvasStats, checker, launch, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -163,6 +163,81 @@ describe('sharing on cpu', () => {
     assert.equal(heads.view, 'heads');
     assert.equal(heads.maps.length, 4);
     assert.match(await page.textContent('#export-status'), /Saved glassbox-reverse-layer\d-heads\.json/);
+    await page.close();
+  });
+
+  check('the tutorial page embeds live views that its script drives and listens to', async () => {
+    const page = await context.newPage();
+    watchProblems(page, problems, () => state.current);
+    const requested = [];
+    page.on('request', (request) => requested.push(request.url()));
+    await page.goto(`${base()}docs/`);
+    assert.equal(await page.title(), 'What does attention look at? · glassbox');
+    const frames = {};
+    for (const id of ['reverse', 'flow', 'heads']) {
+      const handle = await page.$(`iframe#${id}`);
+      frames[id] = await handle.contentFrame();
+      await frames[id].waitForFunction(() => {
+        const app = document.querySelector('#app');
+        return app && app.dataset.state === 'ready' && Number(app.dataset.runs) >= 1;
+      }, null, { timeout: LOAD_TIMEOUT_MS });
+    }
+    // Embedded: no header, tabs or model picker; the heatmap frame hides its controls, the
+    // heads frame shows them inert.
+    for (const frame of Object.values(frames)) {
+      assert.equal(await frame.isVisible('header'), false);
+      assert.equal(await frame.isVisible('#model'), false);
+    }
+    assert.equal(await frames.reverse.isVisible('#text'), false);
+    assert.equal(await frames.reverse.isVisible('#heatmap'), true);
+    assert.equal(await frames.flow.isVisible('#flow'), true);
+    assert.equal(await frames.heads.isVisible('#head-grid'), true);
+    assert.ok(await frames.heads.$eval('#layer', (select) => select.closest('[inert]') !== null));
+    // The host page sets the text by postMessage and hears the run and the hover.
+    await page.click('button[data-text="1 2 3 4 5 6 7 8 9"]');
+    await page.waitForFunction(() => document.body.dataset.reverseTokens === '1 2 3 4 5 6 7 8 9');
+    assert.equal(await frames.reverse.inputValue('#text'), '1 2 3 4 5 6 7 8 9');
+    const box = await (await page.$('iframe#reverse')).boundingBox();
+    const heatmap = await frames.reverse.$('#heatmap');
+    const inner = await heatmap.boundingBox();
+    await page.mouse.move(inner.x + inner.width * 0.5, inner.y + inner.height * 0.5);
+    await page.waitForFunction(() => /query \d+ → key \d+: weight \d/.test(document.querySelector('#hover-log').textContent));
+    assert.ok(box.width > 0);
+    const origin = new URL(server.url).origin;
+    assert.deepEqual(requested.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin), []);
+    await page.close();
+  });
+
+  check('clicking a cell pins its query token in every view; Escape lets it go', async () => {
+    const page = await open('?model=reverse&text=3+1+4+1+5+9&layer=1');
+    const draws = () => page.evaluate(() => Number(document.querySelector('#app').dataset.draws));
+    const plain = await canvasStats(page, '#heatmap');
+    const before = await draws();
+    const box = await page.locator('#heatmap').boundingBox();
+    await page.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await page.waitForFunction(() => !document.querySelector('#pinned').hidden);
+    const token = await page.$eval('#pinned', (p) => p.dataset.token);
+    assert.match(token, /^\d+$/);
+    assert.match(await page.textContent('#pinned'), new RegExp(`Pinned: “.+” \\(#${token}\\)`));
+    await page.waitForFunction((n) => Number(document.querySelector('#app').dataset.draws) > n, before);
+    assert.notEqual((await canvasStats(page, '#heatmap')).hash, plain.hash, 'the pinned row and column are not drawn');
+    // The flow view and the head grid show the same pin.
+    for (const [view, canvas] of [['flow', '#flow'], ['heads', '#head-grid']]) {
+      await page.selectOption('#view', view);
+      await page.waitForFunction((c) => document.querySelector(c).checkVisibility(), canvas);
+      const pinnedStats = await canvasStats(page, canvas);
+      const n = await draws();
+      await page.keyboard.press('Escape');
+      await page.waitForFunction(() => document.querySelector('#pinned').hidden);
+      await page.waitForFunction((m) => Number(document.querySelector('#app').dataset.draws) > m, n);
+      assert.notEqual((await canvasStats(page, canvas)).hash, pinnedStats.hash, `${view}: the pin made no difference`);
+      // Pin again for the next view.
+      await page.selectOption('#view', 'heatmap');
+      await page.mouse.click(box.x + box.width * 0.5, box.y + box.height * 0.5);
+      await page.waitForFunction(() => !document.querySelector('#pinned').hidden);
+    }
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => document.querySelector('#pinned').hidden);
     await page.close();
   });
 });

@@ -190,3 +190,92 @@ pub fn copy_text(text: &str, on_done: impl FnOnce(Result<(), String>) + 'static)
         Err(error) => on_done(Err(format!("{error:?}"))),
     }
 }
+
+/// Posts `message` to the page that embeds this one in an iframe; nothing when not embedded.
+/// Any origin may embed glassbox, and the messages carry only what the view shows.
+pub fn post_to_host(message: &serde_json::Value) {
+    use wasm_bindgen::JsCast;
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let parent = js_sys::Reflect::get(&window, &"parent".into()).ok();
+    let Some(parent) =
+        parent.filter(|parent| !parent.is_undefined() && !js_sys::Object::is(parent, &window))
+    else {
+        return;
+    };
+    let Ok(value) = js_sys::JSON::parse(&message.to_string()) else {
+        return;
+    };
+    if let Some(post) = js_sys::Reflect::get(&parent, &"postMessage".into())
+        .ok()
+        .and_then(|post| post.dyn_into::<js_sys::Function>().ok())
+    {
+        let _ = post.call2(&parent, &value, &"*".into());
+    }
+}
+
+/// Calls `on_message` with the data of every message posted to this page (as JSON); messages
+/// that are not JSON-like objects are ignored.
+pub fn on_host_message(mut on_message: impl FnMut(serde_json::Value) + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let listener =
+        Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |event: wasm_bindgen::JsValue| {
+            let data = js_sys::Reflect::get(&event, &"data".into()).unwrap_or_default();
+            let Some(text) = js_sys::JSON::stringify(&data)
+                .ok()
+                .and_then(|text| text.as_string())
+            else {
+                return;
+            };
+            if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_str(&text) {
+                on_message(value);
+            }
+        });
+    if let Some(add) = js_sys::Reflect::get(&window, &"addEventListener".into())
+        .ok()
+        .and_then(|add| add.dyn_into::<js_sys::Function>().ok())
+    {
+        let _ = add.call2(
+            &window,
+            &"message".into(),
+            listener.as_ref().unchecked_ref(),
+        );
+    }
+    listener.forget();
+}
+
+/// Calls `on_escape` whenever Escape is pressed anywhere in the page.
+pub fn on_escape(mut on_escape: impl FnMut() + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let listener =
+        Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |event: wasm_bindgen::JsValue| {
+            if js_sys::Reflect::get(&event, &"key".into())
+                .ok()
+                .and_then(|key| key.as_string())
+                .as_deref()
+                == Some("Escape")
+            {
+                on_escape();
+            }
+        });
+    if let Some(add) = js_sys::Reflect::get(&window, &"addEventListener".into())
+        .ok()
+        .and_then(|add| add.dyn_into::<js_sys::Function>().ok())
+    {
+        let _ = add.call2(
+            &window,
+            &"keydown".into(),
+            listener.as_ref().unchecked_ref(),
+        );
+    }
+    listener.forget();
+}
