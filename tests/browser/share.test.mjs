@@ -240,4 +240,39 @@ describe('sharing on cpu', () => {
     await page.waitForFunction(() => document.querySelector('#pinned').hidden);
     await page.close();
   });
+
+  check('the page fits a 360 px phone and a 4K screen, and its main controls work from the keyboard', async () => {
+    const page = await context.newPage();
+    watchProblems(page, problems, () => state.current);
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto(`${base()}?model=reverse`);
+    await waitForApp(page, { runs: 1 });
+    for (const tab of ['#tab-train', '#tab-inside', '#tab-diagnostics', '#tab-explore']) {
+      await page.click(tab);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 360, `${tab}: the page is ${width} px wide on a 360 px screen`);
+    }
+    await page.setViewportSize({ width: 3840, height: 2160 });
+    const fits = await page.$eval('#heatmap', (canvas) => canvas.getBoundingClientRect().right <= document.documentElement.clientWidth);
+    assert.ok(fits);
+    await page.setViewportSize({ width: 1280, height: 1200 });
+    // Keyboard only: choose the layer and the view, switch tabs, export.
+    await page.focus('#layer');
+    const layer = await page.inputValue('#layer');
+    await page.keyboard.press(layer === '0' ? 'ArrowDown' : 'ArrowUp');
+    await page.waitForFunction((old) => document.querySelector('#layer').value !== old, layer);
+    await page.focus('#view');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction(() => document.querySelector('#view').value === 'flow');
+    await page.waitForFunction(() => document.querySelector('#flow').checkVisibility());
+    await page.focus('#tab-train');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#train-tab').checkVisibility());
+    await page.focus('#tab-explore');
+    await page.keyboard.press('Enter');
+    await page.focus('#export-csv');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+    assert.match(download.suggestedFilename(), /\.csv$/);
+    await page.close();
+  });
 });
