@@ -17,7 +17,7 @@ use crate::charts::gradients::{
 };
 use crate::train::{Analysis, StepReport};
 
-use super::views::with_area;
+use super::views::{png_button, with_area};
 use super::web;
 
 /// Training steps whose gradient norms the heatmap keeps; older ones are thinned beyond this.
@@ -433,6 +433,47 @@ pub fn InsidePanel(
         names.join(" ")
     };
 
+    // Every number of the last analysis as JSON: per tensor and per module, histograms included.
+    let export_json = move |_| {
+        let Some(latest) = state.latest.get_value() else {
+            message.set(Some("Nothing analysed yet.".into()));
+            return;
+        };
+        let analysis = &latest.analysis;
+        let value = serde_json::json!({
+            "source": latest.source,
+            "step": latest.step,
+            "loss": analysis.loss,
+            "thresholds": {
+                "vanishing": thresholds.get_untracked().vanishing,
+                "exploding": thresholds.get_untracked().exploding,
+                "unstable": thresholds.get_untracked().unstable,
+            },
+            "findings": findings.get_untracked().iter().map(|f| serde_json::json!({
+                "path": f.path, "problem": f.problem.name(), "value": f.value,
+            })).collect::<Vec<_>>(),
+            "gradients": analysis.gradients.iter().map(|g| serde_json::json!({
+                "path": g.path, "shape": g.shape, "mean": g.gradient.mean, "std": g.gradient.std,
+                "min": g.gradient.min, "max": g.gradient.max, "norm": g.gradient.norm,
+                "weight_norm": g.weight_norm,
+            })).collect::<Vec<_>>(),
+            "activations": analysis.activations.modules.iter().map(|m| serde_json::json!({
+                "path": m.path, "shape": m.shape, "mean": m.mean, "std": m.std,
+                "zero_fraction": m.zero_fraction,
+                "histogram": { "min": m.histogram.min, "max": m.histogram.max, "counts": m.histogram.counts },
+            })).collect::<Vec<_>>(),
+            "dead_units": analysis.activations.dead.iter().map(|d| serde_json::json!({
+                "layer": d.layer, "width": d.width, "dead": d.dead,
+            })).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        if let Err(failure) =
+            web::files::download("glassbox-gradients-activations.json", text.as_bytes())
+        {
+            message.set(Some(format!("Export failed: {failure}")));
+        }
+    };
+
     view! {
         <section id="inside" class="inside"
             data-source=move || latest().map_or("none".to_string(), |l| if l.step.is_some() { "training".into() } else { "batch".into() })
@@ -461,6 +502,8 @@ pub fn InsidePanel(
                 {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
                 {threshold_input("threshold-unstable", "Unstable: norm std/mean over the last 20 steps above", move || thresholds.get().unstable, move |v| thresholds.update(|t| t.unstable = v), message)}
             </div>
+            {png_button("gradient-panels-png", panels_ref, "glassbox-gradient-panels.png", message)}
+            <button id="inside-json" type="button" on:click=export_json>"JSON (all statistics)"</button>
             <canvas id="gradient-panels" node_ref=panels_ref width="1140" height="640"
                 aria-label="Gradient mean, norm, std and range per parameter tensor"
                 on:mousemove=on_panels_move
@@ -482,6 +525,7 @@ pub fn InsidePanel(
                 </tbody>
             </table>
             <h3>"Gradient norm of every tensor over training"</h3>
+            {png_button("gradient-heatmap-png", heatmap_ref, "glassbox-gradient-norms.png", message)}
             <canvas id="gradient-heatmap" node_ref=heatmap_ref width="1140" height="400"
                 aria-label="Gradient norm per tensor and training step"
                 on:mousemove=on_heatmap_move
@@ -493,6 +537,7 @@ pub fn InsidePanel(
             <ul id="activation-warnings" class="findings">
                 {move || activation_warnings().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
             </ul>
+            {png_button("activation-grid-png", grid_ref, "glassbox-activations.png", message)}
             <canvas id="activation-grid" node_ref=grid_ref width="1140" height="680"
                 aria-label="Histogram of every sub-module's output with its mean"></canvas>
             <table id="dead-neurons">
@@ -513,6 +558,7 @@ pub fn InsidePanel(
                     }).collect_view()}
                 </tbody>
             </table>
+            {png_button("dead-curve-png", dead_ref, "glassbox-dead-units.png", message)}
             <canvas id="dead-curve" node_ref=dead_ref width="1140" height="260"
                 aria-label="Share of dead feed-forward units per layer over training"></canvas>
         </section>

@@ -19,7 +19,7 @@ use crate::train::{OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, Trai
 
 use super::inside::InsideState;
 use super::session::{LoadedModel, RunResult};
-use super::views::{HeadChoice, draw_heatmap_view, with_area};
+use super::views::{HeadChoice, draw_heatmap_view, png_button, with_area};
 use super::web;
 
 /// Attention snapshots kept for the replay slider; older ones are thinned beyond this.
@@ -856,6 +856,7 @@ pub fn TrainingPanel(
                 <button id="export-json" type="button" on:click=move |_| export("json")>"Export JSON"</button>
                 <button id="export-steps" type="button" on:click=move |_| export("steps")>"Steps CSV"</button>
                 <button id="export-evals" type="button" on:click=move |_| export("evals")>"Evaluations CSV"</button>
+                {png_button("monitor-png", monitor_ref, "glassbox-training-monitor.png", message)}
             </div>
             <div class="report" id="report">
                 <h3>"Report"</h3>

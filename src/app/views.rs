@@ -230,3 +230,24 @@ pub fn draw_heads_view(
         .map(|_| ())
     })
 }
+
+/// A button that downloads `canvas` as a PNG called `file_name`; failures go to `message`.
+pub fn png_button(
+    id: &'static str,
+    canvas: leptos::prelude::NodeRef<leptos::html::Canvas>,
+    file_name: &'static str,
+    message: leptos::prelude::RwSignal<Option<String>>,
+) -> impl leptos::prelude::IntoView {
+    use leptos::prelude::*;
+    let save = move |_| {
+        let outcome = canvas
+            .get_untracked()
+            .ok_or_else(|| "the chart is not drawn".to_string())
+            .and_then(|canvas| canvas.to_data_url().map_err(|error| format!("{error:?}")))
+            .and_then(|url| super::web::files::download_url(file_name, &url));
+        if let Err(failure) = outcome {
+            message.set(Some(format!("Saving the image failed: {failure}")));
+        }
+    };
+    view! { <button id=id type="button" class="png no-print" on:click=save>"PNG"</button> }
+}

@@ -2,6 +2,7 @@
 // (SwiftShader) and on the CPU fallback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,7 +31,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
     before(async () => {
       server = await serve(DIST);
       browser = await launch(backend);
-      page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+      page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
       page.setDefaultTimeout(WAIT_MS);
       watchProblems(page, problems, () => state.current);
       await page.goto(`${server.url}?model=seed&tab=inside`);
@@ -87,6 +88,20 @@ for (const [backend] of Object.entries(BACKENDS)) {
       // ReLU after the first linear: about half of each layer's activations are zero, not 90 %.
       assert.equal(Number(shown.sparse), 0);
       assert.equal(await page.locator('#dead-neurons tbody tr').count(), 4);
+      // The charts save as PNG and every number as JSON.
+      await mkdir(path.join(REPO, 'target/downloads'), { recursive: true });
+      const save = async (button) => {
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+        const file = path.join(REPO, 'target/downloads', `${backend}-${download.suggestedFilename()}`);
+        await download.saveAs(file);
+        return readFile(file);
+      };
+      const png = await save('#activation-grid-png');
+      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+      const saved = JSON.parse((await save('#inside-json')).toString('utf8'));
+      assert.equal(saved.gradients.length, 1 + 4 * 16 + 2);
+      assert.equal(saved.activations.length, SEED_MODULES);
+      assert.equal(saved.activations[0].histogram.counts.length, 50);
       // Hovering the gradient panels reads out one tensor.
       const box = await page.locator('#gradient-panels').boundingBox();
       await page.mouse.move(box.x + box.width * 0.75, box.y + box.height * 0.25);
