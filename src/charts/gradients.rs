@@ -1,6 +1,7 @@
 //! Gradient flow: the seed chapter's 2×2 figure of per-tensor gradient statistics, and a
 //! tensors × steps heatmap of gradient norms that marks where a gradient vanished or exploded.
 
+use super::heatmap::HeatmapLayout;
 use super::{
     BAR_WIDTH, ChartError, PixelRect, Style, anchored, cell_index, cell_span, clear, colormap,
     draw_colour_bar, draw_message, draw_title, label_step, max_text_width, text_size,
@@ -10,7 +11,6 @@ use crate::analysis::{GradientHistory, GradientProblem, GradientThresholds, Para
 use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
 use plotters::coord::Shift;
 use plotters::coord::cartesian::Cartesian2d;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::drawing::DrawingArea;
 use plotters::element::{
@@ -276,35 +276,8 @@ fn round_step(step: usize) -> usize {
 }
 
 /// An axis with our own ticks: plotters cannot label a transformed axis at round values.
-struct Ticked {
-    /// The axis that maps plot coordinates to pixels.
-    inner: RangedCoordf64,
-    /// The plot coordinates that get a tick, a grid line and a label.
-    ticks: Vec<f64>,
-}
+type Ticked = super::training::Ticked<RangedCoordf64>;
 
-impl Ranged for Ticked {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.inner.map(value, limit)
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.inner.range()
-    }
-}
-
-/// A panel's chart: tensor index across, plot coordinate up.
 type PanelChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
 
 /// Line and bar colours that are never the alarm colour: blue first, green second.
@@ -764,30 +737,24 @@ impl GradientHeatmapLayout {
         }
     }
 
+    /// The same grid as a heatmap layout: rows are tensors, columns recorded steps.
+    fn grid(&self) -> HeatmapLayout {
+        HeatmapLayout {
+            plot: self.plot,
+            rows: self.tensors,
+            cols: self.columns,
+        }
+    }
+
     /// The `(tensor, column)` of the cell under area pixel `(x, y)`, if any.
     pub fn cell_at(&self, x: i32, y: i32) -> Option<(usize, usize)> {
-        let (left, top, width, height) = self.plot;
-        if self.tensors == 0 || self.columns == 0 {
-            return None;
-        }
-        let tensor = cell_index(y - top, self.tensors, height)?;
-        let column = cell_index(x - left, self.columns, width)?;
-        Some((tensor, column))
+        self.grid().cell_at(x, y)
     }
 
     /// The area pixel at the middle of cell `(tensor, column)`; `None` when out of range or
     /// narrower than a pixel.
     pub fn cell_center(&self, tensor: usize, column: usize) -> Option<(i32, i32)> {
-        let (left, top, width, height) = self.plot;
-        if tensor >= self.tensors || column >= self.columns {
-            return None;
-        }
-        let (x0, x1) = cell_span(column, self.columns, width);
-        let (y0, y1) = cell_span(tensor, self.tensors, height);
-        if x0 >= x1 || y0 >= y1 {
-            return None;
-        }
-        Some((left + (x0 + x1 - 1) / 2, top + (y0 + y1 - 1) / 2))
+        self.grid().cell_center(tensor, column)
     }
 }
 

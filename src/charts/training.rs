@@ -502,11 +502,11 @@ pub fn draw_panel<DB: DrawingBackend>(
 
 /// An axis with our own tick values: plotters' log axis finds no ticks at all in a range
 /// narrower than a decade, and its labels cannot be measured before the chart is built.
-struct Ticked<R> {
+pub(crate) struct Ticked<R> {
     /// The axis that maps values to pixels.
-    inner: R,
+    pub(crate) inner: R,
     /// The values that get a tick, a grid line and a label.
-    ticks: Vec<f64>,
+    pub(crate) ticks: Vec<f64>,
 }
 
 impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {

@@ -1,12 +1,12 @@
 // Real-browser tests of the training tab in headless Chromium, on WebGPU (SwiftShader) and on the CPU fallback.
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, canvasStats, checker, launch, waitForApp, watchProblems } from './browser.mjs';
-import { serve } from './serve.mjs';
+import { BACKENDS, canvasStats, checker, waitForApp } from './browser.mjs';
+import { pageSuite } from './suite.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
@@ -22,25 +22,12 @@ for (const [backend] of Object.entries(BACKENDS)) {
   // runs are shorter; they exercise the same code path.
   const quick = backend === 'webgpu';
   describe(`training on ${backend}`, () => {
-    let server;
-    let browser;
+    const suite = pageSuite(DIST, backend, '?tab=train', { timeout: TRAIN_TIMEOUT_MS });
+    const { state, problems } = suite;
+    // Set by the suite's before hook.
     let page;
-    const state = { current: 'page load' };
-    const problems = [];
-
-    before(async () => {
-      server = await serve(DIST);
-      browser = await launch(backend);
-      page = await browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
-      page.setDefaultTimeout(TRAIN_TIMEOUT_MS);
-      watchProblems(page, problems, () => state.current);
-      await page.goto(`${server.url}?tab=train`);
-      await waitForApp(page, { runs: 1 });
-    }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
-
-    after(async () => {
-      await browser?.close();
-      await server?.close();
+    before(() => {
+      page = suite.page;
     });
 
     const check = checker(it, problems, state, { timeout: TEST_TIMEOUT_MS });
