@@ -9,8 +9,8 @@ use glassbox::analysis::{GradientThresholds, Summary};
 use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::{FlatParameters, read_parameters};
 use glassbox::train::{
-    Analysis, Problem, StepReport, Task, TaskKind, TrainConfig, TrainError, Trainer, analyse_batch,
-    batch_loss,
+    Analysis, Problem, StepReport, Task, TaskKind, TrainConfig, TrainError, Trainer,
+    activation_statistics, analyse_batch, batch_loss,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -198,7 +198,7 @@ fn device_reduced_activation_statistics_equal_the_host_computation() {
     let (_, host) = model.forward_traced(model.token_tensor(&ids, &device).unwrap());
     let (_, on_device) = model.forward_traced(model.token_tensor(&ids, &device).unwrap());
     let host = summarise_trace(&pollster::block_on(host.read()).unwrap());
-    let on_device = pollster::block_on(on_device.summarise()).unwrap();
+    let on_device = pollster::block_on(activation_statistics(on_device)).unwrap();
     assert_eq!(host.modules.len(), on_device.modules.len());
     // The seed model: embedding, then per layer attn, norm1, linear1, activation, linear2,
     // norm2 and the layer output, then the logits.

@@ -80,17 +80,15 @@ pub fn DiagnosticsPanel(
         model_version.track();
         loaded.with_value(|model| model.as_ref().map(|model| model.config.clone()))
     };
-    let paths = move || {
+    // Every parameter's path and shape, collected once per model.
+    let paths = Memo::new(move |_| {
         model_version.track();
         loaded.with_value(|model| {
             model.as_ref().map_or_else(Vec::new, |model| {
-                crate::model::checkpoint::FlatParameters::of(&model.model)
-                    .paths
-                    .into_iter()
-                    .collect::<Vec<(String, Vec<usize>)>>()
+                crate::model::checkpoint::FlatParameters::of(&model.model).paths
             })
         })
-    };
+    });
     let seq_len = move || result.get().map_or(0, |run| run.tokens.ids().len());
 
     // Parameter statistics: read the weights back once per model, when the tab is open.
@@ -177,7 +175,7 @@ pub fn DiagnosticsPanel(
     });
 
     let leaf_rows = move || {
-        let mut rows: Vec<LeafRow> = leaf_table(&paths());
+        let mut rows: Vec<LeafRow> = leaf_table(&paths.get());
         let (key, descending) = sort.get();
         sort_rows(&mut rows, key, descending);
         rows
@@ -186,7 +184,7 @@ pub fn DiagnosticsPanel(
         move |path: &str, frozen: &[String]| frozen.iter().any(|prefix| is_under(path, prefix));
     let counts = move || {
         let frozen = frozen.get();
-        let rows = leaf_table(&paths());
+        let rows = leaf_table(&paths.get());
         let total: usize = rows.iter().map(|row| row.count).sum();
         let fixed: usize = rows
             .iter()
@@ -205,7 +203,7 @@ pub fn DiagnosticsPanel(
         });
     };
     let module_count = move |prefix: &str| -> usize {
-        leaf_table(&paths())
+        leaf_table(&paths.get())
             .iter()
             .filter(|row| is_under(&row.path, prefix))
             .map(|row| row.count)
@@ -353,7 +351,7 @@ pub fn DiagnosticsPanel(
             "parameters": {
                 "total": total, "trainable": trainable, "frozen": fixed,
                 "frozen_modules": frozen.get_untracked(),
-                "tensors": leaf_table(&paths()).iter().map(|row| serde_json::json!({
+                "tensors": leaf_table(&paths.get()).iter().map(|row| serde_json::json!({
                     "path": row.path, "shape": row.shape, "count": row.count, "share": row.share,
                 })).collect::<Vec<_>>(),
                 "statistics": parameters.as_ref().map(|p| p.tensors.iter().chain(std::iter::once(p.overall.as_ref())).map(|s| serde_json::json!({

@@ -1,13 +1,9 @@
 //! Recording intermediate tensors during a forward pass and reading them back as plain data.
 
-use burn::tensor::{Int, Tensor, TensorData, Transaction};
+use burn::tensor::{Tensor, TensorData, Transaction};
 
 use super::error::ModelError;
 use super::trace::{AttentionCapture, Capture, Trace};
-use crate::analysis::activations::{
-    ActivationSummary, DeadNeurons, HISTOGRAM_BINS, Histogram, ModuleActivation, SAMPLE_LIMIT,
-    feed_forward_layer, sample_indices,
-};
 
 /// Collects the tensors a traced forward pass produces, still on the device.
 ///
@@ -50,6 +46,12 @@ impl Recorder {
         if self.enabled {
             self.attention.push(weights);
         }
+    }
+
+    /// The recorded sub-module outputs with their paths, still on the device, for reductions
+    /// done elsewhere (`train::activations`).
+    pub fn into_outputs(self) -> Vec<(String, Tensor<3>)> {
+        self.modules
     }
 
     /// Reads every recorded tensor back to the host in one transaction.
@@ -97,105 +99,6 @@ impl Recorder {
             });
         }
         Ok(Trace { attention, modules })
-    }
-}
-
-impl Recorder {
-    /// Activation statistics of every recorded sub-module, reduced on the device: three numbers
-    /// per module (sum, squared deviations, zeros), an even sample of at most [`SAMPLE_LIMIT`]
-    /// values for its histogram, and per feed-forward unit its largest magnitude over the batch
-    /// (zero means dead). Whole activations never leave the device.
-    pub async fn summarise(self) -> Result<ActivationSummary, ModelError> {
-        if self.modules.is_empty() {
-            return Ok(ActivationSummary::default());
-        }
-        let mut sums = Vec::with_capacity(self.modules.len() * 3);
-        let mut samples = Vec::with_capacity(self.modules.len());
-        let mut magnitudes = Vec::new();
-        let mut described = Vec::with_capacity(self.modules.len());
-        for (path, output) in self.modules {
-            let output = output.inner();
-            let shape = output.dims().to_vec();
-            let count: usize = shape.iter().product();
-            let width = shape[2].max(1);
-            let device = output.device();
-            let rows = output.reshape([count / width, width]); // [batch * seq, width]
-            // Row sums first keep f32 sums of many values close to an f64 sum.
-            let total = rows.clone().sum_dim(1).sum(); // [1]
-            let mean = total.clone() / count.max(1) as f64;
-            let deviations = (rows.clone() - mean.unsqueeze::<2>())
-                .square()
-                .sum_dim(1)
-                .sum();
-            let zeros = rows.clone().equal_elem(0.0).float().sum_dim(1).sum();
-            sums.extend([total, deviations, zeros]);
-            let picks: Vec<i64> = sample_indices(count, SAMPLE_LIMIT)
-                .into_iter()
-                .map(|index| index as i64)
-                .collect();
-            let picks = Tensor::<1, Int>::from_data(
-                TensorData::new(picks, [count.min(SAMPLE_LIMIT)]),
-                &device,
-            );
-            let sampled = rows.clone().reshape([count]).select(0, picks);
-            samples.push(sampled);
-            let layer = feed_forward_layer(&path);
-            if layer.is_some() {
-                magnitudes.push(rows.abs().max_dim(0).reshape([width])); // [width]
-            }
-            described.push((path, shape, count, layer));
-        }
-        let mut transaction = Transaction::default()
-            .register(Tensor::cat(sums, 0))
-            .register(Tensor::cat(samples, 0));
-        if !magnitudes.is_empty() {
-            transaction = transaction.register(Tensor::cat(magnitudes, 0));
-        }
-        let data = transaction
-            .execute_async()
-            .await
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-        let mut data = data.into_iter();
-        let sums = floats(data.next(), "activation sums")?;
-        let samples = floats(data.next(), "activation samples")?;
-        let magnitudes = match data.next() {
-            Some(item) => floats(Some(item), "feed-forward magnitudes")?,
-            None => Vec::new(),
-        };
-        let mut summary = ActivationSummary::default();
-        let (mut sample_at, mut magnitude_at) = (0, 0);
-        for ((path, shape, count, layer), sums) in described.into_iter().zip(sums.chunks_exact(3)) {
-            let taken = count.min(SAMPLE_LIMIT);
-            let sample = samples
-                .get(sample_at..sample_at + taken)
-                .unwrap_or_default();
-            sample_at += taken;
-            let denominator = count.saturating_sub(1).max(1) as f64;
-            summary.modules.push(ModuleActivation {
-                path: path.clone(),
-                mean: f64::from(sums[0]) / count.max(1) as f64,
-                std: (f64::from(sums[1]) / denominator).sqrt(),
-                zero_fraction: f64::from(sums[2]) / count.max(1) as f64,
-                histogram: Histogram::of(sample, HISTOGRAM_BINS),
-                shape: shape.clone(),
-            });
-            if let Some(layer) = layer {
-                let width = shape[2];
-                let units = magnitudes
-                    .get(magnitude_at..magnitude_at + width)
-                    .unwrap_or_default();
-                magnitude_at += width;
-                summary.dead.push(DeadNeurons {
-                    layer,
-                    path,
-                    width,
-                    dead: (0..units.len())
-                        .filter(|&unit| units[unit] == 0.0)
-                        .collect(),
-                });
-            }
-        }
-        Ok(summary)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Training: seeded toy tasks and the one training loop the CLI and the page share.
 
+pub mod activations;
 pub mod gradients;
 pub mod problems;
 pub mod speed;
@@ -7,6 +8,7 @@ pub mod tasks;
 pub mod trainer;
 
 pub use crate::analysis::ParameterGradient;
+pub use activations::activation_statistics;
 pub use gradients::gradient_statistics;
 pub use problems::Problem;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+use super::activations::activation_statistics;
 use super::gradients::gradient_statistics;
 use super::tasks::{Batch, Task, TaskKind, token_accuracy};
 use crate::analysis::{ActivationSummary, ParameterGradient};
@@ -398,7 +399,7 @@ impl Trainer {
             Some(recorder) => Some(Analysis {
                 loss,
                 gradients: gradient_statistics(&self.model, &grads).await?,
-                activations: recorder.summarise().await?,
+                activations: activation_statistics(recorder).await?,
             }),
             None => None,
         };
@@ -521,7 +522,7 @@ pub async fn analyse_batch(model: &Transformer, batch: &Batch) -> Result<Analysi
     )?;
     let gradients = gradient_statistics(&model, &grads).await?;
     let activations = match recorder {
-        Some(recorder) => recorder.summarise().await?,
+        Some(recorder) => activation_statistics(recorder).await?,
         None => ActivationSummary::default(),
     };
     Ok(Analysis {
