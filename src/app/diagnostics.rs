@@ -21,7 +21,7 @@ use crate::train::is_under;
 use crate::train::speed::SpeedProbe;
 
 use super::session::{LoadedModel, RunResult};
-use super::views::{png_button, with_area};
+use super::views::{image_buttons, with_area};
 use super::web;
 
 /// Warm-up runs before timing, and timed runs, per benchmark.
@@ -471,7 +471,7 @@ pub fn DiagnosticsPanel(
                     s.count, s.summary.mean, s.summary.std, s.summary.min, s.summary.max, 100.0 * s.sparsity
                 )
             })}</p>
-            {png_button("param-histogram-png", histogram_ref, "glassbox-weights.png", message)}
+            {image_buttons("param-histogram", histogram_ref, "glassbox-weights", message)}
             <canvas id="param-histogram" node_ref=histogram_ref width="1140" height="200"
                 aria-label="Histogram of all weights and of the chosen tensor"></canvas>
             <table id="param-stats">
@@ -525,7 +525,7 @@ pub fn DiagnosticsPanel(
                     })}
                 </tbody>
             </table>
-            {png_button("flops-chart-png", flops_ref, "glassbox-flops.png", message)}
+            {image_buttons("flops-chart", flops_ref, "glassbox-flops", message)}
             <canvas id="flops-chart" node_ref=flops_ref width="1140" height="320"
                 aria-label="FLOPs of attention and of the linear layers against sequence length"></canvas>
             <h2>"Memory"</h2>

@@ -16,7 +16,8 @@ use super::inside::{InsidePanel, InsideState};
 use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
 use super::training::TrainingPanel;
 use super::views::{
-    HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view, view_maps,
+    HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view, image_buttons,
+    save_canvas, view_maps,
 };
 use super::web;
 use crate::share::{ExportedMap, ViewState, matrix_csv, view_json};
@@ -296,7 +297,7 @@ pub fn App() -> impl IntoView {
         let tokens = run.tokens.labels();
         let maps = view_maps(&run, layer, head, view);
         let outcome = match kind {
-            "png" => {
+            "png" | "svg" => {
                 let canvas = match view {
                     ViewKind::Heatmap => heatmap_ref.get_untracked(),
                     ViewKind::Flow => flow_ref.get_untracked(),
@@ -304,8 +305,7 @@ pub fn App() -> impl IntoView {
                 };
                 canvas
                     .ok_or_else(|| "the view is not drawn".to_string())
-                    .and_then(|canvas| canvas.to_data_url().map_err(|error| format!("{error:?}")))
-                    .and_then(|url| web::files::download_url(&format!("{base}.png"), &url))
+                    .and_then(|canvas| save_canvas(&canvas, &base, kind))
             }
             "json" => {
                 let exported: Vec<ExportedMap<'_>> = maps
@@ -814,6 +814,7 @@ pub fn App() -> impl IntoView {
                 <div class="controls export" role="group" aria-label="Export this view">
                     "Export this view: "
                     <button id="export-png" type="button" on:click=move |_| export_view("png")>"PNG"</button>
+                    <button id="export-svg" type="button" on:click=move |_| export_view("svg")>"SVG"</button>
                     <button id="export-view-json" type="button" on:click=move |_| export_view("json")>"JSON (its data)"</button>
                     <button id="export-csv" type="button" on:click=move |_| export_view("csv")>"CSV"</button>
                     <span id="export-status" aria-live="polite">{move || export_status.get()}</span>
@@ -845,6 +846,9 @@ pub fn App() -> impl IntoView {
                         aria-label="Every head of the layer"></canvas>
                     <canvas id="similarity" node_ref=similarity_ref width="520" height="480"
                         aria-label="Head-to-head similarity"></canvas>
+                    <p class="controls">"Similarity matrix: "
+                        {image_buttons("similarity", similarity_ref, "glassbox-head-similarity", export_status)}
+                    </p>
                 </section>
             </div>
             </div>

@@ -17,7 +17,7 @@ use crate::charts::gradients::{
 };
 use crate::train::{Analysis, StepReport};
 
-use super::views::{png_button, with_area};
+use super::views::{image_buttons, with_area};
 use super::web;
 
 /// Training steps whose gradient norms the heatmap keeps; older ones are thinned beyond this.
@@ -502,7 +502,7 @@ pub fn InsidePanel(
                 {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
                 {threshold_input("threshold-unstable", "Unstable: norm std/mean over the last 20 steps above", move || thresholds.get().unstable, move |v| thresholds.update(|t| t.unstable = v), message)}
             </div>
-            {png_button("gradient-panels-png", panels_ref, "glassbox-gradient-panels.png", message)}
+            {image_buttons("gradient-panels", panels_ref, "glassbox-gradient-panels", message)}
             <button id="inside-json" type="button" on:click=export_json>"JSON (all statistics)"</button>
             <canvas id="gradient-panels" node_ref=panels_ref width="1140" height="640"
                 aria-label="Gradient mean, norm, std and range per parameter tensor"
@@ -525,7 +525,7 @@ pub fn InsidePanel(
                 </tbody>
             </table>
             <h3>"Gradient norm of every tensor over training"</h3>
-            {png_button("gradient-heatmap-png", heatmap_ref, "glassbox-gradient-norms.png", message)}
+            {image_buttons("gradient-heatmap", heatmap_ref, "glassbox-gradient-norms", message)}
             <canvas id="gradient-heatmap" node_ref=heatmap_ref width="1140" height="400"
                 aria-label="Gradient norm per tensor and training step"
                 on:mousemove=on_heatmap_move
@@ -537,7 +537,7 @@ pub fn InsidePanel(
             <ul id="activation-warnings" class="findings">
                 {move || activation_warnings().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
             </ul>
-            {png_button("activation-grid-png", grid_ref, "glassbox-activations.png", message)}
+            {image_buttons("activation-grid", grid_ref, "glassbox-activations", message)}
             <canvas id="activation-grid" node_ref=grid_ref width="1140" height="680"
                 aria-label="Histogram of every sub-module's output with its mean"></canvas>
             <table id="dead-neurons">
@@ -558,7 +558,7 @@ pub fn InsidePanel(
                     }).collect_view()}
                 </tbody>
             </table>
-            {png_button("dead-curve-png", dead_ref, "glassbox-dead-units.png", message)}
+            {image_buttons("dead-curve", dead_ref, "glassbox-dead-units", message)}
             <canvas id="dead-curve" node_ref=dead_ref width="1140" height="260"
                 aria-label="Share of dead feed-forward units per layer over training"></canvas>
         </section>

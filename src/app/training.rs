@@ -19,7 +19,7 @@ use crate::train::{OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, Trai
 
 use super::inside::InsideState;
 use super::session::{LoadedModel, RunResult};
-use super::views::{HeadChoice, draw_heatmap_view, png_button, with_area};
+use super::views::{HeadChoice, draw_heatmap_view, image_buttons, with_area};
 use super::web;
 
 /// Attention snapshots kept for the replay slider; older ones are thinned beyond this.
@@ -856,7 +856,7 @@ pub fn TrainingPanel(
                 <button id="export-json" type="button" on:click=move |_| export("json")>"Export JSON"</button>
                 <button id="export-steps" type="button" on:click=move |_| export("steps")>"Steps CSV"</button>
                 <button id="export-evals" type="button" on:click=move |_| export("evals")>"Evaluations CSV"</button>
-                {png_button("monitor-png", monitor_ref, "glassbox-training-monitor.png", message)}
+                {image_buttons("monitor", monitor_ref, "glassbox-training-monitor", message)}
             </div>
             <div class="report" id="report">
                 <h3>"Report"</h3>
@@ -878,6 +878,7 @@ pub fn TrainingPanel(
                     <button id="snapshot-latest" type="button" on:click=move |_| snapshot_index.set(None)>"Follow the latest"</button>
                     {number_input("probe-layer", "Layer", move || probe_layer.get() as f64, move |v| probe_layer.set(v as usize))}
                     <span id="snapshot-label">{snapshot_label}</span>
+                    {image_buttons("probe", probe_ref, "glassbox-probe-attention", message)}
                 </div>
                 <canvas id="probe" node_ref=probe_ref width="520" height="480"
                     aria-label="Mean attention of the probe input at the chosen training step"></canvas>

@@ -1,5 +1,8 @@
 //! Draws the attention views of one run onto the page's canvases.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, IntoDrawingArea};
 use web_sys::HtmlCanvasElement;
@@ -8,8 +11,8 @@ use crate::analysis::{
     Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads,
 };
 use crate::charts::{
-    ChartError, FlowData, HeadGridData, HeatmapData, HeatmapLayout, SimilarityData, Style,
-    draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
+    ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, SimilarityData, Style,
+    Recording, draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
 };
 
 use super::session::RunResult;
@@ -103,17 +106,59 @@ fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option
     }
 }
 
-/// Runs `draw` on a plotters area over `canvas` and presents it.
+/// The area every chart of the page draws on: the canvas, with each call recorded.
+pub type PageArea = DrawingArea<Recording<CanvasDrawing>, Shift>;
+
+thread_local! {
+    /// What each canvas (by id) shows, as the calls that drew it: replayed for SVG export.
+    static DRAWN: RefCell<HashMap<String, DisplayList>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `draw` on a plotters area over `canvas` and presents it; remembers what it drew, for
+/// [`canvas_svg`].
 pub fn with_area<T>(
     canvas: &HtmlCanvasElement,
-    draw: impl FnOnce(&DrawingArea<CanvasDrawing, Shift>) -> Result<T, ChartError>,
+    draw: impl FnOnce(&PageArea) -> Result<T, ChartError>,
 ) -> Result<T, String> {
     let backend = CanvasDrawing::new(canvas).ok_or("the canvas has no 2D context")?;
-    let area = backend.into_drawing_area();
+    let (recording, list) = Recording::new(backend);
+    let area = recording.into_drawing_area();
     // Each chart clears its area with the style's background itself.
     let out = draw(&area).map_err(|e| e.to_string())?;
     area.present().map_err(|e| e.to_string())?;
+    drop(area);
+    let id = canvas.id();
+    if !id.is_empty() {
+        let list = std::mem::take(&mut *list.borrow_mut());
+        DRAWN.with(|drawn| drawn.borrow_mut().insert(id, list));
+    }
     Ok(out)
+}
+
+/// The chart on `canvas` as an SVG document: the calls that drew it, replayed on plotters'
+/// SVG backend.
+pub fn canvas_svg(canvas: &HtmlCanvasElement) -> Result<String, String> {
+    DRAWN.with(|drawn| {
+        drawn
+            .borrow()
+            .get(&canvas.id())
+            .filter(|list| !list.is_empty())
+            .map(DisplayList::to_svg)
+            .ok_or_else(|| "the chart is not drawn yet".to_string())
+    })
+}
+
+/// Downloads `canvas` as `{base}.png` (its pixels) or `{base}.svg` (its drawing, as vectors).
+pub fn save_canvas(canvas: &HtmlCanvasElement, base: &str, kind: &str) -> Result<(), String> {
+    if kind == "svg" {
+        let svg = canvas_svg(canvas)?;
+        super::web::files::download(&format!("{base}.svg"), svg.as_bytes())
+    } else {
+        let url = canvas
+            .to_data_url()
+            .map_err(|error| format!("{error:?}"))?;
+        super::web::files::download_url(&format!("{base}.png"), &url)
+    }
 }
 
 /// Draws the heatmap of the selected map; returns its layout and the map, for hover look-ups.
@@ -231,23 +276,30 @@ pub fn draw_heads_view(
     })
 }
 
-/// A button that downloads `canvas` as a PNG called `file_name`; failures go to `message`.
-pub fn png_button(
+/// Two buttons, `{id}-png` and `{id}-svg`, that download `canvas` as `{base}.png` and
+/// `{base}.svg`; failures go to `message`.
+pub fn image_buttons(
     id: &'static str,
     canvas: leptos::prelude::NodeRef<leptos::html::Canvas>,
-    file_name: &'static str,
+    base: &'static str,
     message: leptos::prelude::RwSignal<Option<String>>,
 ) -> impl leptos::prelude::IntoView {
     use leptos::prelude::*;
-    let save = move |_| {
+    let save = move |kind: &'static str| {
         let outcome = canvas
             .get_untracked()
             .ok_or_else(|| "the chart is not drawn".to_string())
-            .and_then(|canvas| canvas.to_data_url().map_err(|error| format!("{error:?}")))
-            .and_then(|url| super::web::files::download_url(file_name, &url));
+            .and_then(|canvas| save_canvas(&canvas, base, kind));
         if let Err(failure) = outcome {
             message.set(Some(format!("Saving the image failed: {failure}")));
         }
     };
-    view! { <button id=id type="button" class="png no-print" on:click=save>"PNG"</button> }
+    view! {
+        <span class="image-buttons no-print">
+            <button id=format!("{id}-png") type="button" class="png"
+                title="Download this chart as a PNG image" on:click=move |_| save("png")>"PNG"</button>
+            <button id=format!("{id}-svg") type="button" class="png"
+                title="Download this chart as an SVG drawing" on:click=move |_| save("svg")>"SVG"</button>
+        </span>
+    }
 }

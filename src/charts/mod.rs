@@ -7,6 +7,7 @@ pub mod flow;
 pub mod gradients;
 pub mod head_grid;
 pub mod heatmap;
+pub mod record;
 pub mod similarity;
 pub mod style;
 pub mod training;
@@ -20,6 +21,7 @@ pub use gradients::{
 };
 pub use head_grid::{HeadGridData, HeadGridLayout, draw_head_grid};
 pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap};
+pub use record::{DisplayList, Recording};
 pub use similarity::{SimilarityData, draw_similarity};
 pub use style::Style;
 pub use training::{PanelData, PanelLayout, Scale, Series, draw_monitor, draw_panel};

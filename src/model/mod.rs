@@ -9,6 +9,7 @@ mod error;
 pub mod paths;
 mod tokenizer;
 pub mod trace;
+pub mod trace_file;
 mod transformer;
 
 pub use capture::Recorder;
@@ -20,6 +21,7 @@ pub use device::init_browser_device;
 pub use error::ModelError;
 pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
 pub use trace::{AttentionCapture, Capture, Trace};
+pub use trace_file::{TraceFile, TraceFileError};
 pub use transformer::{EncoderLayer, FeedForward, Transformer};
 
 use burn::tensor::Device;

@@ -118,7 +118,7 @@ impl Vocabulary {
 }
 
 /// One token of the input: its id and what the page shows for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     /// Id fed to the model.
     pub id: u32,

@@ -1,7 +1,7 @@
 //! Plain data captured by a traced forward pass: nothing here touches burn.
 
 /// One captured tensor: its module path, its shape and its values in row-major order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Capture {
     /// Module path of the sub-module that produced it, e.g. `layers.2.ff.linear1`.
     pub path: String,
@@ -20,7 +20,7 @@ impl Capture {
 
 /// Attention weights of one layer, `[batch, heads, queries, keys]`, as returned by the
 /// layer's `MultiHeadAttention` (after softmax and masking, dropout off).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttentionCapture {
     /// Index of the encoder layer, counted from 0.
     pub layer: usize,

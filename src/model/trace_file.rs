@@ -1,0 +1,373 @@
+//! A trace as a file: what one traced forward pass saw, in JSON, so that it can be viewed again
+//! without the model (a shared result, or a trace captured elsewhere).
+//!
+//! ```json
+//! { "format": "glassbox.trace", "version": 1, "model": "reverse", "about": "…",
+//!   "text": "3 1 4 1", "tokens": [{ "id": 5, "display": "3", "source": "3", "known": true }, …],
+//!   "attention": [{ "layer": 0, "batch": 1, "heads": 4, "queries": 4, "keys": 4,
+//!                   "values": [ /* batch × heads × queries × keys */ ] }, …],
+//!   "modules": [{ "path": "layers.0.attn", "shape": [1, 4, 64], "values": [ … ] }, …] }
+//! ```
+//!
+//! Reading checks everything the views rely on (shapes against value counts, one attention map
+//! per layer over the tokens, weights between 0 and 1), so a damaged file is refused with the
+//! place at fault and never reaches a chart.
+
+use serde::{Deserialize, Serialize};
+
+use super::tokenizer::{Token, Tokenized};
+use super::trace::{AttentionCapture, Capture, Trace};
+
+/// The `format` value of a trace file.
+pub const TRACE_FORMAT: &str = "glassbox.trace";
+
+/// The version this build writes and the newest it reads.
+pub const TRACE_VERSION: u32 = 1;
+
+/// Trace files over this size are refused before they are read.
+pub const MAX_TRACE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Tokens in a trace, at most: far beyond any model here, and it bounds the attention size.
+pub const MAX_TRACE_TOKENS: usize = 8192;
+
+/// Attention weights may stray this far outside `[0, 1]` (round-off in a softmax).
+const WEIGHT_SLACK: f32 = 1e-4;
+
+/// What a trace file holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceFile {
+    /// Always [`TRACE_FORMAT`].
+    pub format: String,
+    /// [`TRACE_VERSION`] when written by this build.
+    pub version: u32,
+    /// The model's id or file name.
+    pub model: String,
+    /// The model in words (its provenance line).
+    #[serde(default)]
+    pub about: String,
+    /// The text that went in.
+    #[serde(default)]
+    pub text: String,
+    /// The tokens of sequence 0, one label per position.
+    pub tokens: Vec<Token>,
+    /// Attention weights per layer.
+    pub attention: Vec<AttentionCapture>,
+    /// Every sub-module's output.
+    #[serde(default)]
+    pub modules: Vec<Capture>,
+}
+
+/// Why a trace file could not be read; every message names the place at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TraceFileError {
+    #[error("the file is {0} bytes, over the {MAX_TRACE_BYTES}-byte limit for a trace")]
+    TooLarge(usize),
+    #[error("not a trace: the file is not valid JSON ({0})")]
+    NotJson(String),
+    #[error(
+        "this is one exported view (format glassbox.attention-view), not a whole trace: use \"Trace (JSON)\" to export one that opens again"
+    )]
+    ViewExport,
+    #[error(
+        "the trace's contents do not fit the format ({0}); a NaN or infinity is written as null in JSON and cannot be read back"
+    )]
+    Structure(String),
+    #[error("not a glassbox trace: its format is {0:?}, expected \"{TRACE_FORMAT}\"")]
+    WrongFormat(String),
+    #[error("the trace is version {0}, newer than this page reads ({TRACE_VERSION})")]
+    NewerVersion(u32),
+    #[error("the trace has {0}")]
+    Tokens(String),
+    #[error("attention of layer {layer}: {problem}")]
+    Attention { layer: usize, problem: String },
+    #[error("module output {path:?}: {problem}")]
+    Module { path: String, problem: String },
+}
+
+impl TraceFile {
+    /// The trace of one run, ready to write.
+    pub fn new(model: &str, about: &str, text: &str, tokens: &Tokenized, trace: &Trace) -> Self {
+        Self {
+            format: TRACE_FORMAT.into(),
+            version: TRACE_VERSION,
+            model: model.into(),
+            about: about.into(),
+            text: text.into(),
+            tokens: tokens.tokens.clone(),
+            attention: trace.attention.clone(),
+            modules: trace.modules.clone(),
+        }
+    }
+
+    /// The file as JSON.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialising it cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads and checks a trace file.
+    pub fn parse(bytes: &[u8]) -> Result<Self, TraceFileError> {
+        if bytes.len() > MAX_TRACE_BYTES {
+            return Err(TraceFileError::TooLarge(bytes.len()));
+        }
+        // The format is looked at first, so that another JSON file gets the right message.
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|error| TraceFileError::NotJson(error.to_string()))?;
+        match value.get("format").and_then(serde_json::Value::as_str) {
+            Some(TRACE_FORMAT) => {}
+            Some("glassbox.attention-view") => return Err(TraceFileError::ViewExport),
+            Some(other) => return Err(TraceFileError::WrongFormat(other.into())),
+            None => return Err(TraceFileError::WrongFormat("(none)".into())),
+        }
+        if let Some(version) = value.get("version").and_then(serde_json::Value::as_u64)
+            && version > u64::from(TRACE_VERSION)
+        {
+            return Err(TraceFileError::NewerVersion(
+                u32::try_from(version).unwrap_or(u32::MAX),
+            ));
+        }
+        let file: Self = serde_json::from_value(value)
+            .map_err(|error| TraceFileError::Structure(error.to_string()))?;
+        file.check()?;
+        Ok(file)
+    }
+
+    /// Checks what the views rely on.
+    fn check(&self) -> Result<(), TraceFileError> {
+        let count = self.tokens.len();
+        if count == 0 {
+            return Err(TraceFileError::Tokens("no tokens".into()));
+        }
+        if count > MAX_TRACE_TOKENS {
+            return Err(TraceFileError::Tokens(format!(
+                "{count} tokens, over the limit of {MAX_TRACE_TOKENS}"
+            )));
+        }
+        if self.attention.is_empty() {
+            return Err(TraceFileError::Tokens("no attention layers".into()));
+        }
+        for (index, attention) in self.attention.iter().enumerate() {
+            let fail = |problem: String| TraceFileError::Attention {
+                layer: index,
+                problem,
+            };
+            if attention.layer != index {
+                return Err(fail(format!(
+                    "it says it is layer {}, but it is number {index} in order",
+                    attention.layer
+                )));
+            }
+            if attention.batch == 0 || attention.heads == 0 {
+                return Err(fail("it has no sequence or no head".into()));
+            }
+            if attention.queries != count || attention.keys != count {
+                return Err(fail(format!(
+                    "it is {} queries × {} keys, but the trace has {count} tokens",
+                    attention.queries, attention.keys
+                )));
+            }
+            let expected = [attention.batch, attention.heads, count, count]
+                .iter()
+                .try_fold(1usize, |acc, &n| acc.checked_mul(n));
+            if expected != Some(attention.values.len()) {
+                return Err(fail(format!(
+                    "{} values for {} sequences × {} heads × {count} × {count}",
+                    attention.values.len(),
+                    attention.batch,
+                    attention.heads
+                )));
+            }
+            if let Some(at) = attention
+                .values
+                .iter()
+                .position(|w| !(-WEIGHT_SLACK..=1.0 + WEIGHT_SLACK).contains(w))
+            {
+                return Err(fail(format!(
+                    "value {at} is {}, but attention weights lie between 0 and 1",
+                    attention.values[at]
+                )));
+            }
+        }
+        for capture in &self.modules {
+            let expected = capture
+                .shape
+                .iter()
+                .try_fold(1usize, |acc, &n| acc.checked_mul(n));
+            if expected != Some(capture.values.len()) {
+                return Err(TraceFileError::Module {
+                    path: capture.path.clone(),
+                    problem: format!(
+                        "shape {:?} needs {} values, the file has {}",
+                        capture.shape,
+                        expected.map_or_else(|| "too many".to_string(), |n| n.to_string()),
+                        capture.values.len()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The tokens and trace, as a run of the model would give them.
+    pub fn into_parts(self) -> (Tokenized, Trace) {
+        (
+            Tokenized {
+                tokens: self.tokens,
+                dropped: 0,
+            },
+            Trace {
+                attention: self.attention,
+                modules: self.modules,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(word: &str, id: u32) -> Token {
+        Token {
+            id,
+            display: word.into(),
+            source: word.into(),
+            known: true,
+        }
+    }
+
+    fn sample() -> TraceFile {
+        let tokens = Tokenized {
+            tokens: vec![token("a", 1), token("b", 2)],
+            dropped: 0,
+        };
+        let trace = Trace {
+            attention: vec![AttentionCapture {
+                layer: 0,
+                batch: 1,
+                heads: 2,
+                queries: 2,
+                keys: 2,
+                values: vec![1.0, 0.0, 0.25, 0.75, 0.5, 0.5, 0.125, 0.875],
+            }],
+            modules: vec![Capture {
+                path: "layers.0.attn".into(),
+                shape: vec![1, 2, 3],
+                values: vec![0.5, -1.5, 2.0, 1e-9, -3.25, 7.0],
+            }],
+        };
+        TraceFile::new("reverse", "a model", "a b", &tokens, &trace)
+    }
+
+    #[test]
+    fn a_trace_survives_the_round_trip_exactly() {
+        let file = sample();
+        let json = file.to_json();
+        let back = TraceFile::parse(json.as_bytes()).unwrap();
+        assert_eq!(back, file);
+        let (tokens, trace) = back.into_parts();
+        assert_eq!(tokens.labels(), ["a", "b"]);
+        assert_eq!(trace.attention[0].head_map(0, 1), Some(&[0.5, 0.5, 0.125, 0.875][..]));
+    }
+
+    #[test]
+    fn damaged_traces_are_refused_with_the_place_at_fault() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+            (
+                "wrong format",
+                Box::new(|v| v["format"] = "glassbox.checkpoint".into()),
+                "format is \"glassbox.checkpoint\"",
+            ),
+            (
+                "view export",
+                Box::new(|v| v["format"] = "glassbox.attention-view".into()),
+                "one exported view",
+            ),
+            (
+                "newer",
+                Box::new(|v| v["version"] = 7.into()),
+                "version 7, newer",
+            ),
+            (
+                "no tokens",
+                Box::new(|v| v["tokens"] = serde_json::json!([])),
+                "no tokens",
+            ),
+            (
+                "short values",
+                Box::new(|v| {
+                    v["attention"][0]["values"].as_array_mut().unwrap().pop();
+                }),
+                "attention of layer 0: 7 values",
+            ),
+            (
+                "weight out of range",
+                Box::new(|v| v["attention"][0]["values"][3] = 1.5.into()),
+                "value 3 is 1.5",
+            ),
+            (
+                "queries",
+                Box::new(|v| v["attention"][0]["queries"] = 3.into()),
+                "3 queries × 2 keys",
+            ),
+            (
+                "layer order",
+                Box::new(|v| v["attention"][0]["layer"] = 2.into()),
+                "says it is layer 2",
+            ),
+            (
+                "module shape",
+                Box::new(|v| v["modules"][0]["shape"] = serde_json::json!([1, 2, 4])),
+                "module output \"layers.0.attn\": shape [1, 2, 4] needs 8 values",
+            ),
+            (
+                "huge shape",
+                Box::new(|v| {
+                    v["modules"][0]["shape"] = serde_json::json!([u64::MAX, u64::MAX, 2])
+                }),
+                "needs too many values",
+            ),
+            (
+                "NaN written as null",
+                Box::new(|v| v["attention"][0]["values"][0] = serde_json::Value::Null),
+                "do not fit the format (invalid type: null",
+            ),
+        ];
+        let good: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        for (name, damage, expected) in cases {
+            let mut value = good.clone();
+            damage(&mut value);
+            let error = TraceFile::parse(value.to_string().as_bytes())
+                .expect_err(name)
+                .to_string();
+            assert!(error.contains(expected), "{name}: {error}");
+        }
+        let error = TraceFile::parse(b"\x89PNG garbage").unwrap_err();
+        assert!(matches!(error, TraceFileError::NotJson(_)), "{error}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_bytes_make_the_reader_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = TraceFile::parse(&bytes);
+        }
+
+        #[test]
+        fn every_f32_comes_back_bit_for_bit(values in proptest::collection::vec(proptest::num::f32::NORMAL | proptest::num::f32::SUBNORMAL | proptest::num::f32::ZERO, 6)) {
+            let mut file = sample();
+            file.modules[0].values = values.clone();
+            let back = TraceFile::parse(file.to_json().as_bytes()).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&back.modules[0].values), bits(&values));
+        }
+
+        #[test]
+        fn no_cut_of_a_good_file_makes_the_reader_panic(cut in 0usize..400, flip in 0usize..400, byte in proptest::num::u8::ANY) {
+            let mut json = sample().to_json().into_bytes();
+            let flip = flip % json.len();
+            json[flip] = byte;
+            json.truncate(cut.min(json.len()));
+            let _ = TraceFile::parse(&json);
+        }
+    }
+}
