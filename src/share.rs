@@ -19,6 +19,8 @@ pub struct ViewState {
     pub view: Option<String>,
     /// The flow view's threshold.
     pub threshold: Option<f32>,
+    /// A panel of the tab to scroll to (`gradient-norms`, `memory`, …).
+    pub panel: Option<String>,
     /// Anything else in the query (`backend`, `bench`, …), kept as it was, in order.
     pub other: Vec<(String, String)>,
 }
@@ -45,6 +47,11 @@ impl ViewState {
                         matches!(value.as_str(), "heatmap" | "flow" | "heads").then_some(value)
                 }
                 "threshold" => state.threshold = value.parse().ok().filter(|t: &f32| t.is_finite()),
+                "panel" => {
+                    state.panel = (!value.is_empty()
+                        && value.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                    .then_some(value)
+                }
                 other => state.other.push((other.to_string(), value)),
             }
         }
@@ -75,6 +82,7 @@ impl ViewState {
                 text
             }),
         );
+        pair("panel", self.panel.clone());
         pair("text", self.text.clone());
         let query = query.finish();
         if query.is_empty() {
@@ -99,12 +107,13 @@ mod tests {
             head: Some("5".into()),
             view: Some("flow".into()),
             threshold: Some(0.25),
+            panel: Some("gradient-norms".into()),
             other: vec![("backend".into(), "cpu".into())],
         };
         let query = state.to_query();
         assert!(
             query.starts_with(
-                "?backend=cpu&tab=explore&model=sort&layer=3&head=5&view=flow&threshold=0.25&text="
+                "?backend=cpu&tab=explore&model=sort&layer=3&head=5&view=flow&threshold=0.25&panel=gradient-norms&text="
             ),
             "{query}"
         );
@@ -118,12 +127,14 @@ mod tests {
 
     #[test]
     fn damaged_values_are_dropped_not_fatal() {
-        let state =
-            ViewState::from_query("layer=two&head=first&view=pie&threshold=NaN&model=reverse");
+        let state = ViewState::from_query(
+            "layer=two&head=first&view=pie&threshold=NaN&panel=%3Cb%3E&model=reverse",
+        );
         assert_eq!(state.layer, None);
         assert_eq!(state.head, None);
         assert_eq!(state.view, None);
         assert_eq!(state.threshold, None);
+        assert_eq!(state.panel, None);
         assert_eq!(state.model.as_deref(), Some("reverse"));
         assert_eq!(
             ViewState::from_query("head=mean").head.as_deref(),

@@ -21,7 +21,7 @@ use crate::train::is_under;
 use crate::train::speed::SpeedProbe;
 
 use super::session::{LoadedModel, RunResult};
-use super::views::{image_buttons, with_area};
+use super::views::{image_buttons, panel_heading, with_area};
 use super::web;
 
 /// Warm-up runs before timing, and timed runs, per benchmark.
@@ -56,7 +56,7 @@ pub fn DiagnosticsPanel(
     /// Bumped whenever another model is installed.
     model_version: RwSignal<u32>,
     /// The explorer's last run (input tokens and trace).
-    result: RwSignal<Option<Arc<RunResult>>>,
+    result: Signal<Option<Arc<RunResult>>>,
     /// The explorer's text, for the benchmark batch.
     text: RwSignal<String>,
     /// Module paths to keep fixed in training.
@@ -410,7 +410,7 @@ pub fn DiagnosticsPanel(
                 <button id="export-diagnostics" type="button" on:click=export_json>"Export report (JSON)"</button>
                 <button id="print-diagnostics" type="button" on:click=print>"Printable report"</button>
             </div>
-            <h2>"Structure"</h2>
+            {panel_heading("structure", "Structure", true)}
             <p id="param-counts">{move || {
                 let (total, trainable, fixed) = counts();
                 format!("{total} parameters: {trainable} trainable, {fixed} frozen")
@@ -463,7 +463,7 @@ pub fn DiagnosticsPanel(
                     }).collect_view()}
                 </tbody>
             </table>
-            <h2>"Parameters"</h2>
+            {panel_heading("parameters", "Parameters", true)}
             <p id="param-overall">{move || parameters.get().map(|p| {
                 let s = &p.overall;
                 format!(
@@ -491,7 +491,7 @@ pub fn DiagnosticsPanel(
                     }).collect_view())}
                 </tbody>
             </table>
-            <h2>"Compute"</h2>
+            {panel_heading("compute", "Compute", true)}
             <p class="note">{move || format!(
                 "FLOPs of one forward pass on the explorer's input (1 × {} tokens), counted from shapes: {FLOP_CONVENTION}.",
                 seq_len()
@@ -528,7 +528,7 @@ pub fn DiagnosticsPanel(
             {image_buttons("flops-chart", flops_ref, "glassbox-flops", message)}
             <canvas id="flops-chart" node_ref=flops_ref width="1140" height="320"
                 aria-label="FLOPs of attention and of the linear layers against sequence length"></canvas>
-            <h2>"Memory"</h2>
+            {panel_heading("memory", "Memory", true)}
             <table id="memory-table">
                 <tbody>
                     {move || memory().map(|(report, measured, computed, _)| view! {
@@ -561,7 +561,7 @@ pub fn DiagnosticsPanel(
                     }
                 })}
             </table>
-            <h2>"Speed"</h2>
+            {panel_heading("speed", "Speed", true)}
             <div class="controls no-print">
                 <button id="bench-start" type="button" on:click=run_bench
                     disabled=move || bench_progress.get().is_some()>"Run the benchmark"</button>

@@ -8,7 +8,8 @@ use leptos::prelude::*;
 use crate::analysis::{Matrix, strongest_keys};
 use crate::charts::HeatmapLayout;
 
-use crate::model::BackendInfo;
+use crate::model::trace_file::MAX_TRACE_BYTES;
+use crate::model::{BackendInfo, TraceFile, TraceFileError};
 
 use super::bench;
 use super::diagnostics::DiagnosticsPanel;
@@ -16,8 +17,8 @@ use super::inside::{InsidePanel, InsideState};
 use super::session::{LoadedModel, RunResult, SHIPPED_MODELS, shipped, start_backend};
 use super::training::TrainingPanel;
 use super::views::{
-    HeadChoice, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view, image_buttons,
-    save_canvas, view_maps,
+    HeadChoice, PanelLink, ViewKind, draw_flow_view, draw_heads_view, draw_heatmap_view,
+    image_buttons, save_canvas, view_maps,
 };
 use super::web;
 use crate::share::{ExportedMap, ViewState, matrix_csv, view_json};
@@ -70,6 +71,8 @@ pub fn App() -> impl IntoView {
     let threshold = RwSignal::new(0.1f32);
 
     let result = RwSignal::new(None::<Arc<RunResult>>);
+    // Set while the views show an imported trace file (its name) instead of a run of the model.
+    let imported = RwSignal::new(None::<String>);
     let running = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let runs = RwSignal::new(0u32);
@@ -139,6 +142,7 @@ pub fn App() -> impl IntoView {
         load_error.set(None);
         saved.set(None);
         pinned.set(None);
+        imported.set(None);
         model_id.set(model.id.clone());
         loaded.set_value(Some(model));
         model_version.update(|version| *version += 1);
@@ -151,6 +155,9 @@ pub fn App() -> impl IntoView {
         Some("diagnostics") => Tab::Diagnostics,
         _ => Tab::Explore,
     });
+    // The panel the address names; headings' "#" buttons set it, and the page scrolls to it.
+    let panel = RwSignal::new(ViewState::from_query(&web::location_search()).panel);
+    provide_context(PanelLink(panel));
     let inside = InsideState::new();
     let frozen = RwSignal::new(Vec::<String>::new());
     let open_layer = Callback::new(move |index: usize| {
@@ -184,8 +191,99 @@ pub fn App() -> impl IntoView {
         tab.set(Tab::Explore);
     });
 
+    // Shows a trace file in the views without running the model; a bad file changes nothing.
+    let open_trace = move |file: web::files::PickedFile| {
+        web::spawn(async move {
+            let outcome = if file.size_bytes > MAX_TRACE_BYTES as f64 {
+                Err(TraceFileError::TooLarge(file.size_bytes as usize).to_string())
+            } else {
+                file.read()
+                    .await
+                    .and_then(|bytes| TraceFile::parse(&bytes).map_err(|error| error.to_string()))
+            };
+            let trace = match outcome {
+                Ok(trace) => trace,
+                Err(failure) => {
+                    load_error.set(Some(format!(
+                        "Could not open the trace {}: {failure}. The view is unchanged.",
+                        file.name
+                    )));
+                    return;
+                }
+            };
+            let (model, about, trace_text) =
+                (trace.model.clone(), trace.about.clone(), trace.text.clone());
+            let (tokens, trace) = trace.into_parts();
+            let layers = trace.attention.len();
+            let heads = trace
+                .attention
+                .first()
+                .map_or(0, |attention| attention.heads);
+            // Marked first, so that setting the text below runs nothing.
+            imported.set(Some(file.name.clone()));
+            num_layers.set(layers);
+            num_heads.set(heads);
+            if layer.get_untracked() >= layers {
+                layer.set(0);
+            }
+            if matches!(head.get_untracked(), HeadChoice::Head(index) if index >= heads) {
+                head.set(HeadChoice::Mean);
+            }
+            pinned.set(None);
+            load_error.set(None);
+            error.set(None);
+            hover.set(None);
+            text.set(trace_text);
+            provenance.set(format!(
+                "Viewing the trace {} (model: {model}{}). Nothing runs: every number is the file's. Edit the text or pick a model to run a model again.",
+                file.name,
+                if about.is_empty() { String::new() } else { format!("; {about}") }
+            ));
+            // A run still in flight must not replace the trace when it finishes.
+            generation.set_value(generation.get_value() + 1);
+            running.set(false);
+            result.set(Some(Arc::new(RunResult {
+                tokens,
+                trace,
+                forward_ms: 0.0,
+            })));
+            runs.update(|count| *count += 1);
+        });
+    };
+
+    // Back from an imported trace to the loaded model, whose settings the controls take again.
+    let leave_trace = move || {
+        if imported.get_untracked().is_none() {
+            return;
+        }
+        imported.set(None);
+        loaded.with_value(|model| {
+            if let Some(model) = model {
+                provenance.set(model.provenance.clone());
+                num_layers.set(model.config.num_layers);
+                num_heads.set(model.config.num_heads);
+                if layer.get_untracked() >= model.config.num_layers {
+                    layer.set(0);
+                }
+                if matches!(head.get_untracked(), HeadChoice::Head(index) if index >= model.config.num_heads)
+                {
+                    head.set(HeadChoice::Mean);
+                }
+            }
+        });
+        pinned.set(None);
+    };
+
     // Loads a shipped model or the user's files; a failure leaves the current model in place.
     let load = move |source: LoadSource| {
+        // A lone JSON file that is not beside a checkpoint is a trace to view.
+        if let LoadSource::Files(files) = &source
+            && let [file] = files.as_slice()
+            && file.name.to_lowercase().ends_with(".json")
+        {
+            open_trace(file.clone());
+            return;
+        }
         let Some(device) = backend.get_value() else {
             return;
         };
@@ -230,9 +328,11 @@ pub fn App() -> impl IntoView {
             }),
             view: Some(view.get().name().to_string()),
             threshold: Some(threshold.get()),
+            panel: panel.get(),
             other: ViewState::from_query(&web::location_search()).other,
         };
-        if !ready.get() || pending_url.with_value(Option::is_some) {
+        // An imported trace cannot travel in a link: the address keeps the last model's view.
+        if !ready.get() || pending_url.with_value(Option::is_some) || imported.get().is_some() {
             return;
         }
         let query = state.to_query();
@@ -256,6 +356,7 @@ pub fn App() -> impl IntoView {
     web::on_history_change(move || {
         let state = ViewState::from_query(&web::location_search());
         restoring.set_value(true);
+        panel.set(state.panel.clone());
         tab.set(match state.tab.as_deref() {
             Some("train") => Tab::Train,
             Some("inside") => Tab::Inside,
@@ -307,6 +408,19 @@ pub fn App() -> impl IntoView {
                     .ok_or_else(|| "the view is not drawn".to_string())
                     .and_then(|canvas| save_canvas(&canvas, &base, kind))
             }
+            "trace" => {
+                let file = TraceFile::new(
+                    &imported
+                        .get_untracked()
+                        .unwrap_or_else(|| model_id.get_untracked()),
+                    &provenance.get_untracked(),
+                    &text.get_untracked(),
+                    &run.tokens,
+                    &run.trace,
+                );
+                let name = format!("glassbox-{}-trace.json", model_id.get_untracked());
+                web::files::download(&name, file.to_json().as_bytes())
+            }
             "json" => {
                 let exported: Vec<ExportedMap<'_>> = maps
                     .iter()
@@ -342,6 +456,9 @@ pub fn App() -> impl IntoView {
             }
         };
         export_status.set(Some(match outcome {
+            Ok(()) if kind == "trace" => {
+                format!("Saved glassbox-{}-trace.json", model_id.get_untracked())
+            }
             Ok(()) => format!("Saved {base}.{kind}"),
             Err(failure) => format!("Export failed: {failure}"),
         }));
@@ -376,6 +493,9 @@ pub fn App() -> impl IntoView {
             ..ViewState::default()
         };
         let checked = ViewState::from_query(&state.to_query());
+        if checked.text.is_some() {
+            leave_trace();
+        }
         apply_view(
             &checked,
             num_layers.get_untracked(),
@@ -397,6 +517,12 @@ pub fn App() -> impl IntoView {
 
     let link_status = RwSignal::new(None::<String>);
     let copy_link = move |_| {
+        if imported.get_untracked().is_some() {
+            link_status.set(Some(
+                "A link cannot carry an imported trace: share the trace file itself (Trace (JSON)).".into(),
+            ));
+            return;
+        }
         let href = web::location_href();
         web::copy_text(&href.clone(), move |outcome| {
             link_status.set(Some(match outcome {
@@ -405,6 +531,18 @@ pub fn App() -> impl IntoView {
             }));
         });
     };
+
+    // The named panel is scrolled into view once its tab shows and the model is in.
+    Effect::new(move |_| {
+        let (Some(name), true) = (panel.get(), ready.get()) else {
+            return;
+        };
+        tab.track();
+        web::spawn(async move {
+            web::next_frame().await;
+            web::scroll_to(&format!("panel-{name}"));
+        });
+    });
 
     // Pick a device, then open the first model.
     web::spawn(async move {
@@ -446,7 +584,7 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         let text = text.get();
         model_version.track();
-        if !ready.get() {
+        if !ready.get() || imported.get_untracked().is_some() {
             return;
         }
         let (Some(current), Some(device)) = (loaded.get_value(), backend.get_value()) else {
@@ -617,6 +755,11 @@ pub fn App() -> impl IntoView {
     };
     let forward_label = move || match (running.get(), result.get()) {
         (true, _) => "running…".to_string(),
+        (false, Some(run)) if imported.get().is_some() => format!(
+            "imported trace: {} tokens, {} layers, no model run",
+            run.tokens.tokens.len(),
+            run.trace.attention.len()
+        ),
         (false, Some(run)) => format!(
             "last forward + capture: {:.1} ms for {} tokens",
             run.forward_ms,
@@ -680,6 +823,7 @@ pub fn App() -> impl IntoView {
             data-state=page_state data-runs=move || runs.get().to_string()
             data-draws=move || draws.get().to_string() data-model=move || model_id.get()
             data-models=move || model_version.get().to_string()
+            data-source=move || if imported.get().is_some() { "trace" } else { "model" }
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
             on:drop=on_drop>
             <header>
@@ -693,16 +837,16 @@ pub fn App() -> impl IntoView {
             <nav class="tabs" role="tablist" aria-label="Tools">
                 <button id="tab-explore" type="button" role="tab"
                     aria-selected=move || (tab.get() == Tab::Explore).to_string()
-                    on:click=move |_| tab.set(Tab::Explore)>"Explore attention"</button>
+                    on:click=move |_| { panel.set(None); tab.set(Tab::Explore); }>"Explore attention"</button>
                 <button id="tab-train" type="button" role="tab"
                     aria-selected=move || (tab.get() == Tab::Train).to_string()
-                    on:click=move |_| tab.set(Tab::Train)>"Train"</button>
+                    on:click=move |_| { panel.set(None); tab.set(Tab::Train); }>"Train"</button>
                 <button id="tab-inside" type="button" role="tab"
                     aria-selected=move || (tab.get() == Tab::Inside).to_string()
-                    on:click=move |_| tab.set(Tab::Inside)>"Gradients & activations"</button>
+                    on:click=move |_| { panel.set(None); tab.set(Tab::Inside); }>"Gradients & activations"</button>
                 <button id="tab-diagnostics" type="button" role="tab"
                     aria-selected=move || (tab.get() == Tab::Diagnostics).to_string()
-                    on:click=move |_| tab.set(Tab::Diagnostics)>"Model diagnostics"</button>
+                    on:click=move |_| { panel.set(None); tab.set(Tab::Diagnostics); }>"Model diagnostics"</button>
             </nav>
             <div id="train-tab" role="tabpanel" hidden=move || tab.get() != Tab::Train>
                 <TrainingPanel backend=backend on_use=on_use inside=inside frozen=frozen />
@@ -713,7 +857,8 @@ pub fn App() -> impl IntoView {
             </div>
             <div id="diagnostics-tab" role="tabpanel" hidden=move || tab.get() != Tab::Diagnostics>
                 <DiagnosticsPanel backend=backend loaded=loaded model_version=model_version
-                    result=result text=text frozen=frozen
+                    result=Signal::derive(move || if imported.get().is_some() { None } else { result.get() })
+                    text=text frozen=frozen
                     visible=Signal::derive(move || tab.get() == Tab::Diagnostics)
                     open_layer=open_layer />
             </div>
@@ -740,10 +885,10 @@ pub fn App() -> impl IntoView {
                         })}
                     </select>
                 </label>
-                <label class="file-button">"Open checkpoint…"
+                <label class="file-button">"Open checkpoint or trace…"
                     <input id="open" type="file" multiple
                         accept=".safetensors,.json,.txt"
-                        aria-label="Open a .safetensors checkpoint, with its config JSON and vocabulary if it has no glassbox metadata"
+                        aria-label="Open a .safetensors checkpoint (with its config JSON and vocabulary if it has no glassbox metadata), or a glassbox trace .json"
                         on:change=on_open />
                 </label>
                 <button id="save" type="button" on:click=on_save
@@ -753,7 +898,7 @@ pub fn App() -> impl IntoView {
                     title="The address carries the model, text, layer, head, view and threshold">"Copy link to this view"</button>
                 <span id="link-status" aria-live="polite">{move || link_status.get()}</span>
             </div>
-            <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. Files never leave this machine."</p>
+            <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. A trace .json (exported below) opens on its own and shows that run without the model. Files never leave this machine."</p>
             <p id="load-error" class="error" role="alert" hidden=move || load_error.get().is_none()>
                 {move || load_error.get()}
             </p>
@@ -761,7 +906,10 @@ pub fn App() -> impl IntoView {
             <label class="field" for="text">"Text"</label>
             <textarea id="text" rows="3" spellcheck="false" inert=locked
                 prop:value=move || text.get()
-                on:input=move |event| text.set(event_target_value(&event))></textarea>
+                on:input=move |event| {
+                    leave_trace();
+                    text.set(event_target_value(&event));
+                }></textarea>
             <p id="token-notice" class="notice" hidden=move || token_notice().is_none()>
                 {token_notice}
             </p>
@@ -817,8 +965,25 @@ pub fn App() -> impl IntoView {
                     <button id="export-svg" type="button" on:click=move |_| export_view("svg")>"SVG"</button>
                     <button id="export-view-json" type="button" on:click=move |_| export_view("json")>"JSON (its data)"</button>
                     <button id="export-csv" type="button" on:click=move |_| export_view("csv")>"CSV"</button>
+                    <button id="export-trace" type="button" on:click=move |_| export_view("trace")
+                        title="Every layer and head of this run, and every module's output: opens again here without the model">"Trace (JSON)"</button>
                     <span id="export-status" aria-live="polite">{move || export_status.get()}</span>
                 </div>
+                <label class="pin-picker">"Pin a token "
+                    <select id="pin" aria-label="Pin a token: highlight it in every view"
+                        on:change=move |event| {
+                            let token = event_target_value(&event).parse::<usize>().ok();
+                            pinned.set(token);
+                            web::post_to_host(&serde_json::json!({ "type": "glassbox:select", "token": token }));
+                        }>
+                        <option value="" selected=move || pinned.get().is_none()>"None"</option>
+                        {move || result.get().map(|run| run.tokens.tokens.iter().enumerate().map(|(index, token)| view! {
+                            <option value=index.to_string() selected=move || pinned.get() == Some(index)>
+                                {format!("#{index} “{}”", token.display)}
+                            </option>
+                        }).collect_view())}
+                    </select>
+                </label>
                 <p id="pinned" class="notice" hidden=move || pinned_label().is_none()
                     data-token=move || pinned.get().map_or(String::new(), |index| index.to_string())>
                     {pinned_label}

@@ -17,7 +17,7 @@ use crate::charts::gradients::{
 };
 use crate::train::{Analysis, StepReport};
 
-use super::views::{image_buttons, with_area};
+use super::views::{image_buttons, panel_heading, with_area};
 use super::web;
 
 /// Training steps whose gradient norms the heatmap keeps; older ones are thinned beyond this.
@@ -496,7 +496,7 @@ pub fn InsidePanel(
             <p id="inside-message" class="error" role="alert" hidden=move || message.get().is_none()>
                 {move || message.get()}
             </p>
-            <h2>"Gradient flow"</h2>
+            {panel_heading("gradient-flow", "Gradient flow", true)}
             <div class="controls" role="group" aria-label="Gradient thresholds">
                 {threshold_input("threshold-vanishing", "Vanishing: norm below", move || thresholds.get().vanishing, move |v| thresholds.update(|t| t.vanishing = v), message)}
                 {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
@@ -524,7 +524,7 @@ pub fn InsidePanel(
                     }).collect_view()}
                 </tbody>
             </table>
-            <h3>"Gradient norm of every tensor over training"</h3>
+            {panel_heading("gradient-norms", "Gradient norm of every tensor over training", false)}
             {image_buttons("gradient-heatmap", heatmap_ref, "glassbox-gradient-norms", message)}
             <canvas id="gradient-heatmap" node_ref=heatmap_ref width="1140" height="400"
                 aria-label="Gradient norm per tensor and training step"
@@ -533,7 +533,7 @@ pub fn InsidePanel(
             <p id="heatmap-readout" class="tooltip" aria-live="polite">
                 {move || heatmap_readout.get().unwrap_or_else(|| "Hover a cell to read a tensor's gradient norm at that step.".into())}
             </p>
-            <h2>"Activations"</h2>
+            {panel_heading("activations", "Activations", true)}
             <ul id="activation-warnings" class="findings">
                 {move || activation_warnings().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
             </ul>

@@ -12,14 +12,12 @@ use crate::analysis::training::{
     EvalRecord, History, StepRecord, Thresholds, UpdateRatios, report, throughput,
 };
 use crate::charts::{PanelData, PanelLayout, Scale, Series, draw_monitor};
-use crate::model::{
-    Activation, BackendInfo, NormPosition, TransformerConfig, WordTokenizer, run_traced,
-};
-use crate::train::{OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, TrainError, Trainer};
+use crate::model::{BackendInfo, TransformerConfig, WordTokenizer, run_traced};
+use crate::train::{Problem, RunSettings as Form, TaskKind, TrainError, Trainer};
 
 use super::inside::InsideState;
 use super::session::{LoadedModel, RunResult};
-use super::views::{HeadChoice, draw_heatmap_view, image_buttons, with_area};
+use super::views::{HeadChoice, draw_heatmap_view, image_buttons, panel_heading, with_area};
 use super::web;
 
 /// Attention snapshots kept for the replay slider; older ones are thinned beyond this.
@@ -36,181 +34,6 @@ const REDRAW_EVERY_MS: f64 = 250.0;
 struct Snapshot {
     step: usize,
     run: Arc<RunResult>,
-}
-
-/// Every setting of a run, as the form holds it.
-#[derive(Clone, Debug, PartialEq)]
-struct Form {
-    task: String,
-    preset: String,
-    layers: usize,
-    d_model: usize,
-    heads: usize,
-    d_ff: usize,
-    norm: String,
-    activation: String,
-    causal: bool,
-    optimizer: String,
-    learning_rate: f64,
-    schedule: String,
-    warmup: usize,
-    batch_size: usize,
-    clip: f64,
-    seed: u64,
-    steps: usize,
-    eval_every: usize,
-    probe_every: usize,
-    residual: bool,
-    problem: String,
-    analyse_every: usize,
-}
-
-impl Default for Form {
-    fn default() -> Self {
-        let tiny = TransformerConfig::tiny();
-        Self {
-            task: "reverse".into(),
-            preset: "tiny".into(),
-            layers: tiny.num_layers,
-            d_model: tiny.d_model,
-            heads: tiny.num_heads,
-            d_ff: tiny.d_ff,
-            norm: "post".into(),
-            activation: "relu".into(),
-            causal: false,
-            optimizer: "adamw".into(),
-            learning_rate: 1e-3,
-            schedule: "cosine".into(),
-            warmup: 50,
-            batch_size: 64,
-            clip: 1.0,
-            seed: 0,
-            steps: 600,
-            eval_every: 50,
-            probe_every: 25,
-            residual: true,
-            problem: Problem::Healthy.name().into(),
-            analyse_every: 1,
-        }
-    }
-}
-
-impl Form {
-    /// The training config these settings describe, or what is wrong with them.
-    fn config(&self, frozen: Vec<String>) -> Result<TrainConfig, String> {
-        let task = TaskKind::from_name(&self.task).ok_or("unknown task")?;
-        let model = match self.preset.as_str() {
-            "custom" => TransformerConfig {
-                num_layers: self.layers,
-                d_model: self.d_model,
-                num_heads: self.heads,
-                d_ff: self.d_ff,
-                norm_position: match self.norm.as_str() {
-                    "pre" => NormPosition::Pre,
-                    "none" => NormPosition::None,
-                    _ => NormPosition::Post,
-                },
-                activation: match self.activation.as_str() {
-                    "gelu" => Activation::Gelu,
-                    "sigmoid" => Activation::Sigmoid,
-                    _ => Activation::Relu,
-                },
-                causal: self.causal,
-                residual: self.residual,
-                ..TransformerConfig::tiny()
-            },
-            name => TransformerConfig::preset(name).ok_or("unknown preset")?,
-        };
-        model.validate()?;
-        if self.steps == 0 || self.batch_size == 0 || self.eval_every == 0 {
-            return Err("steps, batch size and the evaluation interval must be at least 1".into());
-        }
-        let optimizer = match self.optimizer.as_str() {
-            "sgd" => OptimizerKind::Sgd { momentum: 0.9 },
-            "adam" => OptimizerKind::Adam,
-            _ => OptimizerKind::AdamW { weight_decay: 0.01 },
-        };
-        let schedule = match self.schedule.as_str() {
-            "constant" => Schedule::Constant,
-            "step" => Schedule::StepDecay {
-                every: (self.steps / 4).max(1),
-                factor: 0.5,
-            },
-            _ => Schedule::Cosine,
-        };
-        Ok(TrainConfig {
-            task,
-            model,
-            optimizer,
-            learning_rate: self.learning_rate,
-            schedule,
-            warmup_steps: self.warmup,
-            batch_size: self.batch_size,
-            steps: self.steps,
-            clip_norm: (self.clip > 0.0).then_some(self.clip),
-            seed: self.seed,
-            ff_bias_init: Problem::from_name(&self.problem).and_then(Problem::ff_bias_init),
-            frozen,
-        })
-    }
-
-    /// These settings with `problem`'s preset applied, the fields shown in the form set to it.
-    fn with_problem(&self, problem: Problem) -> Self {
-        let base = Self {
-            problem: problem.name().into(),
-            ..Self {
-                task: self.task.clone(),
-                steps: self.steps,
-                eval_every: self.eval_every,
-                probe_every: self.probe_every,
-                analyse_every: self.analyse_every.max(1),
-                seed: self.seed,
-                ..Self::default()
-            }
-        };
-        let Ok(config) = base.config(Vec::new()) else {
-            return base;
-        };
-        let config = problem.apply(config);
-        let model = &config.model;
-        let tiny = TransformerConfig::tiny();
-        let custom = model.num_layers != tiny.num_layers
-            || model.norm_position != tiny.norm_position
-            || model.activation != tiny.activation
-            || model.residual != tiny.residual;
-        Self {
-            preset: if custom {
-                "custom".into()
-            } else {
-                base.preset.clone()
-            },
-            layers: model.num_layers,
-            norm: match model.norm_position {
-                NormPosition::Pre => "pre",
-                NormPosition::None => "none",
-                NormPosition::Post => "post",
-            }
-            .into(),
-            activation: match model.activation {
-                Activation::Gelu => "gelu",
-                Activation::Sigmoid => "sigmoid",
-                Activation::Relu => "relu",
-            }
-            .into(),
-            residual: model.residual,
-            optimizer: config.optimizer.name().into(),
-            learning_rate: config.learning_rate,
-            schedule: match config.schedule {
-                Schedule::Constant => "constant",
-                Schedule::StepDecay { .. } => "step",
-                Schedule::Cosine => "cosine",
-            }
-            .into(),
-            warmup: config.warmup_steps,
-            clip: config.clip_norm.unwrap_or(0.0),
-            ..base
-        }
-    }
 }
 
 /// Where a run stands.
@@ -249,7 +72,21 @@ pub fn TrainingPanel(
     /// Module paths to keep fixed, chosen in the diagnostics tab.
     frozen: RwSignal<Vec<String>>,
 ) -> impl IntoView {
-    let form = RwSignal::new(Form::default());
+    // The form's settings live in the address (`task`, `train_*`): a link reopens them.
+    let form = RwSignal::new(Form::from_query(&web::location_search()));
+    Effect::new(move |_| {
+        let current = web::location_search();
+        let query = form.with(|form| form.in_query(&current));
+        if query != current {
+            web::set_query(&query, false);
+        }
+    });
+    web::on_history_change(move || {
+        let settings = Form::from_query(&web::location_search());
+        if form.with_untracked(|form| *form != settings) {
+            form.set(settings);
+        }
+    });
     let phase = RwSignal::new(Phase::Idle);
     // Pause asks the loop to stop after the step in flight; the phase stays `Running` until it has.
     let pausing = RwSignal::new(false);
@@ -716,9 +553,12 @@ pub fn TrainingPanel(
             <div class="controls train-form" role="group" aria-label="Training settings">
                 <label>"Task "
                     <select id="train-task" aria-label="Task"
+                        prop:value=move || form.get().task
                         on:change=move |event| update(&|form| form.task = event_target_value(&event))>
                         {TaskKind::ALL.iter().map(|task| view! {
-                            <option value=task.name()>{format!("{} — {}", task.name(), task.describe())}</option>
+                            <option value=task.name() selected=move || form.get().task == task.name()>
+                                {format!("{} — {}", task.name(), task.describe())}
+                            </option>
                         }).collect_view()}
                     </select>
                 </label>
@@ -841,6 +681,7 @@ pub fn TrainingPanel(
             <p id="train-message" class="error" role="alert" hidden=move || message.get().is_none()>
                 {move || message.get()}
             </p>
+            {panel_heading("monitor", "Training monitor", false)}
             <canvas id="monitor" node_ref=monitor_ref width="1140" height="620"
                 aria-label="Training monitor: loss, validation accuracy, learning rate, gradient norm, update ratio, batch loss"
                 on:mousemove=on_monitor_move
@@ -859,7 +700,7 @@ pub fn TrainingPanel(
                 {image_buttons("monitor", monitor_ref, "glassbox-training-monitor", message)}
             </div>
             <div class="report" id="report">
-                <h3>"Report"</h3>
+                {panel_heading("report", "Report", false)}
                 <ul>{move || report_view().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}</ul>
                 <div class="controls" role="group" aria-label="Warning thresholds">
                     {number_input("overfit-ratio", "Overfitting: validation / training loss above", move || thresholds.get().overfit_ratio, move |v| thresholds.update(|t| t.overfit_ratio = v))}
@@ -867,7 +708,7 @@ pub fn TrainingPanel(
                 </div>
             </div>
             <div class="probe">
-                <h3>"The probe's attention as it trains"</h3>
+                {panel_heading("probe", "The probe's attention as it trains", false)}
                 <div class="controls">
                     <label>"Snapshot "
                         <input id="snapshot" type="range" min="0"

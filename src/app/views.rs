@@ -11,8 +11,8 @@ use crate::analysis::{
     Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads,
 };
 use crate::charts::{
-    ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, SimilarityData, Style,
-    Recording, draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
+    ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, Recording,
+    SimilarityData, Style, draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
 };
 
 use super::session::RunResult;
@@ -154,9 +154,7 @@ pub fn save_canvas(canvas: &HtmlCanvasElement, base: &str, kind: &str) -> Result
         let svg = canvas_svg(canvas)?;
         super::web::files::download(&format!("{base}.svg"), svg.as_bytes())
     } else {
-        let url = canvas
-            .to_data_url()
-            .map_err(|error| format!("{error:?}"))?;
+        let url = canvas.to_data_url().map_err(|error| format!("{error:?}"))?;
         super::web::files::download_url(&format!("{base}.png"), &url)
     }
 }
@@ -301,5 +299,39 @@ pub fn image_buttons(
             <button id=format!("{id}-svg") type="button" class="png"
                 title="Download this chart as an SVG drawing" on:click=move |_| save("svg")>"SVG"</button>
         </span>
+    }
+}
+
+/// The panel of the open tab that the address names (`panel=…`), shared with every tab.
+#[derive(Clone, Copy)]
+pub struct PanelLink(pub leptos::prelude::RwSignal<Option<String>>);
+
+/// A panel's heading, `h2` when `major` else `h3`, with id `panel-{name}` and a "#" button that
+/// puts the panel in the address, so that a link opens the tab scrolled to it.
+pub fn panel_heading(
+    name: &'static str,
+    title: &'static str,
+    major: bool,
+) -> impl leptos::prelude::IntoView {
+    use leptos::either::Either;
+    use leptos::prelude::*;
+    let link = use_context::<PanelLink>();
+    let button = move || {
+        view! {
+            <button type="button" class="panel-link no-print" id=format!("link-{name}")
+                aria-label=format!("Link to the {title} panel: put it in the address")
+                title="Link to this panel"
+                on:click=move |_| {
+                    if let Some(PanelLink(panel)) = link {
+                        panel.set(Some(name.to_string()));
+                    }
+                }>"#"</button>
+        }
+    };
+    let id = format!("panel-{name}");
+    if major {
+        Either::Left(view! { <h2 id=id>{title}" "{button()}</h2> })
+    } else {
+        Either::Right(view! { <h3 id=id>{title}" "{button()}</h3> })
     }
 }

@@ -18,6 +18,9 @@ use plotters_backend::{
 };
 use plotters_svg::SVGBackend;
 
+/// plotters-svg writes a text of size `s` as `font-size = s / 1.24`.
+const SVG_FONT_SHRINK: f64 = 1.24;
+
 /// A stroke or fill as it was drawn: colour and line width.
 #[derive(Clone, Copy)]
 pub struct Stroke {
@@ -139,8 +142,28 @@ impl DisplayList {
         let mut out = String::new();
         {
             let mut svg = SVGBackend::with_string(&mut out, self.size);
+            // plotters' SVG backend writes `font-size` as the size / 1.24, the canvas backend
+            // draws the size itself: scaled back, the text is as large as it was on screen.
+            let on_screen = DisplayList {
+                size: self.size,
+                ops: self
+                    .ops
+                    .iter()
+                    .map(|op| match op {
+                        Op::Text(text, font, pos) => Op::Text(
+                            text.clone(),
+                            Font {
+                                size: font.size * SVG_FONT_SHRINK,
+                                ..font.clone()
+                            },
+                            *pos,
+                        ),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            };
             // SVG writing into a String has no failure of its own to report.
-            let _ = self.replay(&mut svg, true);
+            let _ = on_screen.replay(&mut svg, true);
             let _ = svg.present();
         }
         out
@@ -374,8 +397,8 @@ impl<DB: DrawingBackend> DrawingBackend for Recording<DB> {
 mod tests {
     use super::*;
     use crate::analysis::Matrix;
-    use crate::charts::test_support::{Recorder, svg_text_count};
     use crate::charts::heatmap::{cell_colours, resolve_vmax};
+    use crate::charts::test_support::{Recorder, svg_text_count};
     use crate::charts::{HeatmapData, Style, cell_span, draw_heatmap};
     use plotters::prelude::{BitMapBackend, IntoDrawingArea};
 
@@ -419,19 +442,15 @@ mod tests {
         let labels: Vec<String> = (0..7).map(|i| format!("t{i}")).collect();
         let mut direct = vec![0u8; (width * height * 3) as usize];
         let list = {
-            let (recorder, _) = Recorder::new(BitMapBackend::with_buffer(
-                &mut direct,
-                (width, height),
-            ));
+            let (recorder, _) =
+                Recorder::new(BitMapBackend::with_buffer(&mut direct, (width, height)));
             draw_recorded(recorder, &matrix, &labels, Some(2)).1
         };
         assert!(list.ops.iter().any(|op| matches!(op, Op::Bitmap(..))));
         let mut replayed = vec![0u8; (width * height * 3) as usize];
         {
-            let (mut recorder, _) = Recorder::new(BitMapBackend::with_buffer(
-                &mut replayed,
-                (width, height),
-            ));
+            let (mut recorder, _) =
+                Recorder::new(BitMapBackend::with_buffer(&mut replayed, (width, height)));
             list.replay(&mut recorder, true).unwrap();
             recorder.present().unwrap();
         }
@@ -449,8 +468,7 @@ mod tests {
         let matrix = heatmap_matrix(n);
         let labels: Vec<String> = (0..n).map(|i| format!("tok{i}")).collect();
         let mut sink = String::new();
-        let (layout, list) =
-            draw_recorded(
+        let (layout, list) = draw_recorded(
             SVGBackend::with_string(&mut sink, (500, 460)),
             &matrix,
             &labels,
@@ -458,7 +476,11 @@ mod tests {
         );
         let svg = list.to_svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains(r#"width="500" height="460""#), "{}", &svg[..200]);
+        assert!(
+            svg.contains(r#"width="500" height="460""#),
+            "{}",
+            &svg[..200]
+        );
         for label in &labels {
             // Each token labels a row and a column.
             assert_eq!(svg_text_count(&svg, label), 2, "{label}");

@@ -267,7 +267,10 @@ mod tests {
         assert_eq!(back, file);
         let (tokens, trace) = back.into_parts();
         assert_eq!(tokens.labels(), ["a", "b"]);
-        assert_eq!(trace.attention[0].head_map(0, 1), Some(&[0.5, 0.5, 0.125, 0.875][..]));
+        assert_eq!(
+            trace.attention[0].head_map(0, 1),
+            Some(&[0.5, 0.5, 0.125, 0.875][..])
+        );
     }
 
     #[test]
@@ -322,9 +325,7 @@ mod tests {
             ),
             (
                 "huge shape",
-                Box::new(|v| {
-                    v["modules"][0]["shape"] = serde_json::json!([u64::MAX, u64::MAX, 2])
-                }),
+                Box::new(|v| v["modules"][0]["shape"] = serde_json::json!([u64::MAX, u64::MAX, 2])),
                 "needs too many values",
             ),
             (

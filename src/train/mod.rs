@@ -3,6 +3,7 @@
 pub mod activations;
 pub mod gradients;
 pub mod problems;
+pub mod settings;
 pub mod speed;
 pub mod tasks;
 pub mod trainer;
@@ -11,6 +12,7 @@ pub use crate::analysis::ParameterGradient;
 pub use activations::activation_statistics;
 pub use gradients::gradient_statistics;
 pub use problems::Problem;
+pub use settings::RunSettings;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};
 pub use trainer::{
     Analysis, EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig,

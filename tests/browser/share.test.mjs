@@ -41,13 +41,55 @@ describe('sharing on cpu', () => {
   const check = checker(it, problems, state, { timeout: LOAD_TIMEOUT_MS + 120_000, notFound: () => server.notFound });
   const base = () => `${server.url}tutorials/glassbox/`;
 
-  async function open(query) {
+  async function open(query, viewport) {
     const page = await context.newPage();
     watchProblems(page, problems, () => state.current);
+    if (viewport) await page.setViewportSize(viewport);
     await page.goto(`${base()}${query}`);
     await waitForApp(page, { runs: 1 });
     return page;
   }
+
+  // Clicks `button` and keeps the download: its name, path and bytes.
+  async function save(page, button) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+    const file = path.join(root, download.suggestedFilename());
+    await download.saveAs(file);
+    return { name: download.suggestedFilename(), file, bytes: await readFile(file) };
+  }
+
+  // The share of pixels of `canvas` that no pixel of `svg` (drawn by the browser at the canvas'
+  // size) within one pixel matches (summed RGB difference up to 60): a 1 px line may land half a
+  // pixel apart in the two renderers, a missing or moved mark may not.
+  const svgDifference = (page, canvas, svg) => page.evaluate(async ([selector, text]) => {
+    const target = document.querySelector(selector);
+    const { width, height } = target;
+    const image = new Image();
+    image.src = URL.createObjectURL(new Blob([text], { type: 'image/svg+xml' }));
+    await image.decode();
+    const drawn = document.createElement('canvas');
+    drawn.width = width;
+    drawn.height = height;
+    drawn.getContext('2d').drawImage(image, 0, 0, width, height);
+    const a = target.getContext('2d').getImageData(0, 0, width, height).data;
+    const b = drawn.getContext('2d').getImageData(0, 0, width, height).data;
+    const close = (i, j) => Math.abs(a[i] - b[j]) + Math.abs(a[i + 1] - b[j + 1]) + Math.abs(a[i + 2] - b[j + 2]) <= 60;
+    let differing = 0;
+    for (let y = 0; y < height; y += 1) {
+      for (let x = 0; x < width; x += 1) {
+        const i = (y * width + x) * 4;
+        let matched = false;
+        for (let dy = -1; dy <= 1 && !matched; dy += 1) {
+          for (let dx = -1; dx <= 1 && !matched; dx += 1) {
+            const [u, v] = [x + dx, y + dy];
+            if (u >= 0 && v >= 0 && u < width && v < height) matched = close(i, (v * width + u) * 4);
+          }
+        }
+        if (!matched) differing += 1;
+      }
+    }
+    return differing / (width * height);
+  }, [canvas, svg]);
 
   const controls = (page) => page.evaluate(() => ({
     model: document.querySelector('#model').value,
@@ -273,6 +315,138 @@ describe('sharing on cpu', () => {
     await page.focus('#export-csv');
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
     assert.match(download.suggestedFilename(), /\.csv$/);
+    // Pinning a token, from the keyboard.
+    await page.focus('#pin');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction(() => !document.querySelector('#pinned').hidden);
+    assert.equal(await page.$eval('#pinned', (p) => p.dataset.token), '0');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => document.querySelector('#pinned').hidden);
+    assert.equal(await page.inputValue('#pin'), '');
+    await page.close();
+  });
+  check('every chart saves as SVG: the drawing on its canvas, as vectors and text', async () => {
+    const page = await open('?model=reverse&text=3+1+4+1+5&layer=1');
+    const heatmap = await save(page, '#export-svg');
+    assert.equal(heatmap.name, 'glassbox-reverse-layer1-heatmap.svg');
+    const svg = heatmap.bytes.toString('utf8');
+    assert.ok(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>'), svg.slice(0, 120));
+    assert.match(svg, /width="760" height="700"/);
+    // Every token labels a row and a column, as text; the 25 cells are rectangles, no image.
+    for (const token of ['3', '1', '4', '5']) {
+      assert.ok(svg.split(`>\n${token}\n</text>`).length - 1 >= 2, `token ${token} is not written as text`);
+    }
+    assert.ok(svg.includes('Layer 1 · mean of heads'));
+    assert.ok(svg.split('<rect').length - 1 >= 25);
+    assert.ok(!svg.includes('<image'));
+    // Drawn by the browser, the SVG is the canvas' picture (fonts aside).
+    const difference = await svgDifference(page, '#heatmap', svg);
+    assert.ok(difference < 0.03, `${(difference * 100).toFixed(2)}% of the pixels differ`);
+    // The other charts too: the head-to-head similarity, and a diagnostics chart.
+    await page.selectOption('#view', 'heads');
+    await page.waitForFunction(() => document.querySelector('#similarity').checkVisibility());
+    const similarity = await save(page, '#similarity-svg');
+    assert.equal(similarity.name, 'glassbox-head-similarity.svg');
+    const similarityDifference = await svgDifference(page, '#similarity', similarity.bytes.toString('utf8'));
+    assert.ok(similarityDifference < 0.03, `similarity: ${(similarityDifference * 100).toFixed(2)}% of the pixels differ`);
+    await page.click('#tab-diagnostics');
+    await page.waitForFunction(() => Number(document.querySelector('#diagnostics').dataset.params) > 0);
+    await page.waitForFunction(() => document.querySelector('#flops-chart').checkVisibility());
+    const flops = await save(page, '#flops-chart-svg');
+    const flopsSvg = flops.bytes.toString('utf8');
+    assert.ok(flopsSvg.includes('<polyline') || flopsSvg.includes('<path'), 'the FLOPs curves are not vectors');
+    const flopsDifference = await svgDifference(page, '#flops-chart', flopsSvg);
+    assert.ok(flopsDifference < 0.03, `FLOPs chart: ${(flopsDifference * 100).toFixed(2)}% of the pixels differ`);
+    await page.close();
+  });
+
+  check('a trace exports as JSON and opens again without the model: same numbers, same picture', async () => {
+    const page = await open('?model=reverse&text=3+1+4+1+5+9&layer=1');
+    const original = await canvasStats(page, '#heatmap');
+    const view = JSON.parse((await save(page, '#export-view-json')).bytes.toString('utf8'));
+    const trace = await save(page, '#export-trace');
+    assert.equal(trace.name, 'glassbox-reverse-trace.json');
+    const json = JSON.parse(trace.bytes.toString('utf8'));
+    assert.equal(json.format, 'glassbox.trace');
+    assert.equal(json.text, '3 1 4 1 5 9');
+    assert.deepEqual(json.tokens.map((t) => t.display), ['3', '1', '4', '1', '5', '9']);
+    assert.ok(json.modules.length > 0 && json.modules.every((m) => m.values.length === m.shape.reduce((a, b) => a * b, 1)));
+    // The trace holds the numbers the view showed: the mean of layer 1's heads.
+    const layer = json.attention[1];
+    for (let q = 0; q < 6; q += 1) {
+      for (let k = 0; k < 6; k += 1) {
+        let sum = 0;
+        for (let h = 0; h < layer.heads; h += 1) sum += layer.values[(h * 6 + q) * 6 + k];
+        assert.ok(Math.abs(sum / layer.heads - view.maps[0].queries_by_keys[q][k]) < 1e-6);
+      }
+    }
+    // Another model, then the trace: the views show the file's numbers again, nothing runs.
+    await page.selectOption('#model', 'sort');
+    await page.waitForFunction(() => document.querySelector('#app').dataset.model === 'sort');
+    await page.setInputFiles('#open', [trace.file]);
+    await page.waitForFunction(() => document.querySelector('#app').dataset.source === 'trace');
+    await page.waitForFunction(() => document.querySelector('#app').dataset.state === 'ready');
+    assert.equal(await page.inputValue('#text'), '3 1 4 1 5 9');
+    await page.waitForFunction((hash) => {
+      const canvas = document.querySelector('#heatmap');
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let h = 0x811c9dc5;
+      for (let i = 0; i < data.length; i += 4) {
+        h = Math.imul(h ^ (((data[i] << 24) | (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3]) >>> 0), 0x01000193) >>> 0;
+      }
+      return h.toString(16) === hash;
+    }, original.hash);
+    assert.match(await page.textContent('#provenance'), /Viewing the trace glassbox-reverse-trace\.json \(model: reverse/);
+    assert.match(await page.textContent('#forward'), /imported trace: 6 tokens, 2 layers, no model run/);
+    // An exported view is not a trace: it says so, and the view stays as it was.
+    const single = await save(page, '#export-view-json');
+    await page.setInputFiles('#open', [single.file]);
+    await page.waitForFunction(() => !document.querySelector('#load-error').hidden);
+    assert.match(await page.textContent('#load-error'), /one exported view .* not a whole trace/);
+    assert.equal((await canvasStats(page, '#heatmap')).hash, original.hash);
+    assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.source), 'trace');
+    // Typing runs the loaded model again.
+    const runs = Number(await page.evaluate(() => document.querySelector('#app').dataset.runs));
+    await page.fill('#text', '2 7 1 8');
+    await page.waitForFunction((n) => Number(document.querySelector('#app').dataset.runs) > n, runs);
+    assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.source), 'model');
+    assert.match(await page.textContent('#forward'), /last forward \+ capture/);
+    await page.close();
+  });
+
+  check('the training settings and a panel travel in the address', async () => {
+    const small = { width: 1280, height: 600 };
+    const page = await open('?tab=train&task=sort&train_optimizer=sgd&train_lr=0.003&train_steps=50&panel=report', small);
+    assert.equal(await page.inputValue('#train-task'), 'sort');
+    assert.equal(await page.inputValue('#train-optimizer'), 'sgd');
+    assert.equal(Number(await page.inputValue('#train-lr')), 0.003);
+    assert.equal(Number(await page.inputValue('#train-steps')), 50);
+    const inView = (id) => page.waitForFunction((panel) => {
+      const top = document.getElementById(panel).getBoundingClientRect().top;
+      return window.scrollY > 0 && top >= -2 && top < window.innerHeight;
+    }, id);
+    await inView('panel-report');
+    // A change of the form is written back; the rest of the address stays.
+    await page.selectOption('#train-optimizer', 'adam');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('train_optimizer') === 'adam');
+    const params = new URL(page.url()).searchParams;
+    assert.equal(params.get('task'), 'sort');
+    assert.equal(params.get('train_steps'), '50');
+    // A panel's "#" button puts it in the address; the link opens the tab scrolled to it.
+    await page.click('#tab-diagnostics');
+    await page.waitForFunction(() => Number(document.querySelector('#diagnostics').dataset.params) > 0);
+    await page.click('#link-memory');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('panel') === 'memory');
+    const link = new URL(page.url()).search;
+    assert.equal(new URLSearchParams(link).get('tab'), 'diagnostics');
+    const again = await open(link, small);
+    await again.waitForFunction(() => {
+      const top = document.getElementById('panel-memory').getBoundingClientRect().top;
+      return window.scrollY > 0 && top >= -2 && top < window.innerHeight;
+    });
+    assert.equal(await again.inputValue('#train-optimizer'), 'adam');
+    assert.equal(await again.inputValue('#train-task'), 'sort');
+    await again.close();
     await page.close();
   });
 });

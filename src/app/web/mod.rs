@@ -279,3 +279,20 @@ pub fn on_escape(mut on_escape: impl FnMut() + 'static) {
     }
     listener.forget();
 }
+
+/// Scrolls the element with `id` into view; nothing when
+/// there is no such element.
+pub fn scroll_to(id: &str) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let Some(element) = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.get_element_by_id(id))
+    else {
+        return;
+    };
+    if let Ok(function) = js_sys::Reflect::get(&element, &JsValue::from_str("scrollIntoView"))
+        && let Ok(function) = function.dyn_into::<js_sys::Function>()
+    {
+        let _ = function.call0(&element);
+    }
+}
