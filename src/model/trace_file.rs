@@ -275,7 +275,8 @@ mod tests {
 
     #[test]
     fn damaged_traces_are_refused_with_the_place_at_fault() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Damage = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Damage, &str)> = vec![
             (
                 "wrong format",
                 Box::new(|v| v["format"] = "glassbox.checkpoint".into()),
