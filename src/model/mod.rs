@@ -39,3 +39,21 @@ pub async fn run_traced(
     let (_logits, recorder) = model.forward_traced(tokens);
     recorder.read().await
 }
+
+/// Tokenizes `text`, runs `model` on it and returns that run as a trace file named `name`,
+/// described by `about`: what the page's "Trace (JSON)" saves, made without a page.
+pub async fn capture_trace(
+    model: &Transformer,
+    tokenizer: &WordTokenizer,
+    text: &str,
+    name: &str,
+    about: &str,
+    device: &Device,
+) -> Result<TraceFile, ModelError> {
+    let tokens = tokenizer.tokenize(text);
+    if tokens.tokens.is_empty() {
+        return Err(ModelError::EmptyInput);
+    }
+    let trace = run_traced(model, &[tokens.ids()], device).await?;
+    Ok(TraceFile::new(name, about, text, &tokens, &trace))
+}
