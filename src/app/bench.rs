@@ -1,5 +1,6 @@
-//! In-page benchmark (`?bench=1`): forward + capture time and a 512×512 heatmap redraw,
-//! measured on the device the page runs on; `scripts/bench` reads the printed JSON.
+//! In-page benchmark (`?bench=1`): forward + capture time, a 512×512 heatmap redraw and its SVG
+//! export, and a 512-token trace file written and read, measured on the device the page runs
+//! on; `scripts/bench` reads the printed JSON.
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
@@ -9,9 +10,10 @@ use crate::charts::Style;
 use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
 
 use super::session::{LoadedModel, RunResult};
-use super::views::{HeadChoice, draw_heatmap_view};
+use super::views::{HeadChoice, canvas_svg, draw_heatmap_view};
 use super::web;
 use crate::model::BackendInfo;
+use crate::model::TraceFile;
 
 const WARM_UP_RUNS: usize = 3;
 const TIMED_RUNS: usize = 20;
@@ -54,21 +56,38 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .ok_or("the corpus has no tokens")?;
     let forward_512_ms = web::now_ms() - started;
-    let redraw_ms = time_redraws(&long)?;
+    let (redraw_ms, canvas) = time_redraws(&long)?;
+
+    // The SVG export of that heatmap, and the 512-token run as a trace file written and read.
+    let started = web::now_ms();
+    let svg = canvas_svg(&canvas)?;
+    let svg_ms = web::now_ms() - started;
+    let started = web::now_ms();
+    let trace = TraceFile::new("seed", "", &long_text, &long.tokens, &long.trace).to_json();
+    let trace_write_ms = web::now_ms() - started;
+    let started = web::now_ms();
+    TraceFile::parse(trace.as_bytes()).map_err(|e| e.to_string())?;
+    let trace_read_ms = web::now_ms() - started;
 
     Ok(format!(
         "{{\"backend\":{:?},\"batch\":2,\"tokens\":10,\"forward_ms_median\":{:.3},\"forward_ms_all\":{},\
-         \"forward_512_tokens_ms\":{:.3},\"heatmap_512_redraw_ms_median\":{:.3},\"heatmap_512_redraw_ms_all\":{}}}",
+         \"forward_512_tokens_ms\":{:.3},\"heatmap_512_redraw_ms_median\":{:.3},\"heatmap_512_redraw_ms_all\":{},\
+         \"heatmap_512_svg_ms\":{svg_ms:.3},\"heatmap_512_svg_kb\":{:.1},\
+         \"trace_512_write_ms\":{trace_write_ms:.3},\"trace_512_read_ms\":{trace_read_ms:.3},\"trace_512_kb\":{:.1}}}",
         backend.label,
         median(&forward_ms),
         json_list(&forward_ms),
         forward_512_ms,
         median(&redraw_ms),
         json_list(&redraw_ms),
+        svg.len() as f64 / 1024.0,
+        trace.len() as f64 / 1024.0,
     ))
 }
 
-fn time_redraws(run: &RunResult) -> Result<Vec<f64>, String> {
+/// Redraws the heatmap of `run` [`REDRAWS`] times on a canvas of the page's size; returns the
+/// times and the canvas (its drawing is kept for the SVG export).
+fn time_redraws(run: &RunResult) -> Result<(Vec<f64>, HtmlCanvasElement), String> {
     let document = web_sys::window()
         .and_then(|window| window.document())
         .ok_or("no document")?;
@@ -79,6 +98,7 @@ fn time_redraws(run: &RunResult) -> Result<Vec<f64>, String> {
         .map_err(|_| "not a canvas")?;
     canvas.set_width(760);
     canvas.set_height(700);
+    canvas.set_id("bench-heatmap");
     let style = Style::light();
     let mut times = Vec::with_capacity(REDRAWS);
     for _ in 0..REDRAWS {
@@ -86,5 +106,5 @@ fn time_redraws(run: &RunResult) -> Result<Vec<f64>, String> {
         draw_heatmap_view(&canvas, run, 0, HeadChoice::Mean, None, &style)?;
         times.push(web::now_ms() - started);
     }
-    Ok(times)
+    Ok((times, canvas))
 }
