@@ -156,7 +156,7 @@ pub struct ExportedMap<'a> {
 }
 
 /// The data behind an attention view as JSON: the tokens, the settings and every map shown,
-/// rows as queries and columns as keys.
+/// rows as queries and columns as keys; for the head grid, also the head-to-head similarity.
 pub fn view_json(
     model: &str,
     tokens: &[String],
@@ -164,6 +164,7 @@ pub fn view_json(
     view: &str,
     threshold: Option<f32>,
     maps: &[ExportedMap<'_>],
+    similarity: Option<&crate::analysis::Matrix>,
 ) -> String {
     let maps: Vec<serde_json::Value> = maps
         .iter()
@@ -172,6 +173,12 @@ pub fn view_json(
             serde_json::json!({ "name": map.name, "queries_by_keys": rows })
         })
         .collect();
+    let similarity = similarity.map(|matrix| {
+        matrix
+            .values
+            .chunks(matrix.cols.max(1))
+            .collect::<Vec<&[f32]>>()
+    });
     let value = serde_json::json!({
         "format": "glassbox.attention-view",
         "model": model,
@@ -180,6 +187,7 @@ pub fn view_json(
         "view": view,
         "threshold": threshold,
         "maps": maps,
+        "head_similarity": similarity,
     });
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
@@ -243,10 +251,12 @@ mod export_tests {
                 name: "head 0".into(),
                 matrix: &matrix,
             }],
+            Some(&Matrix::new(1, 1, vec![1.0]).unwrap()),
         );
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["layer"], 1);
         assert_eq!(value["maps"][0]["queries_by_keys"][0][1], 0.75);
         assert_eq!(value["tokens"][1], "y");
+        assert_eq!(value["head_similarity"][0][0], 1.0);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::analysis::{Matrix, strongest_keys};
+use crate::analysis::{Matrix, head_similarity, strongest_keys};
 use crate::charts::HeatmapLayout;
 
 use crate::model::trace_file::MAX_TRACE_BYTES;
@@ -437,6 +437,11 @@ pub fn App() -> impl IntoView {
                     view.name(),
                     threshold,
                     &exported,
+                    (view == ViewKind::Heads)
+                        .then(|| run.trace.attention.get(layer))
+                        .flatten()
+                        .and_then(|attention| head_similarity(attention, 0))
+                        .as_ref(),
                 );
                 web::files::download(&format!("{base}.json"), text.as_bytes())
             }

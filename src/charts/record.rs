@@ -46,7 +46,7 @@ impl BackendStyle for Stroke {
     }
 }
 
-/// A text style as it was drawn, with the box its backend measured for the text.
+/// A text style as it was drawn.
 #[derive(Clone)]
 pub struct Font {
     color: BackendColor,
@@ -55,17 +55,16 @@ pub struct Font {
     style: FontStyle,
     anchor: Pos,
     transform: FontTransform,
-    layout: Option<((i32, i32), (i32, i32))>,
 }
 
-/// Recorded text carries no glyphs: it can be written out by a backend that draws text itself
-/// (SVG, a canvas), not rasterised by one that asks the style for pixels.
+/// Recorded text carries no font data: it can be written out by a backend that draws text
+/// itself (SVG, a canvas), not measured or rasterised by one that asks the style.
 #[derive(Debug, Clone)]
 pub struct NoGlyphs;
 
 impl std::fmt::Display for NoGlyphs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("recorded text has no glyphs to rasterise")
+        f.write_str("recorded text has no font data to measure or rasterise")
     }
 }
 
@@ -93,7 +92,7 @@ impl BackendTextStyle for Font {
         FontFamily::from(self.family.as_str())
     }
     fn layout_box(&self, _text: &str) -> Result<((i32, i32), (i32, i32)), NoGlyphs> {
-        self.layout.ok_or(NoGlyphs)
+        Err(NoGlyphs)
     }
     fn draw<E, DrawFunc: FnMut(i32, i32, BackendColor) -> Result<(), E>>(
         &self,
@@ -370,7 +369,6 @@ impl<DB: DrawingBackend> DrawingBackend for Recording<DB> {
             style: style.style(),
             anchor: style.anchor(),
             transform: style.transform(),
-            layout: style.layout_box(text).ok(),
         };
         self.push(Op::Text(text.to_string(), font, pos));
         self.inner.draw_text(text, style, pos)

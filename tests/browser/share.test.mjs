@@ -204,6 +204,9 @@ describe('sharing on cpu', () => {
     const heads = JSON.parse((await save('#export-view-json')).bytes.toString('utf8'));
     assert.equal(heads.view, 'heads');
     assert.equal(heads.maps.length, 4);
+    // With the head-to-head similarity the view draws beside the grid: 1 on the diagonal.
+    assert.equal(heads.head_similarity.length, 4);
+    heads.head_similarity.forEach((row, i) => assert.ok(Math.abs(row[i] - 1) < 1e-5, `${row}`));
     assert.match(await page.textContent('#export-status'), /Saved glassbox-reverse-layer\d-heads\.json/);
     await page.close();
   });
