@@ -46,6 +46,19 @@ fn the_cli_writes_the_trace_of_the_same_run_the_library_makes() {
     assert_eq!(file.attention, trace.attention);
     assert_eq!(file.modules, trace.modules);
     assert!(!file.modules.is_empty());
+
+    // The binary form holds the same trace.
+    let binary = out_path("reverse-trace.safetensors");
+    let run = Command::new(env!("CARGO_BIN_EXE_glassbox-trace"))
+        .args(["--checkpoint", REVERSE, "--text", "3 1 4 1 5 9", "--out"])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let bytes = std::fs::read(&binary).unwrap();
+    std::fs::remove_file(&binary).unwrap();
+    assert!(TraceFile::is_binary_trace(&bytes));
+    assert_eq!(TraceFile::parse(&bytes).unwrap(), file);
 }
 
 #[test]

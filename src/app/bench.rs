@@ -62,18 +62,26 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
     let started = web::now_ms();
     let svg = canvas_svg(&canvas)?;
     let svg_ms = web::now_ms() - started;
+    let file = TraceFile::new("seed", "", &long_text, &long.tokens, &long.trace);
     let started = web::now_ms();
-    let trace = TraceFile::new("seed", "", &long_text, &long.tokens, &long.trace).to_json();
+    let trace = file.to_json();
     let trace_write_ms = web::now_ms() - started;
     let started = web::now_ms();
     TraceFile::parse(trace.as_bytes()).map_err(|e| e.to_string())?;
     let trace_read_ms = web::now_ms() - started;
+    let started = web::now_ms();
+    let binary = file.to_safetensors().map_err(|e| e.to_string())?;
+    let binary_write_ms = web::now_ms() - started;
+    let started = web::now_ms();
+    TraceFile::parse(&binary).map_err(|e| e.to_string())?;
+    let binary_read_ms = web::now_ms() - started;
 
     Ok(format!(
         "{{\"backend\":{:?},\"batch\":2,\"tokens\":10,\"forward_ms_median\":{:.3},\"forward_ms_all\":{},\
          \"forward_512_tokens_ms\":{:.3},\"heatmap_512_redraw_ms_median\":{:.3},\"heatmap_512_redraw_ms_all\":{},\
          \"heatmap_512_svg_ms\":{svg_ms:.3},\"heatmap_512_svg_kb\":{:.1},\
-         \"trace_512_write_ms\":{trace_write_ms:.3},\"trace_512_read_ms\":{trace_read_ms:.3},\"trace_512_kb\":{:.1}}}",
+         \"trace_512_write_ms\":{trace_write_ms:.3},\"trace_512_read_ms\":{trace_read_ms:.3},\"trace_512_kb\":{:.1},\
+         \"trace_512_binary_write_ms\":{binary_write_ms:.3},\"trace_512_binary_read_ms\":{binary_read_ms:.3},\"trace_512_binary_kb\":{:.1}}}",
         backend.label,
         median(&forward_ms),
         json_list(&forward_ms),
@@ -82,6 +90,7 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
         json_list(&redraw_ms),
         svg.len() as f64 / 1024.0,
         trace.len() as f64 / 1024.0,
+        binary.len() as f64 / 1024.0,
     ))
 }
 

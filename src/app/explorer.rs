@@ -274,19 +274,8 @@ pub fn App() -> impl IntoView {
         pinned.set(None);
     };
 
-    // Loads a shipped model or the user's files; a failure leaves the current model in place.
-    let load = move |source: LoadSource| {
-        // A lone JSON file that is not beside a checkpoint is a trace to view.
-        if let LoadSource::Files(files) = &source
-            && let [file] = files.as_slice()
-            && file.name.to_lowercase().ends_with(".json")
-        {
-            open_trace(file.clone());
-            return;
-        }
-        let Some(device) = backend.get_value() else {
-            return;
-        };
+    // Opens a model from `source` on `device`; a failure leaves the current model in place.
+    let load_model = move |source: LoadSource, device: BackendInfo| {
         loading.set(true);
         web::spawn(async move {
             web::next_frame().await;
@@ -314,6 +303,42 @@ pub fn App() -> impl IntoView {
         });
     };
 
+    // Loads a shipped model or the user's files; a failure leaves the current model in place.
+    let load = move |source: LoadSource| {
+        // A lone JSON file that is not beside a checkpoint is a trace to view.
+        if let LoadSource::Files(files) = &source
+            && let [file] = files.as_slice()
+            && file.name.to_lowercase().ends_with(".json")
+        {
+            open_trace(file.clone());
+            return;
+        }
+        let Some(device) = backend.get_value() else {
+            return;
+        };
+        // A lone .safetensors file may be a binary trace: its header says so.
+        if let LoadSource::Files(files) = &source
+            && let [file] = files.as_slice()
+            && file.size_bytes <= MAX_TRACE_BYTES as f64
+        {
+            let file = file.clone();
+            loading.set(true);
+            web::spawn(async move {
+                let is_trace = file
+                    .read()
+                    .await
+                    .is_ok_and(|bytes| TraceFile::is_binary_trace(&bytes));
+                loading.set(false);
+                if is_trace {
+                    open_trace(file);
+                } else {
+                    load_model(LoadSource::Files(vec![file]), device);
+                }
+            });
+            return;
+        }
+        load_model(source, device);
+    };
     // Every view setting lives in the address: a link reopens this view, back and forward work.
     Effect::new(move |_| {
         let state = ViewState {
@@ -397,6 +422,18 @@ pub fn App() -> impl IntoView {
         );
         let tokens = run.tokens.labels();
         let maps = view_maps(&run, layer, head, view);
+        // The whole run, as a trace file that opens again without the model.
+        let trace_file = || {
+            TraceFile::new(
+                &imported
+                    .get_untracked()
+                    .unwrap_or_else(|| model_id.get_untracked()),
+                &provenance.get_untracked(),
+                &text.get_untracked(),
+                &run.tokens,
+                &run.trace,
+            )
+        };
         let outcome = match kind {
             "png" | "svg" => {
                 let canvas = match view {
@@ -409,17 +446,15 @@ pub fn App() -> impl IntoView {
                     .and_then(|canvas| save_canvas(&canvas, &base, kind))
             }
             "trace" => {
-                let file = TraceFile::new(
-                    &imported
-                        .get_untracked()
-                        .unwrap_or_else(|| model_id.get_untracked()),
-                    &provenance.get_untracked(),
-                    &text.get_untracked(),
-                    &run.tokens,
-                    &run.trace,
-                );
                 let name = format!("glassbox-{}-trace.json", model_id.get_untracked());
-                web::files::download(&name, file.to_json().as_bytes())
+                web::files::download(&name, trace_file().to_json().as_bytes())
+            }
+            "trace-binary" => {
+                let name = format!("glassbox-{}-trace.safetensors", model_id.get_untracked());
+                trace_file()
+                    .to_safetensors()
+                    .map_err(|error| error.to_string())
+                    .and_then(|bytes| web::files::download(&name, &bytes))
             }
             "json" => {
                 let exported: Vec<ExportedMap<'_>> = maps
@@ -972,6 +1007,8 @@ pub fn App() -> impl IntoView {
                     <button id="export-csv" type="button" on:click=move |_| export_view("csv")>"CSV"</button>
                     <button id="export-trace" type="button" on:click=move |_| export_view("trace")
                         title="Every layer and head of this run, and every module's output: opens again here without the model">"Trace (JSON)"</button>
+                    <button id="export-trace-binary" type="button" on:click=move |_| export_view("trace-binary")
+                        title="The same trace as a safetensors file: half the size, for long texts">"Trace (.safetensors)"</button>
                     <span id="export-status" aria-live="polite">{move || export_status.get()}</span>
                 </div>
                 <label class="pin-picker">"Pin a token "

@@ -6,7 +6,7 @@
 //!     --text "3 1 4 1 5 9" --out reverse-trace.json
 //! ```
 //!
-//! It runs on the CPU (burn-flex).
+//! It runs on the CPU (burn-flex). An `--out` ending in `.safetensors` writes the binary form.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +31,8 @@ struct Args {
     /// The text to run.
     #[arg(long)]
     text: String,
-    /// Where to write the trace (JSON).
+    /// Where to write the trace: `.safetensors` for the binary form (half the size, for long
+    /// texts), anything else for JSON.
     #[arg(long)]
     out: PathBuf,
 }
@@ -91,14 +92,23 @@ async fn run(args: &Args) -> Result<String, String> {
     let trace = capture_trace(&model, &tokenizer, &args.text, &name, &about, &device)
         .await
         .map_err(|error| error.to_string())?;
-    let json = trace.to_json();
-    std::fs::write(&args.out, &json).map_err(|error| format!("{}: {error}", args.out.display()))?;
+    let binary = args
+        .out
+        .extension()
+        .is_some_and(|extension| extension == "safetensors");
+    let bytes = if binary {
+        trace.to_safetensors().map_err(|error| error.to_string())?
+    } else {
+        trace.to_json().into_bytes()
+    };
+    std::fs::write(&args.out, &bytes)
+        .map_err(|error| format!("{}: {error}", args.out.display()))?;
     Ok(format!(
         "{}: {} tokens, {} layers, {} module outputs, {} bytes",
         args.out.display(),
         trace.tokens.len(),
         trace.attention.len(),
         trace.modules.len(),
-        json.len()
+        bytes.len()
     ))
 }

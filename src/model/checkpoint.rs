@@ -331,26 +331,11 @@ pub fn encode_checkpoint(
     let words = serde_json::to_string(vocabulary.words())
         .map_err(|error| CheckpointError::BadVocabulary(error.to_string()))?;
     info.insert(META_VOCABULARY.into(), words);
-    let views = parameters
+    let tensors = parameters
         .iter()
-        .map(|(path, parameter)| {
-            let bytes: Vec<u8> = parameter
-                .values
-                .iter()
-                .flat_map(|value| value.to_le_bytes())
-                .collect();
-            (
-                path.clone(),
-                OwnedView {
-                    shape: parameter.shape.clone(),
-                    bytes,
-                },
-            )
-        })
-        .collect::<Vec<_>>();
-    safetensors::serialize(views, Some(info)).map_err(|error| CheckpointError::BadLayout {
-        reason: error.to_string(),
-    })
+        .map(|(path, parameter)| (path.clone(), parameter.clone()))
+        .collect();
+    write_tensors(tensors, info)
 }
 
 /// The config as the compact JSON stored in checkpoints.
@@ -478,10 +463,42 @@ fn check_config_fits(config: &TransformerConfig, tensors: usize) -> Result<(), C
     Ok(())
 }
 
+/// Reads any safetensors file as `f32` tensors by name, with its metadata, checked as a
+/// checkpoint is (framing, offsets, dtypes, the size limit).
+pub(crate) fn read_tensors(bytes: &[u8]) -> Result<SafetensorsFile, CheckpointError> {
+    SafetensorsFile::parse(bytes)
+}
+
+/// Writes `f32` tensors by name, with `metadata`, as a safetensors file.
+pub(crate) fn write_tensors(
+    tensors: Vec<(String, ParameterData)>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let views = tensors.into_iter().map(|(name, tensor)| {
+        let bytes: Vec<u8> = tensor
+            .values
+            .iter()
+            .flat_map(|value| value.to_le_bytes())
+            .collect();
+        (
+            name,
+            OwnedView {
+                shape: tensor.shape,
+                bytes,
+            },
+        )
+    });
+    safetensors::serialize(views, Some(metadata)).map_err(|error| CheckpointError::BadLayout {
+        reason: error.to_string(),
+    })
+}
+
 /// A safetensors file checked and converted to `f32`, names untouched.
-struct SafetensorsFile {
-    metadata: BTreeMap<String, String>,
-    tensors: BTreeMap<String, ParameterData>,
+pub(crate) struct SafetensorsFile {
+    /// The header's `__metadata__`.
+    pub metadata: BTreeMap<String, String>,
+    /// Every tensor by name.
+    pub tensors: BTreeMap<String, ParameterData>,
 }
 
 impl SafetensorsFile {

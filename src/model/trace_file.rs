@@ -9,12 +9,19 @@
 //!   "modules": [{ "path": "layers.0.attn", "shape": [1, 4, 64], "values": [ … ] }, …] }
 //! ```
 //!
+//! The same content also goes in a safetensors file (`to_safetensors`): each attention map and
+//! module output a little-endian `f32` tensor (`attention.{layer}`, `module.{path}`), the rest
+//! in its metadata (`format`, `version`, `model`, `about`, `text`, and `tokens` and `modules`, the
+//! module paths in order, as JSON). It is about half the size of the JSON and reads faster, for
+//! long sequences; [`TraceFile::parse`] reads either.
+//!
 //! Reading checks everything the views rely on (shapes against value counts, one attention map
 //! per layer over the tokens, weights between 0 and 1), so a damaged file is refused with the
 //! place at fault and never reaches a chart.
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::{ParameterData, read_tensors, write_tensors};
 use super::tokenizer::{Token, Tokenized};
 use super::trace::{AttentionCapture, Capture, Trace};
 
@@ -82,6 +89,8 @@ pub enum TraceFileError {
     Attention { layer: usize, problem: String },
     #[error("module output {path:?}: {problem}")]
     Module { path: String, problem: String },
+    #[error("the trace's safetensors container: {0}")]
+    Container(String),
 }
 
 impl TraceFile {
@@ -105,10 +114,13 @@ impl TraceFile {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads and checks a trace file.
+    /// Reads and checks a trace file, JSON or safetensors.
     pub fn parse(bytes: &[u8]) -> Result<Self, TraceFileError> {
         if bytes.len() > MAX_TRACE_BYTES {
             return Err(TraceFileError::TooLarge(bytes.len()));
+        }
+        if Self::is_binary_trace(bytes) {
+            return Self::from_safetensors(bytes);
         }
         // The format is looked at first, so that another JSON file gets the right message.
         let value: serde_json::Value = serde_json::from_slice(bytes)
@@ -128,6 +140,144 @@ impl TraceFile {
         }
         let file: Self = serde_json::from_value(value)
             .map_err(|error| TraceFileError::Structure(error.to_string()))?;
+        file.check()?;
+        Ok(file)
+    }
+
+    /// Whether `bytes` are a safetensors file whose metadata says it is a trace (read from the
+    /// header alone).
+    pub fn is_binary_trace(bytes: &[u8]) -> bool {
+        let Some(length) = bytes
+            .first_chunk::<8>()
+            .map(|field| u64::from_le_bytes(*field))
+        else {
+            return false;
+        };
+        let Some(header) = usize::try_from(length)
+            .ok()
+            .and_then(|length| bytes.get(8..length.checked_add(8)?))
+        else {
+            return false;
+        };
+        serde_json::from_slice::<serde_json::Value>(header)
+            .is_ok_and(|header| header["__metadata__"]["format"].as_str() == Some(TRACE_FORMAT))
+    }
+
+    /// The trace as a safetensors file.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, TraceFileError> {
+        let json = |value: serde_json::Result<String>| {
+            value.map_err(|error| TraceFileError::Container(error.to_string()))
+        };
+        let metadata = [
+            ("format", TRACE_FORMAT.to_string()),
+            ("version", TRACE_VERSION.to_string()),
+            ("model", self.model.clone()),
+            ("about", self.about.clone()),
+            ("text", self.text.clone()),
+            ("tokens", json(serde_json::to_string(&self.tokens))?),
+            (
+                "modules",
+                json(serde_json::to_string(
+                    &self.modules.iter().map(|m| &m.path).collect::<Vec<_>>(),
+                ))?,
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        let attention = self.attention.iter().map(|attention| {
+            (
+                format!("attention.{}", attention.layer),
+                ParameterData {
+                    shape: vec![
+                        attention.batch,
+                        attention.heads,
+                        attention.queries,
+                        attention.keys,
+                    ],
+                    values: attention.values.clone(),
+                },
+            )
+        });
+        let modules = self.modules.iter().map(|capture| {
+            (
+                format!("module.{}", capture.path),
+                ParameterData {
+                    shape: capture.shape.clone(),
+                    values: capture.values.clone(),
+                },
+            )
+        });
+        write_tensors(attention.chain(modules).collect(), metadata)
+            .map_err(|error| TraceFileError::Container(error.to_string()))
+    }
+
+    /// Reads a trace from a safetensors file and checks it.
+    fn from_safetensors(bytes: &[u8]) -> Result<Self, TraceFileError> {
+        let file =
+            read_tensors(bytes).map_err(|error| TraceFileError::Container(error.to_string()))?;
+        let (metadata, mut tensors) = (file.metadata, file.tensors);
+        let meta = |key: &str| metadata.get(key).cloned().unwrap_or_default();
+        let version: u32 = meta("version")
+            .parse()
+            .map_err(|_| TraceFileError::Structure(format!("version {:?}", meta("version"))))?;
+        if version > TRACE_VERSION {
+            return Err(TraceFileError::NewerVersion(version));
+        }
+        let tokens: Vec<Token> = serde_json::from_str(&meta("tokens"))
+            .map_err(|error| TraceFileError::Structure(format!("tokens: {error}")))?;
+        let paths: Vec<String> = serde_json::from_str(&meta("modules"))
+            .map_err(|error| TraceFileError::Structure(format!("modules: {error}")))?;
+        let mut attention = Vec::new();
+        while let Some(tensor) = tensors.remove(&format!("attention.{}", attention.len())) {
+            let layer = attention.len();
+            let &[batch, heads, queries, keys] = tensor.shape.as_slice() else {
+                return Err(TraceFileError::Attention {
+                    layer,
+                    problem: format!(
+                        "shape {:?}, but attention is [batch, heads, queries, keys]",
+                        tensor.shape
+                    ),
+                });
+            };
+            attention.push(AttentionCapture {
+                layer,
+                batch,
+                heads,
+                queries,
+                keys,
+                values: tensor.values,
+            });
+        }
+        let mut modules = Vec::with_capacity(paths.len());
+        for path in paths {
+            let tensor = tensors.remove(&format!("module.{path}")).ok_or_else(|| {
+                TraceFileError::Module {
+                    path: path.clone(),
+                    problem: "listed in the metadata, but the file has no such tensor".into(),
+                }
+            })?;
+            modules.push(Capture {
+                path,
+                shape: tensor.shape,
+                values: tensor.values,
+            });
+        }
+        if let Some(name) = tensors.keys().next() {
+            return Err(TraceFileError::Structure(format!(
+                "tensor {name:?} is not part of a trace (or a layer before it is missing)"
+            )));
+        }
+        let file = Self {
+            format: TRACE_FORMAT.into(),
+            version,
+            model: meta("model"),
+            about: meta("about"),
+            text: meta("text"),
+            tokens,
+            attention,
+            modules,
+        };
         file.check()?;
         Ok(file)
     }
@@ -348,7 +498,108 @@ mod tests {
         assert!(matches!(error, TraceFileError::NotJson(_)), "{error}");
     }
 
+    #[test]
+    fn a_binary_trace_survives_the_round_trip_exactly_and_is_smaller() {
+        let file = sample();
+        let bytes = file.to_safetensors().unwrap();
+        assert!(TraceFile::is_binary_trace(&bytes));
+        assert!(!TraceFile::is_binary_trace(file.to_json().as_bytes()));
+        assert_eq!(TraceFile::parse(&bytes).unwrap(), file);
+        // With many values, four bytes each beat their decimal text.
+        let mut big = sample();
+        big.modules[0].shape = vec![1, 2, 5000];
+        big.modules[0].values = (0..10_000).map(|i| (i as f32).sin() * 1e-3).collect();
+        let (json, binary) = (big.to_json().len(), big.to_safetensors().unwrap().len());
+        assert!(binary * 2 < json, "{binary} bytes binary, {json} JSON");
+        assert_eq!(
+            TraceFile::parse(&big.to_safetensors().unwrap()).unwrap(),
+            big
+        );
+    }
+
+    #[test]
+    fn damaged_binary_traces_are_refused_with_the_place_at_fault() {
+        let rewrite = |change: &dyn Fn(&mut TraceFile)| {
+            let mut file = sample();
+            change(&mut file);
+            file.to_safetensors().unwrap()
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "a module tensor missing",
+                {
+                    let mut file = sample();
+                    file.modules[0].path = "layers.9.ff".into();
+                    let mut bytes = file.to_safetensors().unwrap();
+                    // The metadata names the old path again: its tensor is gone.
+                    let at = bytes.windows(11).position(|w| w == b"layers.9.ff").unwrap();
+                    bytes[at..at + 11].copy_from_slice(b"layers.0.at");
+                    bytes
+                },
+                "module output \"layers.0.at",
+            ),
+            (
+                "attention not 4-D",
+                {
+                    let bytes = sample().to_safetensors().unwrap();
+                    let file = read_tensors(&bytes).unwrap();
+                    let (metadata, mut tensors) = (file.metadata, file.tensors);
+                    tensors.get_mut("attention.0").unwrap().shape = vec![2, 2, 2];
+                    write_tensors(
+                        tensors.into_iter().collect(),
+                        metadata.into_iter().collect(),
+                    )
+                    .unwrap()
+                },
+                "attention of layer 0: shape [2, 2, 2]",
+            ),
+            (
+                "a stray tensor",
+                {
+                    let bytes = sample().to_safetensors().unwrap();
+                    let file = read_tensors(&bytes).unwrap();
+                    let (metadata, mut tensors) = (file.metadata, file.tensors);
+                    let layer = tensors.remove("attention.0").unwrap();
+                    tensors.insert("attention.1".into(), layer);
+                    write_tensors(
+                        tensors.into_iter().collect(),
+                        metadata.into_iter().collect(),
+                    )
+                    .unwrap()
+                },
+                "tensor \"attention.1\" is not part of a trace",
+            ),
+            (
+                "a weight out of range",
+                rewrite(&|file| file.attention[0].values[5] = 2.0),
+                "value 5 is 2",
+            ),
+            (
+                "cut short",
+                {
+                    let mut bytes = sample().to_safetensors().unwrap();
+                    bytes.truncate(bytes.len() - 7);
+                    bytes
+                },
+                "safetensors container",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let error = TraceFile::parse(&bytes).expect_err(name).to_string();
+            assert!(error.contains(expected), "{name}: {error}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn no_damage_to_a_binary_trace_makes_the_reader_panic(cut in 0usize..2000, flip in 0usize..2000, byte in proptest::num::u8::ANY) {
+            let mut bytes = sample().to_safetensors().unwrap();
+            let flip = flip % bytes.len();
+            bytes[flip] = byte;
+            bytes.truncate(cut.min(bytes.len()));
+            let _ = TraceFile::parse(&bytes);
+        }
+
         #[test]
         fn no_bytes_make_the_reader_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
             let _ = TraceFile::parse(&bytes);

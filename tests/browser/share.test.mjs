@@ -369,6 +369,9 @@ describe('sharing on cpu', () => {
     const view = JSON.parse((await save(page, '#export-view-json')).bytes.toString('utf8'));
     const trace = await save(page, '#export-trace');
     assert.equal(trace.name, 'glassbox-reverse-trace.json');
+    const binary = await save(page, '#export-trace-binary');
+    assert.equal(binary.name, 'glassbox-reverse-trace.safetensors');
+    assert.ok(binary.bytes.length * 1.5 < trace.bytes.length, `${binary.bytes.length} bytes binary, ${trace.bytes.length} JSON`);
     const json = JSON.parse(trace.bytes.toString('utf8'));
     assert.equal(json.format, 'glassbox.trace');
     assert.equal(json.text, '3 1 4 1 5 9');
@@ -414,6 +417,13 @@ describe('sharing on cpu', () => {
     await page.waitForFunction((n) => Number(document.querySelector('#app').dataset.runs) > n, runs);
     assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.source), 'model');
     assert.match(await page.textContent('#forward'), /last forward \+ capture/);
+    // The binary trace opens the same way, to the same picture.
+    await page.setInputFiles('#open', [binary.file]);
+    await page.waitForFunction(() => document.querySelector('#app').dataset.source === 'trace');
+    await page.waitForFunction(() => document.querySelector('#app').dataset.state === 'ready');
+    assert.equal(await page.inputValue('#text'), '3 1 4 1 5 9');
+    await page.waitForFunction(() => document.querySelector('#provenance').textContent.includes('glassbox-reverse-trace.safetensors'));
+    assert.equal((await canvasStats(page, '#heatmap')).hash, original.hash);
     await page.close();
   });
 
