@@ -119,19 +119,23 @@ pub fn App() -> impl IntoView {
     let first_write = StoredValue::new(true);
 
     // Makes `model` the one the page runs; the views follow.
-    let install = move |model: LoadedModel| {
-        provenance.set(model.provenance.clone());
-        num_layers.set(model.config.num_layers);
-        num_heads.set(model.config.num_heads);
-        max_tokens.set(model.tokenizer.max_len);
-        if layer.get_untracked() >= model.config.num_layers {
+    // The layer and head pickers offer `layers` and `heads`; a choice past them goes back to 0
+    // or the mean.
+    let fit_controls = move |layers: usize, heads: usize| {
+        num_layers.set(layers);
+        num_heads.set(heads);
+        if layer.get_untracked() >= layers {
             layer.set(0);
         }
-        if let HeadChoice::Head(index) = head.get_untracked()
-            && index >= model.config.num_heads
-        {
+        if matches!(head.get_untracked(), HeadChoice::Head(index) if index >= heads) {
             head.set(HeadChoice::Mean);
         }
+    };
+
+    let install = move |model: LoadedModel| {
+        provenance.set(model.provenance.clone());
+        fit_controls(model.config.num_layers, model.config.num_heads);
+        max_tokens.set(model.tokenizer.max_len);
         if let Some(probe) = &model.probe_text {
             text.set(probe.clone());
         }
@@ -192,63 +196,47 @@ pub fn App() -> impl IntoView {
     });
 
     // Shows a trace file in the views without running the model; a bad file changes nothing.
-    let open_trace = move |file: web::files::PickedFile| {
-        web::spawn(async move {
-            let outcome = if file.size_bytes > MAX_TRACE_BYTES as f64 {
-                Err(TraceFileError::TooLarge(file.size_bytes as usize).to_string())
-            } else {
-                file.read()
-                    .await
-                    .and_then(|bytes| TraceFile::parse(&bytes).map_err(|error| error.to_string()))
-            };
-            let trace = match outcome {
-                Ok(trace) => trace,
-                Err(failure) => {
-                    load_error.set(Some(format!(
-                        "Could not open the trace {}: {failure}. The view is unchanged.",
-                        file.name
-                    )));
-                    return;
-                }
-            };
-            let (model, about, trace_text) =
-                (trace.model.clone(), trace.about.clone(), trace.text.clone());
-            let (tokens, trace) = trace.into_parts();
-            let layers = trace.attention.len();
-            let heads = trace
-                .attention
-                .first()
-                .map_or(0, |attention| attention.heads);
-            // Marked first, so that setting the text below runs nothing.
-            imported.set(Some(file.name.clone()));
-            num_layers.set(layers);
-            num_heads.set(heads);
-            if layer.get_untracked() >= layers {
-                layer.set(0);
+    // `outcome` is the file `name` read; a trace in it is shown, a failure changes nothing.
+    let show_trace = move |name: String, outcome: Result<Vec<u8>, String>| {
+        let trace = match outcome
+            .and_then(|bytes| TraceFile::parse(&bytes).map_err(|error| error.to_string()))
+        {
+            Ok(trace) => trace,
+            Err(failure) => {
+                load_error.set(Some(format!(
+                    "Could not open the trace {name}: {failure}. The view is unchanged."
+                )));
+                return;
             }
-            if matches!(head.get_untracked(), HeadChoice::Head(index) if index >= heads) {
-                head.set(HeadChoice::Mean);
-            }
-            pinned.set(None);
-            load_error.set(None);
-            error.set(None);
-            hover.set(None);
-            text.set(trace_text);
-            provenance.set(format!(
-                "Viewing the trace {} (model: {model}{}). Nothing runs: every number is the file's. Edit the text or pick a model to run a model again.",
-                file.name,
-                if about.is_empty() { String::new() } else { format!("; {about}") }
-            ));
-            // A run still in flight must not replace the trace when it finishes.
-            generation.set_value(generation.get_value() + 1);
-            running.set(false);
-            result.set(Some(Arc::new(RunResult {
-                tokens,
-                trace,
-                forward_ms: 0.0,
-            })));
-            runs.update(|count| *count += 1);
-        });
+        };
+        let (model, about, trace_text) =
+            (trace.model.clone(), trace.about.clone(), trace.text.clone());
+        let (tokens, trace) = trace.into_parts();
+        let heads = trace
+            .attention
+            .first()
+            .map_or(0, |attention| attention.heads);
+        // Marked first, so that setting the text below runs nothing.
+        imported.set(Some(name.clone()));
+        fit_controls(trace.attention.len(), heads);
+        pinned.set(None);
+        load_error.set(None);
+        error.set(None);
+        hover.set(None);
+        text.set(trace_text);
+        provenance.set(format!(
+            "Viewing the trace {name} (model: {model}{}). Nothing runs: every number is the file's. Edit the text or pick a model to run a model again.",
+            if about.is_empty() { String::new() } else { format!("; {about}") }
+        ));
+        // A run still in flight must not replace the trace when it finishes.
+        generation.set_value(generation.get_value() + 1);
+        running.set(false);
+        result.set(Some(Arc::new(RunResult {
+            tokens,
+            trace,
+            forward_ms: 0.0,
+        })));
+        runs.update(|count| *count += 1);
     };
 
     // Back from an imported trace to the loaded model, whose settings the controls take again.
@@ -260,15 +248,7 @@ pub fn App() -> impl IntoView {
         loaded.with_value(|model| {
             if let Some(model) = model {
                 provenance.set(model.provenance.clone());
-                num_layers.set(model.config.num_layers);
-                num_heads.set(model.config.num_heads);
-                if layer.get_untracked() >= model.config.num_layers {
-                    layer.set(0);
-                }
-                if matches!(head.get_untracked(), HeadChoice::Head(index) if index >= model.config.num_heads)
-                {
-                    head.set(HeadChoice::Mean);
-                }
+                fit_controls(model.config.num_layers, model.config.num_heads);
             }
         });
         pinned.set(None);
@@ -310,7 +290,15 @@ pub fn App() -> impl IntoView {
             && let [file] = files.as_slice()
             && file.name.to_lowercase().ends_with(".json")
         {
-            open_trace(file.clone());
+            let file = file.clone();
+            web::spawn(async move {
+                let outcome = if file.size_bytes > MAX_TRACE_BYTES as f64 {
+                    Err(TraceFileError::TooLarge(file.size_bytes as usize).to_string())
+                } else {
+                    file.read().await
+                };
+                show_trace(file.name, outcome);
+            });
             return;
         }
         let Some(device) = backend.get_value() else {
@@ -324,15 +312,14 @@ pub fn App() -> impl IntoView {
             let file = file.clone();
             loading.set(true);
             web::spawn(async move {
-                let is_trace = file
-                    .read()
-                    .await
-                    .is_ok_and(|bytes| TraceFile::is_binary_trace(&bytes));
+                let bytes = file.read().await;
                 loading.set(false);
-                if is_trace {
-                    open_trace(file);
-                } else {
-                    load_model(LoadSource::Files(vec![file]), device);
+                match bytes {
+                    // Read once: the trace is shown from the bytes that said it is one.
+                    Ok(bytes) if TraceFile::is_binary_trace(&bytes) => {
+                        show_trace(file.name, Ok(bytes));
+                    }
+                    _ => load_model(LoadSource::Files(vec![file]), device),
                 }
             });
             return;

@@ -143,26 +143,8 @@ impl DisplayList {
             let mut svg = SVGBackend::with_string(&mut out, self.size);
             // plotters' SVG backend writes `font-size` as the size / 1.24, the canvas backend
             // draws the size itself: scaled back, the text is as large as it was on screen.
-            let on_screen = DisplayList {
-                size: self.size,
-                ops: self
-                    .ops
-                    .iter()
-                    .map(|op| match op {
-                        Op::Text(text, font, pos) => Op::Text(
-                            text.clone(),
-                            Font {
-                                size: font.size * SVG_FONT_SHRINK,
-                                ..font.clone()
-                            },
-                            *pos,
-                        ),
-                        other => other.clone(),
-                    })
-                    .collect(),
-            };
             // SVG writing into a String has no failure of its own to report.
-            let _ = on_screen.replay(&mut svg, true);
+            let _ = self.replay_scaled(&mut svg, true, SVG_FONT_SHRINK);
             let _ = svg.present();
         }
         out
@@ -174,6 +156,16 @@ impl DisplayList {
         &self,
         backend: &mut DB,
         vector_bitmaps: bool,
+    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
+        self.replay_scaled(backend, vector_bitmaps, 1.0)
+    }
+
+    /// [`Self::replay`] with every text's size multiplied by `text_scale`.
+    fn replay_scaled<DB: DrawingBackend>(
+        &self,
+        backend: &mut DB,
+        vector_bitmaps: bool,
+        text_scale: f64,
     ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
         for op in &self.ops {
             match op {
@@ -187,7 +179,16 @@ impl DisplayList {
                 Op::Polygon(points, stroke) => {
                     backend.fill_polygon(points.iter().copied(), stroke)?
                 }
-                Op::Text(text, font, pos) => backend.draw_text(text, font, *pos)?,
+                Op::Text(text, font, pos) if text_scale == 1.0 => {
+                    backend.draw_text(text, font, *pos)?
+                }
+                Op::Text(text, font, pos) => {
+                    let scaled = Font {
+                        size: font.size * text_scale,
+                        ..font.clone()
+                    };
+                    backend.draw_text(text, &scaled, *pos)?
+                }
                 Op::Bitmap(pos, size, pixels) if vector_bitmaps => {
                     for (left_top, right_bottom, rgb) in pixel_blocks(*pos, *size, pixels) {
                         let stroke = Stroke {
