@@ -7,6 +7,7 @@ pub mod analysis;
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 pub mod charts;
+pub mod format;
 pub mod model;
 pub mod share;
 pub mod train;

@@ -326,15 +326,4 @@ fn percent(fraction: &str) -> String {
     )
 }
 
-/// `3672040` → `3,672,040`.
-pub fn group_thousands(value: usize) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (index, ch) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
+pub use crate::format::group_thousands;
