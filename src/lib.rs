@@ -9,6 +9,7 @@ pub mod app;
 pub mod charts;
 pub mod format;
 pub mod model;
+pub mod page;
 pub mod share;
 pub mod train;
 
