@@ -6,6 +6,7 @@ pub mod attention;
 pub mod diagnostics;
 pub mod gradients;
 pub mod matrix;
+pub mod opening;
 pub mod stats;
 pub mod training;
 
@@ -18,4 +19,5 @@ pub use gradients::{
     GradientFinding, GradientHistory, GradientProblem, GradientThresholds, ParameterGradient,
 };
 pub use matrix::Matrix;
+pub use opening::{OpeningView, choose_opening_view};
 pub use stats::Summary;

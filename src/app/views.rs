@@ -18,60 +18,7 @@ use crate::charts::{
 use super::session::RunResult;
 use super::web::canvas::CanvasDrawing;
 
-/// Which head the heatmap and flow views show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeadChoice {
-    /// The mean over all heads of the layer.
-    Mean,
-    /// One head, counted from 0.
-    Head(usize),
-}
-
-impl HeadChoice {
-    /// Parses the head picker's value (`mean` or a head index).
-    pub fn parse(value: &str) -> Self {
-        value.parse().map_or(Self::Mean, Self::Head)
-    }
-
-    /// Words for chart titles.
-    pub fn describe(self) -> String {
-        match self {
-            Self::Mean => "mean of heads".to_string(),
-            Self::Head(head) => format!("head {head}"),
-        }
-    }
-}
-
-/// The three views of the attention explorer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViewKind {
-    /// One attention map as a heatmap.
-    Heatmap,
-    /// Query → key arrows for weights above a threshold.
-    Flow,
-    /// Every head of the layer, and how alike the heads are.
-    Heads,
-}
-
-impl ViewKind {
-    /// The picker's value, as in the address.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Heatmap => "heatmap",
-            Self::Flow => "flow",
-            Self::Heads => "heads",
-        }
-    }
-
-    /// Parses the view picker's value.
-    pub fn parse(value: &str) -> Self {
-        match value {
-            "flow" => Self::Flow,
-            "heads" => Self::Heads,
-            _ => Self::Heatmap,
-        }
-    }
-}
+pub use crate::page::explorer::{HeadChoice, ViewKind};
 
 /// The maps `view` shows for `layer`: the chosen head (or the mean) for the heatmap and the
 /// flow, every head for the head grid; each with its name.

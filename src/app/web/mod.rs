@@ -71,6 +71,16 @@ pub async fn next_frame() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// Waits `ms` milliseconds on the browser's clock (a timer, so the page stays responsive).
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// The browser's own words for its WebGPU adapter (`vendor architecture description`), which
 /// are richer than what wgpu reports; `None` without WebGPU.
 pub async fn webgpu_adapter_description() -> Option<String> {

@@ -1,0 +1,362 @@
+//! What changes the explorer's state: installing a model, opening files and traces, running a
+//! text (after the typing pauses), and choosing the view the explorer opens on.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::analysis::choose_opening_view;
+use crate::model::trace_file::MAX_TRACE_BYTES;
+use crate::model::{BackendInfo, TraceFile, TraceFileError};
+use crate::page::explorer::{HeadChoice, TYPING_PAUSE_MS};
+use crate::share::ViewState;
+
+use super::super::session::{LoadedModel, RunResult, shipped, start_backend};
+use super::super::{bench, web};
+use super::state::Explorer;
+
+/// The model the page opens on: trained, so its attention shows what it learned.
+const DEFAULT_MODEL: &str = "reverse";
+
+/// Where a model to load comes from.
+pub enum LoadSource {
+    /// A model that ships with the page, by id.
+    Shipped(String),
+    /// Files the user picked or dropped.
+    Files(Vec<web::files::PickedFile>),
+}
+
+/// Sets the controls from a link's (or host page's) settings, those that fit the model shown.
+pub fn apply_view(explorer: Explorer, state: &ViewState) {
+    let (layers, heads) = (
+        explorer.model.num_layers.get_untracked(),
+        explorer.model.num_heads.get_untracked(),
+    );
+    let mut settings = explorer.view.get_untracked();
+    settings.apply(state, layers, heads);
+    explorer.view.set(settings);
+}
+
+/// The layer and head pickers offer `layers` and `heads`; a choice past them goes back to 0 or
+/// the mean.
+pub fn fit_controls(explorer: Explorer, layers: usize, heads: usize) {
+    explorer.model.num_layers.set(layers);
+    explorer.model.num_heads.set(heads);
+    let mut settings = explorer.view.get_untracked();
+    settings.fit(layers, heads);
+    explorer.view.set(settings);
+}
+
+/// Makes `model` the one the page runs; the views follow.
+pub fn install(explorer: Explorer, model: LoadedModel) {
+    let (page_model, view, run) = (explorer.model, explorer.view, explorer.run);
+    page_model.provenance.set(model.provenance.clone());
+    fit_controls(explorer, model.config.num_layers, model.config.num_heads);
+    page_model.max_tokens.set(model.tokenizer.max_len);
+    if let Some(probe) = &model.probe_text {
+        view.text.set(probe.clone());
+    }
+    // The opening view is chosen from the first run unless the address names layer or head.
+    let pending = explorer.address.pending.get_value();
+    let named = pending
+        .as_ref()
+        .is_some_and(|state| state.layer.is_some() || state.head.is_some());
+    run.choose_opening.set_value(!named);
+    run.opening.set(None);
+    if let Some(state) = pending {
+        explorer.address.pending.set_value(None);
+        apply_view(explorer, &state);
+    }
+    page_model.load_error.set(None);
+    page_model.saved.set(None);
+    view.pinned.set(None);
+    run.imported.set(None);
+    page_model.id.set(model.id.clone());
+    page_model.loaded.set_value(Some(model));
+    page_model.version.update(|version| *version += 1);
+    page_model.ready.set(true);
+}
+
+/// Picks a device, runs the benchmark when asked, then opens the first model.
+pub fn start(explorer: Explorer, force_cpu: bool) {
+    web::spawn(async move {
+        let started = start_backend(force_cpu).await;
+        explorer.model.backend_label.set(started.label.clone());
+        if let Some(output) = explorer.page.bench {
+            let outcome = bench::run(&started).await;
+            output.set(outcome.unwrap_or_else(|failure| {
+                serde_json::json!({ "error": failure }).to_string()
+            }));
+        }
+        let first = web::query_param("model")
+            .and_then(|id| shipped(&id))
+            .or_else(|| shipped(DEFAULT_MODEL));
+        let outcome = match first {
+            Some(model) => LoadedModel::shipped(model, &started).await,
+            None => LoadedModel::seed_preset(&started),
+        };
+        let load_error = explorer.model.load_error;
+        let outcome = outcome.or_else(|failure| {
+            // Without its checkpoint the page still works on the seeded preset, and says why.
+            LoadedModel::seed_preset(&started).inspect(|_| {
+                load_error.set(Some(format!(
+                    "Could not open the trained model ({failure}); showing the seed preset instead."
+                )));
+            })
+        });
+        explorer.model.backend.set_value(Some(started));
+        match outcome {
+            Ok(model) => {
+                let problem = load_error.get_untracked();
+                install(explorer, model);
+                load_error.set(problem);
+            }
+            Err(failure) => explorer
+                .run
+                .error
+                .set(Some(format!("The model could not start: {failure}"))),
+        }
+    });
+}
+
+/// The text or the model changed: the model runs on it once the typing pauses.
+pub fn text_changed(explorer: Explorer) {
+    let run = explorer.run;
+    let ticket = run.scheduler.try_update_value(|runs| runs.changed()).unwrap_or(0);
+    run.running.set(true);
+    web::spawn(async move {
+        web::sleep_ms(TYPING_PAUSE_MS).await;
+        let due = run
+            .scheduler
+            .try_update_value(|runs| runs.pause_over(ticket))
+            .unwrap_or(false);
+        if due {
+            run_ticket(explorer, ticket);
+        }
+    });
+}
+
+/// Runs the model on the current text for `ticket`; when it finishes, shows the result if no
+/// newer text came, else runs the newest text at once.
+fn run_ticket(explorer: Explorer, ticket: u64) {
+    let run = explorer.run;
+    let (Some(current), Some(device)) = (
+        explorer.model.loaded.get_value(),
+        explorer.model.backend.get_value(),
+    ) else {
+        run.scheduler.update_value(|runs| {
+            runs.finished(ticket);
+        });
+        run.running.set(false);
+        return;
+    };
+    let text = explorer.view.text.get_untracked();
+    run.started.update(|count| *count += 1);
+    web::spawn(async move {
+        web::next_frame().await;
+        let outcome = current.run(&text, &device).await;
+        let (show, next) = run
+            .scheduler
+            .try_update_value(|runs| runs.finished(ticket))
+            .unwrap_or((false, None));
+        if let Some(next) = next {
+            run_ticket(explorer, next);
+        }
+        if !show || explorer.run.imported.get_untracked().is_some() {
+            return;
+        }
+        run.running.set(false);
+        match outcome {
+            Ok(result) => {
+                run.error.set(None);
+                run.hover.set(None);
+                if let Some(result) = &result {
+                    choose_opening(explorer, result, current.config.causal);
+                }
+                run.result.set(result.map(Arc::new));
+                run.runs.update(|count| *count += 1);
+            }
+            Err(failure) => run
+                .error
+                .set(Some(format!("The model could not run: {failure}"))),
+        }
+    });
+}
+
+/// On a model's first run, opens the layer and head that show what it learned, and says why.
+fn choose_opening(explorer: Explorer, result: &RunResult, causal: bool) {
+    if !explorer.run.choose_opening.get_value() {
+        return;
+    }
+    explorer.run.choose_opening.set_value(false);
+    let Some(opening) = choose_opening_view(&result.trace.attention, causal) else {
+        return;
+    };
+    // The chosen view replaces the address' entry, as the first write does: back does not lead
+    // to the layer-0 view the page showed for a moment.
+    explorer.address.first_write.set_value(true);
+    explorer.view.layer.set(opening.layer);
+    explorer.view.head.set(HeadChoice::Head(opening.head));
+    explorer.run.opening.set(Some(opening.reason()));
+}
+
+/// Shows a trace file in the views without running the model; a bad file changes nothing.
+/// `outcome` is the file `name` read.
+pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, String>) {
+    let (model, run) = (explorer.model, explorer.run);
+    let trace = match outcome
+        .and_then(|bytes| TraceFile::parse(&bytes).map_err(|error| error.to_string()))
+    {
+        Ok(trace) => trace,
+        Err(failure) => {
+            model.load_error.set(Some(format!(
+                "Could not open the trace {name}: {failure}. The view is unchanged."
+            )));
+            return;
+        }
+    };
+    let (about, trace_model, trace_text) =
+        (trace.about.clone(), trace.model.clone(), trace.text.clone());
+    let (tokens, trace) = trace.into_parts();
+    let heads = trace.attention.first().map_or(0, |attention| attention.heads);
+    // Marked first, so that setting the text below runs nothing.
+    run.imported.set(Some(name.clone()));
+    // A run still in flight must not replace the trace when it finishes.
+    run.scheduler.update_value(|runs| {
+        runs.cancel();
+    });
+    fit_controls(explorer, trace.attention.len(), heads);
+    explorer.view.pinned.set(None);
+    model.load_error.set(None);
+    run.error.set(None);
+    run.hover.set(None);
+    run.opening.set(None);
+    explorer.view.text.set(trace_text);
+    model.provenance.set(format!(
+        "Viewing the trace {name} (model: {trace_model}{}). Nothing runs: every number is the file's. Edit the text or pick a model to run a model again.",
+        if about.is_empty() { String::new() } else { format!("; {about}") }
+    ));
+    run.running.set(false);
+    run.result.set(Some(Arc::new(RunResult {
+        tokens,
+        trace,
+        forward_ms: 0.0,
+    })));
+    run.runs.update(|count| *count += 1);
+}
+
+/// Back from an imported trace to the loaded model, whose settings the controls take again.
+pub fn leave_trace(explorer: Explorer) {
+    if explorer.run.imported.get_untracked().is_none() {
+        return;
+    }
+    explorer.run.imported.set(None);
+    explorer.model.loaded.with_value(|model| {
+        if let Some(model) = model {
+            explorer.model.provenance.set(model.provenance.clone());
+            fit_controls(explorer, model.config.num_layers, model.config.num_heads);
+        }
+    });
+    explorer.view.pinned.set(None);
+}
+
+/// Opens a model from `source` on `device`; a failure leaves the current model in place.
+fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
+    let model = explorer.model;
+    model.loading.set(true);
+    web::spawn(async move {
+        web::next_frame().await;
+        let outcome = match &source {
+            LoadSource::Shipped(id) => match shipped(id) {
+                Some(shipped) => LoadedModel::shipped(shipped, &device).await,
+                None => Err(format!("there is no model called `{id}`")),
+            },
+            LoadSource::Files(files) => LoadedModel::open_files(files, &device).await,
+        };
+        model.loading.set(false);
+        match outcome {
+            Ok(loaded) => {
+                if let LoadSource::Files(_) = source {
+                    model.file_label.set(Some(loaded.file_name.clone()));
+                }
+                install(explorer, loaded);
+            }
+            Err(failure) => model.load_error.set(Some(format!(
+                "Could not open the model: {failure}. The model already loaded is still in use."
+            ))),
+        }
+    });
+}
+
+/// Loads a shipped model or the user's files (a lone trace file is shown as a trace); a
+/// failure leaves the current model in place.
+pub fn load(explorer: Explorer, source: LoadSource) {
+    // A lone JSON file that is not beside a checkpoint is a trace to view.
+    if let LoadSource::Files(files) = &source
+        && let [file] = files.as_slice()
+        && file.name.to_lowercase().ends_with(".json")
+    {
+        let file = file.clone();
+        web::spawn(async move {
+            let outcome = if file.size_bytes > MAX_TRACE_BYTES as f64 {
+                Err(TraceFileError::TooLarge(file.size_bytes as usize).to_string())
+            } else {
+                file.read().await
+            };
+            show_trace(explorer, file.name, outcome);
+        });
+        return;
+    }
+    let Some(device) = explorer.model.backend.get_value() else {
+        return;
+    };
+    // A lone .safetensors file may be a binary trace: its header says so.
+    if let LoadSource::Files(files) = &source
+        && let [file] = files.as_slice()
+        && file.size_bytes <= MAX_TRACE_BYTES as f64
+    {
+        let file = file.clone();
+        explorer.model.loading.set(true);
+        web::spawn(async move {
+            let bytes = file.read().await;
+            explorer.model.loading.set(false);
+            match bytes {
+                // Read once: the trace is shown from the bytes that said it is one.
+                Ok(bytes) if TraceFile::is_binary_trace(&bytes) => {
+                    show_trace(explorer, file.name, Ok(bytes));
+                }
+                _ => load_model(explorer, LoadSource::Files(vec![file]), device),
+            }
+        });
+        return;
+    }
+    load_model(explorer, source, device);
+}
+
+/// Saves the explorer's model as a safetensors download.
+pub fn save_model(explorer: Explorer) {
+    let Some(model) = explorer.model.loaded.get_value() else {
+        return;
+    };
+    let (saved, load_error) = (explorer.model.saved, explorer.model.load_error);
+    web::spawn(async move {
+        let outcome = model
+            .save()
+            .await
+            .and_then(|bytes| web::files::download(&model.file_name, &bytes).map(|()| bytes.len()));
+        match outcome {
+            Ok(size_bytes) => saved.set(Some(format!(
+                "Saved {} ({} bytes).",
+                model.file_name,
+                crate::format::group_thousands(size_bytes)
+            ))),
+            Err(failure) => load_error.set(Some(format!("Could not save the model: {failure}"))),
+        }
+    });
+}
+
+/// Pins `token` (or lets the pin go) and tells the host page.
+pub fn pin(explorer: Explorer, token: Option<usize>) {
+    explorer.view.pinned.set(token);
+    web::post_to_host(&serde_json::json!({ "type": "glassbox:select", "token": token }));
+}

@@ -1,0 +1,195 @@
+//! The attention explorer page: text in, attention views out; the other tabs sit beside it.
+//!
+//! [`state`] holds the page's state as one typed struct per concern, [`controller`] changes it,
+//! [`address`] keeps the address and the host page in step, and the components in
+//! [`controls`] and [`canvases`] each draw one part.
+
+mod address;
+mod canvases;
+mod controller;
+mod controls;
+mod export;
+mod state;
+
+use leptos::prelude::*;
+
+use crate::page::explorer::Tab;
+use crate::train::analyse_batch;
+
+use super::diagnostics::DiagnosticsPanel;
+use super::inside::{InsidePanel, InsideState};
+use super::session::LoadedModel;
+use super::training::TrainingPanel;
+use super::views::PanelLink;
+use super::web;
+use canvases::{FlowSection, HeadsSection, HeatmapSection, redraw_on_change};
+use controller::{LoadSource, install, load, pin, start, text_changed};
+use controls::{ExportBar, ModelBar, PinPicker, StatusLine, TabBar, TextBox, ViewPickers};
+use export::ViewCanvases;
+use state::Explorer;
+
+/// The whole page.
+#[component]
+pub fn App() -> impl IntoView {
+    let explorer = Explorer::from_address();
+    let canvases = ViewCanvases::new();
+    provide_context(PanelLink(explorer.page.panel));
+    address::follow_address(explorer);
+    address::answer_host(explorer);
+    redraw_on_change(explorer, canvases);
+    run_on_change(explorer);
+    web::on_escape(move || {
+        if explorer.view.pinned.get_untracked().is_some() {
+            pin(explorer, None);
+        }
+    });
+    start(explorer, web::query_param("backend").as_deref() == Some("cpu"));
+
+    let (page, model, run) = (explorer.page, explorer.model, explorer.run);
+    let page_state = move || {
+        if run.error.get().is_some() {
+            "error"
+        } else if !model.ready.get() || run.running.get() || model.loading.get() {
+            "busy"
+        } else {
+            "ready"
+        }
+    };
+    let on_drop = move |event: leptos::ev::DragEvent| {
+        event.prevent_default();
+        let files = web::files::dropped_files(&event);
+        if !files.is_empty() {
+            load(explorer, LoadSource::Files(files));
+        }
+    };
+    view! {
+        <main id="app" class:embed=page.embed data-controls=page.controls.name()
+            data-state=page_state data-runs=move || run.runs.get().to_string()
+            data-started=move || run.started.get().to_string()
+            data-draws=move || run.draws.get().to_string() data-model=move || model.id.get()
+            data-models=move || model.version.get().to_string()
+            data-source=move || if run.imported.get().is_some() { "trace" } else { "model" }
+            on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
+            on:drop=on_drop>
+            <header>
+                <h1>"glassbox"</h1>
+                <p class="tagline">"Look inside a Transformer while it runs."</p>
+            </header>
+            <StatusLine explorer=explorer />
+            <TabBar explorer=explorer />
+            <OtherTabs explorer=explorer />
+            <div id="explore-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Explore>
+                <ExploreTab explorer=explorer canvases=canvases />
+            </div>
+            <pre id="bench-output" hidden=page.bench.is_none()>
+                {move || page.bench.map(|output| output.get())}
+            </pre>
+        </main>
+    }
+}
+
+/// The explorer's own tab: the controls beside the view they set.
+#[component]
+fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
+    let (model, run) = (explorer.model, explorer.run);
+    let is_empty = move || model.ready.get() && !run.running.get() && run.result.get().is_none();
+    view! {
+        <div class="explorer">
+            <div class="explorer-controls">
+                <ModelBar explorer=explorer />
+                <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. A trace .json (exported below) opens on its own and shows that run without the model. Files never leave this machine."</p>
+                <p id="load-error" class="error" role="alert" hidden=move || model.load_error.get().is_none()>
+                    {move || model.load_error.get()}
+                </p>
+                <p id="provenance" class="notice">{move || model.provenance.get()}</p>
+                <TextBox explorer=explorer />
+                <ViewPickers explorer=explorer />
+                <p id="opening" class="notice" hidden=move || run.opening.get().is_none()>
+                    {move || run.opening.get()}
+                </p>
+                <PinPicker explorer=explorer />
+                <ExportBar explorer=explorer canvases=canvases />
+            </div>
+            <div class="explorer-views">
+                <p id="error" class="error" role="alert" hidden=move || run.error.get().is_none()>
+                    {move || run.error.get()}
+                </p>
+                <p id="empty-state" class="empty" hidden=move || !is_empty()>
+                    "Type some text to see how the model attends to it."
+                </p>
+                <div class="views" hidden=move || run.result.get().is_none()>
+                    <HeatmapSection explorer=explorer canvases=canvases />
+                    <FlowSection explorer=explorer canvases=canvases />
+                    <HeadsSection explorer=explorer canvases=canvases />
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// The training, inside and diagnostics tabs, wired to the explorer's model.
+#[component]
+fn OtherTabs(explorer: Explorer) -> impl IntoView {
+    let (page, model, view) = (explorer.page, explorer.model, explorer.view);
+    let inside = InsideState::new();
+    let frozen = RwSignal::new(Vec::<String>::new());
+    let analysing = RwSignal::new(false);
+    let inside_message = RwSignal::new(None::<String>);
+    // "Analyse one batch": a forward and backward pass of the explorer's model, nothing updated.
+    let analyse = Callback::new(move |()| -> Result<(), String> {
+        let (model, batch, source) = model.loaded.with_value(|current| {
+            let current = current.as_ref().ok_or("no model is loaded yet")?;
+            let (batch, source) = current.analysis_batch(&view.text.get_untracked())?;
+            Ok::<_, String>((current.model.clone(), batch, source))
+        })?;
+        analysing.set(true);
+        inside_message.set(None);
+        web::spawn(async move {
+            web::next_frame().await;
+            match analyse_batch(&model, &batch).await {
+                Ok(analysis) => inside.record_batch(source, analysis),
+                Err(error) => inside_message.set(Some(format!("The analysis failed: {error}"))),
+            }
+            analysing.set(false);
+        });
+        Ok(())
+    });
+    // The training tab hands its model over and shows it here.
+    let on_use = Callback::new(move |trained: LoadedModel| {
+        install(explorer, trained);
+        page.tab.set(Tab::Explore);
+    });
+    let open_layer = Callback::new(move |index: usize| {
+        view.layer.set(index);
+        page.tab.set(Tab::Explore);
+    });
+    let run = explorer.run;
+    let shows = move |tab: Tab| Signal::derive(move || page.tab.get() == tab);
+    view! {
+        <div id="train-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Train>
+            <TrainingPanel backend=model.backend on_use=on_use inside=inside frozen=frozen />
+        </div>
+        <div id="inside-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Inside>
+            <InsidePanel state=inside visible=shows(Tab::Inside)
+                analyse=analyse analysing=Signal::from(analysing) message=inside_message />
+        </div>
+        <div id="diagnostics-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Diagnostics>
+            <DiagnosticsPanel backend=model.backend loaded=model.loaded model_version=model.version
+                result=Signal::derive(move || if run.imported.get().is_some() { None } else { run.result.get() })
+                text=view.text frozen=frozen visible=shows(Tab::Diagnostics) open_layer=open_layer />
+        </div>
+    }
+}
+
+/// Changing the text or the model runs it again, once the typing pauses.
+fn run_on_change(explorer: Explorer) {
+    let (model, view, run) = (explorer.model, explorer.view, explorer.run);
+    Effect::new(move |_| {
+        view.text.track();
+        model.version.track();
+        if !model.ready.get() || run.imported.get_untracked().is_some() {
+            return;
+        }
+        text_changed(explorer);
+    });
+}

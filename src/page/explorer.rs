@@ -1,0 +1,472 @@
+//! The attention explorer's decisions: its tabs, views and head choice, the words around the
+//! views, how the address changes, what a host page may set, and when a typed text runs.
+
+use strum::{EnumString, IntoStaticStr};
+
+use crate::share::ViewState;
+
+/// The page's tools, one tab each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Tab {
+    /// The attention explorer.
+    #[default]
+    Explore,
+    /// Training with the monitor.
+    Train,
+    /// Gradient flow and activations.
+    Inside,
+    /// Structure, parameters, FLOPs, memory and speed.
+    Diagnostics,
+}
+
+impl Tab {
+    /// The tab's name in the address.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The tab an address names; the explorer when it names none or an unknown one.
+    pub fn from_name(name: Option<&str>) -> Self {
+        name.and_then(|name| name.parse().ok()).unwrap_or_default()
+    }
+}
+
+/// Which head the heatmap and flow views show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadChoice {
+    /// The mean over all heads of the layer.
+    Mean,
+    /// One head, counted from 0.
+    Head(usize),
+}
+
+impl HeadChoice {
+    /// Parses the head picker's value (`mean` or a head index).
+    pub fn parse(value: &str) -> Self {
+        value.parse().map_or(Self::Mean, Self::Head)
+    }
+
+    /// The picker's value, as in the address.
+    pub fn name(self) -> String {
+        match self {
+            Self::Mean => "mean".to_string(),
+            Self::Head(index) => index.to_string(),
+        }
+    }
+
+    /// Words for chart titles.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Mean => "mean of heads".to_string(),
+            Self::Head(head) => format!("head {head}"),
+        }
+    }
+
+    /// The choice as JSON for the host page: `"mean"` or the head's index.
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            Self::Mean => serde_json::json!("mean"),
+            Self::Head(index) => serde_json::json!(index),
+        }
+    }
+}
+
+/// The three views of the attention explorer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum ViewKind {
+    /// One attention map as a heatmap.
+    #[default]
+    Heatmap,
+    /// Query → key arrows for weights above a threshold.
+    Flow,
+    /// Every head of the layer, and how alike the heads are.
+    Heads,
+}
+
+impl ViewKind {
+    /// The picker's value, as in the address.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Parses the view picker's value; anything unknown is the heatmap.
+    pub fn parse(value: &str) -> Self {
+        value.parse().unwrap_or_default()
+    }
+}
+
+/// How an embedded view shows its controls (`?embed=1&controls=…`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Controls {
+    /// The controls work as on the full page.
+    #[default]
+    Show,
+    /// No controls: one view, set by the address or the host page.
+    Hide,
+    /// The controls show the settings but do not take input.
+    Lock,
+}
+
+impl Controls {
+    /// The mode the address asks for; `show` for anything else.
+    pub fn from_name(name: Option<&str>) -> Self {
+        name.and_then(|name| name.parse().ok()).unwrap_or_default()
+    }
+
+    /// The mode's name, as in the address and the page's `data-controls`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The explorer's view settings, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewSettings {
+    /// The text the model reads.
+    pub text: String,
+    /// Layer, from 0.
+    pub layer: usize,
+    /// One head or the mean of heads.
+    pub head: HeadChoice,
+    /// Heatmap, flow or head grid.
+    pub view: ViewKind,
+    /// The flow view's threshold, in `[0, 1]`.
+    pub threshold: f32,
+}
+
+impl Default for ViewSettings {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            layer: 0,
+            head: HeadChoice::Mean,
+            view: ViewKind::Heatmap,
+            threshold: 0.1,
+        }
+    }
+}
+
+impl ViewSettings {
+    /// Takes the settings of a link (or a host page's message) that fit a model with `layers`
+    /// layers and `heads` heads; the rest stay as they are.
+    pub fn apply(&mut self, state: &ViewState, layers: usize, heads: usize) {
+        if let Some(text) = &state.text {
+            self.text.clone_from(text);
+        }
+        if let Some(layer) = state.layer.filter(|&layer| layer < layers) {
+            self.layer = layer;
+        }
+        if let Some(head) = &state.head {
+            let choice = HeadChoice::parse(head);
+            if !matches!(choice, HeadChoice::Head(index) if index >= heads) {
+                self.head = choice;
+            }
+        }
+        if let Some(view) = &state.view {
+            self.view = ViewKind::parse(view);
+        }
+        if let Some(threshold) = state.threshold {
+            self.threshold = threshold.clamp(0.0, 1.0);
+        }
+    }
+
+    /// Brings the layer and head back into a model with `layers` layers and `heads` heads: a
+    /// choice past them goes back to layer 0 or the mean.
+    pub fn fit(&mut self, layers: usize, heads: usize) {
+        if self.layer >= layers {
+            self.layer = 0;
+        }
+        if matches!(self.head, HeadChoice::Head(index) if index >= heads) {
+            self.head = HeadChoice::Mean;
+        }
+    }
+}
+
+/// Whether a change of the address from `before` to `after` gets a history entry of its own:
+/// typing replaces the entry (a link to every keystroke is no use to back/forward), every other
+/// change pushes one.
+pub fn pushes_history(before: &ViewState, after: &ViewState) -> bool {
+    let without_text = |state: &ViewState| ViewState {
+        text: None,
+        ..state.clone()
+    };
+    without_text(before) != without_text(after)
+}
+
+/// The settings a host page's `glassbox:set` message asks for, checked as a link's would be;
+/// `None` for any other message.
+pub fn host_set_message(message: &serde_json::Value) -> Option<ViewState> {
+    if message.get("type").and_then(serde_json::Value::as_str) != Some("glassbox:set") {
+        return None;
+    }
+    let text = |key: &str| {
+        message
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let state = ViewState {
+        text: text("text"),
+        layer: message
+            .get("layer")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|layer| usize::try_from(layer).ok()),
+        head: message.get("head").map(|head| match head {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }),
+        view: text("view"),
+        threshold: message
+            .get("threshold")
+            .and_then(serde_json::Value::as_f64)
+            .map(|threshold| threshold as f32),
+        ..ViewState::default()
+    };
+    // Through the address' own parser, so that a host can set nothing a link could not.
+    Some(ViewState::from_query(&state.to_query()))
+}
+
+/// "Strongest key per query: “3” → “6”, …" for `tokens`, from each query's strongest key.
+pub fn strongest_summary(keys: &[usize], tokens: &[String]) -> String {
+    let pairs: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .filter_map(|(query, &key)| Some(format!("“{}” → “{}”", tokens.get(query)?, tokens.get(key)?)))
+        .collect();
+    format!("Strongest key per query: {}", pairs.join(", "))
+}
+
+/// What the explorer says about the tokens of a run: how many were cut, how many are unknown.
+pub fn token_notice(shown: usize, dropped: usize, max_tokens: usize, unknown: usize) -> Option<String> {
+    let mut parts = Vec::new();
+    if dropped > 0 {
+        parts.push(format!(
+            "Showing the first {shown} tokens; {dropped} more were dropped (the model takes at most {max_tokens})."
+        ));
+    }
+    if unknown > 0 {
+        parts.push(format!(
+            "{unknown} of {shown} tokens are not in the model's vocabulary and show as [UNK]."
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// The line about the run the views show.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RunLine {
+    /// A run is in flight or waiting for the typing to stop.
+    Running,
+    /// The views show an imported trace.
+    Imported {
+        /// Tokens in the trace.
+        tokens: usize,
+        /// Layers in the trace.
+        layers: usize,
+    },
+    /// The views show the model's last run.
+    Ran {
+        /// Forward pass and read-back, in milliseconds.
+        forward_ms: f64,
+        /// Tokens in the run.
+        tokens: usize,
+    },
+    /// Nothing ran yet.
+    Nothing,
+}
+
+impl RunLine {
+    /// The line's words.
+    pub fn words(self) -> String {
+        match self {
+            Self::Running => "running…".to_string(),
+            Self::Imported { tokens, layers } => {
+                format!("imported trace: {tokens} tokens, {layers} layers, no model run")
+            }
+            Self::Ran { forward_ms, tokens } => {
+                format!("last forward + capture: {forward_ms:.1} ms for {tokens} tokens")
+            }
+            Self::Nothing => String::new(),
+        }
+    }
+}
+
+/// "Pinned: “cat” (#3), …": the notice under the views while a token is pinned.
+pub fn pinned_label(index: usize, token: &str) -> String {
+    format!(
+        "Pinned: “{token}” (#{index}), highlighted in every view. Escape or a second click lets it go."
+    )
+}
+
+/// How long the text must stay unchanged before the model runs on it.
+pub const TYPING_PAUSE_MS: i32 = 150;
+
+/// Decides when a text runs, so that typing runs the model a few times, not once a keystroke.
+///
+/// Every change of the text takes a ticket. A ticket whose pause ran out starts a run only if
+/// it is still the newest and no run is in flight; a run that finishes shows its result only if
+/// no newer text came while it ran, and then the newest text runs at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunScheduler {
+    newest: u64,
+    in_flight: Option<u64>,
+    started: u64,
+}
+
+impl RunScheduler {
+    /// The text changed: returns its ticket, which makes every older one stale.
+    pub fn changed(&mut self) -> u64 {
+        self.newest += 1;
+        self.newest
+    }
+
+    /// `ticket`'s pause ran out: whether it runs now (it is marked in flight if so).
+    pub fn pause_over(&mut self, ticket: u64) -> bool {
+        if ticket != self.newest || self.in_flight.is_some() {
+            return false;
+        }
+        self.in_flight = Some(ticket);
+        self.started += 1;
+        true
+    }
+
+    /// `ticket`'s run finished. Returns whether its result is the newest text's (show it), and
+    /// the ticket to run at once when a newer text came while it ran.
+    pub fn finished(&mut self, ticket: u64) -> (bool, Option<u64>) {
+        if self.in_flight == Some(ticket) {
+            self.in_flight = None;
+        }
+        if ticket == self.newest {
+            return (true, None);
+        }
+        let next = self.newest;
+        (false, self.pause_over(next).then_some(next))
+    }
+
+    /// How many runs started so far.
+    pub fn started(&self) -> u64 {
+        self.started
+    }
+
+    /// Drops every pending text (an imported trace replaces the run): nothing older runs.
+    pub fn cancel(&mut self) -> u64 {
+        self.newest += 1;
+        self.newest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabs_views_and_controls_read_their_address_names() {
+        assert_eq!(Tab::from_name(Some("inside")), Tab::Inside);
+        assert_eq!(Tab::from_name(Some("nonsense")), Tab::Explore);
+        assert_eq!(Tab::from_name(None), Tab::Explore);
+        assert_eq!(Tab::Diagnostics.name(), "diagnostics");
+        assert_eq!(ViewKind::parse("heads"), ViewKind::Heads);
+        assert_eq!(ViewKind::parse("pie"), ViewKind::Heatmap);
+        assert_eq!(ViewKind::Flow.name(), "flow");
+        assert_eq!(Controls::from_name(Some("lock")), Controls::Lock);
+        assert_eq!(Controls::from_name(Some("x")), Controls::Show);
+        assert_eq!(HeadChoice::parse("3"), HeadChoice::Head(3));
+        assert_eq!(HeadChoice::parse("mean"), HeadChoice::Mean);
+        assert_eq!(HeadChoice::Head(2).name(), "2");
+    }
+
+    #[test]
+    fn a_link_sets_only_what_fits_the_model() {
+        let mut settings = ViewSettings::default();
+        let state = ViewState::from_query("?layer=5&head=9&view=flow&threshold=3&text=a%20b");
+        settings.apply(&state, 2, 4);
+        assert_eq!(settings.layer, 0);
+        assert_eq!(settings.head, HeadChoice::Mean);
+        assert_eq!(settings.view, ViewKind::Flow);
+        assert_eq!(settings.threshold, 1.0);
+        assert_eq!(settings.text, "a b");
+        settings.apply(&ViewState::from_query("?layer=1&head=3"), 2, 4);
+        assert_eq!((settings.layer, settings.head), (1, HeadChoice::Head(3)));
+        settings.fit(1, 2);
+        assert_eq!((settings.layer, settings.head), (0, HeadChoice::Mean));
+    }
+
+    #[test]
+    fn typing_replaces_the_history_entry_and_other_changes_push_one() {
+        let before = ViewState::from_query("?text=a&layer=0");
+        assert!(!pushes_history(&before, &ViewState::from_query("?text=ab&layer=0")));
+        assert!(pushes_history(&before, &ViewState::from_query("?text=a&layer=1")));
+    }
+
+    #[test]
+    fn host_messages_set_what_a_link_could_and_nothing_else() {
+        let message = serde_json::json!({
+            "type": "glassbox:set", "text": "1 2 3", "layer": 1, "head": 2,
+            "view": "sideways", "threshold": 0.5,
+        });
+        let state = host_set_message(&message).unwrap();
+        assert_eq!(state.text.as_deref(), Some("1 2 3"));
+        assert_eq!(state.layer, Some(1));
+        assert_eq!(state.head.as_deref(), Some("2"));
+        assert_eq!(state.view, None, "an unknown view is dropped as in a link");
+        assert_eq!(state.threshold, Some(0.5));
+        assert_eq!(host_set_message(&serde_json::json!({"type": "other"})), None);
+    }
+
+    #[test]
+    fn words_around_the_views() {
+        let tokens = ["a".to_string(), "b".to_string()];
+        assert_eq!(
+            strongest_summary(&[1, 0], &tokens),
+            "Strongest key per query: “a” → “b”, “b” → “a”"
+        );
+        assert_eq!(token_notice(3, 0, 8, 0), None);
+        let notice = token_notice(8, 2, 8, 1).unwrap();
+        assert!(notice.contains("first 8 tokens; 2 more were dropped"), "{notice}");
+        assert!(notice.contains("1 of 8 tokens"), "{notice}");
+        assert_eq!(
+            RunLine::Ran { forward_ms: 1.25, tokens: 4 }.words(),
+            "last forward + capture: 1.2 ms for 4 tokens"
+        );
+        assert!(pinned_label(3, "cat").starts_with("Pinned: “cat” (#3)"));
+    }
+
+    #[test]
+    fn fast_typing_runs_the_first_pause_and_then_only_the_newest_text() {
+        let mut runs = RunScheduler::default();
+        // Thirty keystrokes, each within the pause of the last: only the last one's pause ends.
+        let tickets: Vec<u64> = (0..30).map(|_| runs.changed()).collect();
+        for &ticket in &tickets[..29] {
+            assert!(!runs.pause_over(ticket), "a superseded keystroke must not run");
+        }
+        assert!(runs.pause_over(tickets[29]));
+        assert_eq!(runs.started(), 1);
+        assert_eq!(runs.finished(tickets[29]), (true, None));
+    }
+
+    #[test]
+    fn text_typed_during_a_run_runs_once_that_run_is_done_and_the_stale_result_is_dropped() {
+        let mut runs = RunScheduler::default();
+        let first = runs.changed();
+        assert!(runs.pause_over(first));
+        let second = runs.changed();
+        let third = runs.changed();
+        assert!(!runs.pause_over(second));
+        assert!(!runs.pause_over(third), "one run at a time");
+        assert_eq!(runs.finished(first), (false, Some(third)));
+        assert_eq!(runs.finished(third), (true, None));
+        assert_eq!(runs.started(), 2);
+    }
+
+    #[test]
+    fn a_cancelled_text_never_runs() {
+        let mut runs = RunScheduler::default();
+        let typed = runs.changed();
+        runs.cancel();
+        assert!(!runs.pause_over(typed));
+        assert_eq!(runs.started(), 0);
+    }
+}
