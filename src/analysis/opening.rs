@@ -126,10 +126,7 @@ fn measure(map: &[f32], keys: usize, causal: bool) -> Option<(f64, (usize, f64))
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))?;
-    Some((
-        entropy_sum / counted as f64,
-        (top, weight / counted as f64),
-    ))
+    Some((entropy_sum / counted as f64, (top, weight / counted as f64)))
 }
 
 /// The sharpest head that is not a sink (the sharpest of all when every head is one); `None`
@@ -207,7 +204,11 @@ mod tests {
         let view = choose_opening_view(&attention, false).unwrap();
         assert_eq!((view.layer, view.head), (1, 1));
         assert_eq!(view.heads_compared, 4);
-        assert!(view.reason().contains("layer 1, head 1"), "{}", view.reason());
+        assert!(
+            view.reason().contains("layer 1, head 1"),
+            "{}",
+            view.reason()
+        );
     }
 
     #[test]
@@ -224,7 +225,11 @@ mod tests {
         let view = choose_opening_view(&attention, false).unwrap();
         assert_eq!(view.head, 1);
         assert_eq!(view.sinks, 1);
-        assert!(view.reason().contains("leaving out 1 head"), "{}", view.reason());
+        assert!(
+            view.reason().contains("leaving out 1 head"),
+            "{}",
+            view.reason()
+        );
     }
 
     #[test]
@@ -237,7 +242,11 @@ mod tests {
         )];
         let view = choose_opening_view(&attention, false).unwrap();
         assert_eq!(view.head, 1);
-        assert!(view.reason().contains("none could be left out"), "{}", view.reason());
+        assert!(
+            view.reason().contains("none could be left out"),
+            "{}",
+            view.reason()
+        );
     }
 
     #[test]
@@ -256,7 +265,10 @@ mod tests {
 
     #[test]
     fn one_token_gives_nothing_to_choose() {
-        assert_eq!(choose_opening_view(&[layer(0, &[vec![1.0]], 1)], false), None);
+        assert_eq!(
+            choose_opening_view(&[layer(0, &[vec![1.0]], 1)], false),
+            None
+        );
         assert_eq!(choose_opening_view(&[], false), None);
     }
 }

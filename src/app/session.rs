@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::{
-    BackendInfo, Checkpoint, ModelError, Naming, Sidecars, Tokenized, Trace, Transformer,
-    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced,
+    BackendInfo, Checkpoint, ModelError, Naming, Sidecars, Transformer, TransformerConfig,
+    Vocabulary, WordTokenizer, init_browser_device, run_traced,
 };
 use crate::train::{Batch, Task, TaskKind};
 use rand::SeedableRng;
@@ -78,16 +78,7 @@ pub struct LoadedModel {
     pub file_name: String,
 }
 
-/// Everything one run produced, as plain data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunResult {
-    /// The tokens that went in (and how many were cut).
-    pub tokens: Tokenized,
-    /// What the model captured.
-    pub trace: Trace,
-    /// Forward pass plus read-back, in milliseconds.
-    pub forward_ms: f64,
-}
+pub use crate::page::explorer::RunResult;
 
 /// Picks the device: WebGPU, else the CPU.
 pub async fn start_backend(force_cpu: bool) -> BackendInfo {

@@ -7,9 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, IntoDrawingArea};
 use web_sys::HtmlCanvasElement;
 
-use crate::analysis::{
-    Matrix, flow_edges, head_entropy, head_matrix, head_similarity, mean_over_heads,
-};
+use crate::analysis::{Matrix, flow_edges, head_entropy, head_matrix, head_similarity};
 use crate::charts::{
     ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, Recording,
     SimilarityData, Style, draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
@@ -18,40 +16,7 @@ use crate::charts::{
 use super::session::RunResult;
 use super::web::canvas::CanvasDrawing;
 
-pub use crate::page::explorer::{HeadChoice, ViewKind};
-
-/// The maps `view` shows for `layer`: the chosen head (or the mean) for the heatmap and the
-/// flow, every head for the head grid; each with its name.
-pub fn view_maps(
-    result: &RunResult,
-    layer: usize,
-    head: HeadChoice,
-    view: ViewKind,
-) -> Vec<(String, Matrix)> {
-    match view {
-        ViewKind::Heads => {
-            let heads = result.trace.attention.get(layer).map_or(0, |a| a.heads);
-            (0..heads)
-                .filter_map(|index| {
-                    selected_matrix(result, layer, HeadChoice::Head(index))
-                        .map(|m| (HeadChoice::Head(index).describe(), m))
-                })
-                .collect()
-        }
-        _ => selected_matrix(result, layer, head)
-            .map(|m| vec![(head.describe(), m)])
-            .unwrap_or_default(),
-    }
-}
-
-/// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
-fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
-    let attention = result.trace.attention.get(layer)?;
-    match head {
-        HeadChoice::Mean => mean_over_heads(attention, 0),
-        HeadChoice::Head(head) => head_matrix(attention, 0, head),
-    }
-}
+pub use crate::page::explorer::{HeadChoice, selected_matrix};
 
 /// The area every chart of the page draws on: the canvas, with each call recorded.
 pub type PageArea = DrawingArea<Recording<CanvasDrawing>, Shift>;

@@ -3,6 +3,8 @@
 
 use strum::{EnumString, IntoStaticStr};
 
+use crate::analysis::{Matrix, head_matrix, mean_over_heads};
+use crate::model::{Tokenized, Trace};
 use crate::share::ViewState;
 
 /// The page's tools, one tab each.
@@ -234,13 +236,20 @@ pub fn strongest_summary(keys: &[usize], tokens: &[String]) -> String {
     let pairs: Vec<String> = keys
         .iter()
         .enumerate()
-        .filter_map(|(query, &key)| Some(format!("“{}” → “{}”", tokens.get(query)?, tokens.get(key)?)))
+        .filter_map(|(query, &key)| {
+            Some(format!("“{}” → “{}”", tokens.get(query)?, tokens.get(key)?))
+        })
         .collect();
     format!("Strongest key per query: {}", pairs.join(", "))
 }
 
 /// What the explorer says about the tokens of a run: how many were cut, how many are unknown.
-pub fn token_notice(shown: usize, dropped: usize, max_tokens: usize, unknown: usize) -> Option<String> {
+pub fn token_notice(
+    shown: usize,
+    dropped: usize,
+    max_tokens: usize,
+    unknown: usize,
+) -> Option<String> {
     let mut parts = Vec::new();
     if dropped > 0 {
         parts.push(format!(
@@ -299,6 +308,50 @@ pub fn pinned_label(index: usize, token: &str) -> String {
     format!(
         "Pinned: “{token}” (#{index}), highlighted in every view. Escape or a second click lets it go."
     )
+}
+
+/// Everything one run produced, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// The tokens that went in (and how many were cut).
+    pub tokens: Tokenized,
+    /// What the model captured.
+    pub trace: Trace,
+    /// Forward pass plus read-back, in milliseconds.
+    pub forward_ms: f64,
+}
+
+/// The maps `view` shows for `layer`: the chosen head (or the mean) for the heatmap and the
+/// flow, every head for the head grid; each with its name.
+pub fn view_maps(
+    result: &RunResult,
+    layer: usize,
+    head: HeadChoice,
+    view: ViewKind,
+) -> Vec<(String, Matrix)> {
+    match view {
+        ViewKind::Heads => {
+            let heads = result.trace.attention.get(layer).map_or(0, |a| a.heads);
+            (0..heads)
+                .filter_map(|index| {
+                    selected_matrix(result, layer, HeadChoice::Head(index))
+                        .map(|m| (HeadChoice::Head(index).describe(), m))
+                })
+                .collect()
+        }
+        _ => selected_matrix(result, layer, head)
+            .map(|m| vec![(head.describe(), m)])
+            .unwrap_or_default(),
+    }
+}
+
+/// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
+pub fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
+    let attention = result.trace.attention.get(layer)?;
+    match head {
+        HeadChoice::Mean => mean_over_heads(attention, 0),
+        HeadChoice::Head(head) => head_matrix(attention, 0, head),
+    }
 }
 
 /// How long the text must stay unchanged before the model runs on it.
@@ -397,8 +450,14 @@ mod tests {
     #[test]
     fn typing_replaces_the_history_entry_and_other_changes_push_one() {
         let before = ViewState::from_query("?text=a&layer=0");
-        assert!(!pushes_history(&before, &ViewState::from_query("?text=ab&layer=0")));
-        assert!(pushes_history(&before, &ViewState::from_query("?text=a&layer=1")));
+        assert!(!pushes_history(
+            &before,
+            &ViewState::from_query("?text=ab&layer=0")
+        ));
+        assert!(pushes_history(
+            &before,
+            &ViewState::from_query("?text=a&layer=1")
+        ));
     }
 
     #[test]
@@ -413,7 +472,10 @@ mod tests {
         assert_eq!(state.head.as_deref(), Some("2"));
         assert_eq!(state.view, None, "an unknown view is dropped as in a link");
         assert_eq!(state.threshold, Some(0.5));
-        assert_eq!(host_set_message(&serde_json::json!({"type": "other"})), None);
+        assert_eq!(
+            host_set_message(&serde_json::json!({"type": "other"})),
+            None
+        );
     }
 
     #[test]
@@ -425,10 +487,17 @@ mod tests {
         );
         assert_eq!(token_notice(3, 0, 8, 0), None);
         let notice = token_notice(8, 2, 8, 1).unwrap();
-        assert!(notice.contains("first 8 tokens; 2 more were dropped"), "{notice}");
+        assert!(
+            notice.contains("first 8 tokens; 2 more were dropped"),
+            "{notice}"
+        );
         assert!(notice.contains("1 of 8 tokens"), "{notice}");
         assert_eq!(
-            RunLine::Ran { forward_ms: 1.25, tokens: 4 }.words(),
+            RunLine::Ran {
+                forward_ms: 1.25,
+                tokens: 4
+            }
+            .words(),
             "last forward + capture: 1.2 ms for 4 tokens"
         );
         assert!(pinned_label(3, "cat").starts_with("Pinned: “cat” (#3)"));
@@ -440,7 +509,10 @@ mod tests {
         // Thirty keystrokes, each within the pause of the last: only the last one's pause ends.
         let tickets: Vec<u64> = (0..30).map(|_| runs.changed()).collect();
         for &ticket in &tickets[..29] {
-            assert!(!runs.pause_over(ticket), "a superseded keystroke must not run");
+            assert!(
+                !runs.pause_over(ticket),
+                "a superseded keystroke must not run"
+            );
         }
         assert!(runs.pause_over(tickets[29]));
         assert_eq!(runs.started(), 1);
@@ -468,5 +540,44 @@ mod tests {
         runs.cancel();
         assert!(!runs.pause_over(typed));
         assert_eq!(runs.started(), 0);
+    }
+
+    #[test]
+    fn each_view_gets_the_maps_it_draws() {
+        use crate::model::AttentionCapture;
+        // One layer, two heads over two tokens: head 0 looks back, head 1 looks at itself.
+        let attention = AttentionCapture {
+            layer: 0,
+            batch: 1,
+            heads: 2,
+            queries: 2,
+            keys: 2,
+            values: vec![0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+        };
+        let run = RunResult {
+            tokens: Tokenized {
+                tokens: Vec::new(),
+                dropped: 0,
+            },
+            trace: Trace {
+                attention: vec![attention],
+                modules: Vec::new(),
+            },
+            forward_ms: 0.0,
+        };
+        let heads = view_maps(&run, 0, HeadChoice::Mean, ViewKind::Heads);
+        assert_eq!(heads.len(), 2);
+        assert_eq!(heads[1].0, "head 1");
+        assert_eq!(heads[1].1.values, vec![1.0, 0.0, 0.0, 1.0]);
+        let mean = view_maps(&run, 0, HeadChoice::Mean, ViewKind::Heatmap);
+        assert_eq!(mean.len(), 1);
+        assert_eq!(mean[0].1.values, vec![0.5; 4]);
+        assert_eq!(
+            view_maps(&run, 0, HeadChoice::Head(0), ViewKind::Flow)[0]
+                .1
+                .values,
+            vec![0.0, 1.0, 1.0, 0.0]
+        );
+        assert!(view_maps(&run, 3, HeadChoice::Mean, ViewKind::Heatmap).is_empty());
     }
 }

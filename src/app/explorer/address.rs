@@ -35,7 +35,10 @@ pub fn follow_address(explorer: Explorer) {
             other: ViewState::from_query(&web::location_search()).other,
         };
         // An imported trace cannot travel in a link: the address keeps the last model's view.
-        if !model.ready.get() || address.pending.with_value(Option::is_some) || run.imported.get().is_some() {
+        if !model.ready.get()
+            || address.pending.with_value(Option::is_some)
+            || run.imported.get().is_some()
+        {
             return;
         }
         let query = state.to_query();
@@ -55,7 +58,11 @@ pub fn follow_address(explorer: Explorer) {
         address.restoring.set_value(true);
         page.panel.set(state.panel.clone());
         page.tab.set(Tab::from_name(state.tab.as_deref()));
-        match state.model.clone().filter(|id| *id != model.id.get_untracked()) {
+        match state
+            .model
+            .clone()
+            .filter(|id| *id != model.id.get_untracked())
+        {
             Some(id) if shipped(&id).is_some() => {
                 address.pending.set_value(Some(state));
                 load(explorer, LoadSource::Shipped(id));
@@ -107,7 +114,8 @@ pub fn copy_link(explorer: Explorer) {
     let status = explorer.page.link_status;
     if explorer.run.imported.get_untracked().is_some() {
         status.set(Some(
-            "A link cannot carry an imported trace: share the trace file itself (Trace (JSON)).".into(),
+            "A link cannot carry an imported trace: share the trace file itself (Trace (JSON))."
+                .into(),
         ));
         return;
     }

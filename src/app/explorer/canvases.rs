@@ -6,9 +6,7 @@ use leptos::prelude::*;
 use crate::analysis::strongest_keys;
 use crate::page::explorer::{ViewKind, strongest_summary};
 
-use super::super::views::{
-    draw_flow_view, draw_heads_view, draw_heatmap_view, image_buttons,
-};
+use super::super::views::{draw_flow_view, draw_heads_view, draw_heatmap_view, image_buttons};
 use super::super::web;
 use super::controller::pin;
 use super::export::ViewCanvases;
@@ -22,8 +20,12 @@ pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
         let Some(result) = run.result.get() else {
             return;
         };
-        let (layer, head, kind, threshold) =
-            (view.layer.get(), view.head.get(), view.view.get(), view.threshold.get());
+        let (layer, head, kind, threshold) = (
+            view.layer.get(),
+            view.head.get(),
+            view.view.get(),
+            view.threshold.get(),
+        );
         let pinned = view.pinned.get();
         let style = web::chart_style();
         let drawn = match kind {

@@ -84,9 +84,10 @@ pub fn start(explorer: Explorer, force_cpu: bool) {
         explorer.model.backend_label.set(started.label.clone());
         if let Some(output) = explorer.page.bench {
             let outcome = bench::run(&started).await;
-            output.set(outcome.unwrap_or_else(|failure| {
-                serde_json::json!({ "error": failure }).to_string()
-            }));
+            output.set(
+                outcome
+                    .unwrap_or_else(|failure| serde_json::json!({ "error": failure }).to_string()),
+            );
         }
         let first = web::query_param("model")
             .and_then(|id| shipped(&id))
@@ -122,7 +123,10 @@ pub fn start(explorer: Explorer, force_cpu: bool) {
 /// The text or the model changed: the model runs on it once the typing pauses.
 pub fn text_changed(explorer: Explorer) {
     let run = explorer.run;
-    let ticket = run.scheduler.try_update_value(|runs| runs.changed()).unwrap_or(0);
+    let ticket = run
+        .scheduler
+        .try_update_value(|runs| runs.changed())
+        .unwrap_or(0);
     run.running.set(true);
     web::spawn(async move {
         web::sleep_ms(TYPING_PAUSE_MS).await;
@@ -218,7 +222,10 @@ pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, Str
     let (about, trace_model, trace_text) =
         (trace.about.clone(), trace.model.clone(), trace.text.clone());
     let (tokens, trace) = trace.into_parts();
-    let heads = trace.attention.first().map_or(0, |attention| attention.heads);
+    let heads = trace
+        .attention
+        .first()
+        .map_or(0, |attention| attention.heads);
     // Marked first, so that setting the text below runs nothing.
     run.imported.set(Some(name.clone()));
     // A run still in flight must not replace the trace when it finishes.

@@ -186,12 +186,13 @@ pub fn ViewPickers(explorer: Explorer) -> impl IntoView {
 /// Export buttons for the view on screen and the whole run.
 #[component]
 pub fn ExportBar(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
-    let button = move |id: &'static str, kind: ExportKind, label: &'static str, title: &'static str| {
-        view! {
-            <button id=id type="button" title=title
-                on:click=move |_| export_view(explorer, canvases, kind)>{label}</button>
-        }
-    };
+    let button =
+        move |id: &'static str, kind: ExportKind, label: &'static str, title: &'static str| {
+            view! {
+                <button id=id type="button" title=title
+                    on:click=move |_| export_view(explorer, canvases, kind)>{label}</button>
+            }
+        };
     view! {
         <div class="controls export" role="group" aria-label="Export this view"
             hidden=move || explorer.run.result.get().is_none()>
@@ -216,7 +217,10 @@ pub fn PinPicker(explorer: Explorer) -> impl IntoView {
     let label = move || {
         let index = view.pinned.get()?;
         let result = run.result.get()?;
-        Some(pinned_label(index, &result.tokens.tokens.get(index)?.display))
+        Some(pinned_label(
+            index,
+            &result.tokens.tokens.get(index)?.display,
+        ))
     };
     // One option per token, made once per run: the select's value follows the pin, so no
     // option holds a closure of its own.

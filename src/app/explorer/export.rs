@@ -11,9 +11,10 @@ use crate::page::explorer::ViewKind;
 use crate::share::{ExportedMap, matrix_csv, view_json};
 
 use super::super::session::RunResult;
-use super::super::views::{save_canvas, view_maps};
+use super::super::views::save_canvas;
 use super::super::web;
 use super::state::Explorer;
+use crate::page::explorer::view_maps;
 
 /// What an export button saves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumString, IntoStaticStr)]

@@ -43,7 +43,10 @@ pub fn App() -> impl IntoView {
             pin(explorer, None);
         }
     });
-    start(explorer, web::query_param("backend").as_deref() == Some("cpu"));
+    start(
+        explorer,
+        web::query_param("backend").as_deref() == Some("cpu"),
+    );
 
     let (page, model, run) = (explorer.page, explorer.model, explorer.run);
     let page_state = move || {
