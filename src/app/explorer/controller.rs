@@ -56,12 +56,14 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     if let Some(probe) = &model.probe_text {
         view.text.set(probe.clone());
     }
-    // The opening view is chosen from the first run unless the address names layer or head.
+    // The page opens on a view chosen from the first model's first run, unless the address
+    // names the layer or the head; a model opened later keeps the view the user set.
     let pending = explorer.address.pending.get_value();
     let named = pending
         .as_ref()
         .is_some_and(|state| state.layer.is_some() || state.head.is_some());
-    run.choose_opening.set_value(!named);
+    run.choose_opening
+        .set_value(!named && !page_model.ready.get_untracked());
     run.opening.set(None);
     if let Some(state) = pending {
         explorer.address.pending.set_value(None);
