@@ -148,6 +148,14 @@ pub enum CheckpointError {
     /// The vocabulary does not parse or does not fit the model.
     #[error("the vocabulary is not usable: {0}")]
     BadVocabulary(String),
+    /// The tensor names follow no layout glassbox reads.
+    #[error(
+        "the tensor names ({examples}) are neither glassbox's own (`embedding.weight`, `layers.0.attn.query.weight`, …) nor those of the seed chapter's PyTorch `nn.TransformerEncoder` (`transformer.layers.0.self_attn.in_proj_weight`, …); other layouts, such as GPT-2's or BERT's, cannot be read yet"
+    )]
+    UnknownLayout {
+        /// The file's first few tensor names.
+        examples: String,
+    },
     /// The model could not be built or read.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -225,8 +233,8 @@ impl Checkpoint {
             )));
         }
 
-        check_config_fits(&config, file.tensors.len())?;
-        let naming = file.naming();
+        let naming = file.naming()?;
+        check_config_fits(&config, naming, file.tensors.len())?;
         let mut parameters = match naming {
             Naming::Glassbox => file.tensors,
             Naming::PyTorch => from_pytorch(file.tensors, &config)?,
@@ -438,14 +446,43 @@ pub fn parameter_shapes(
     Ok(shapes.shapes)
 }
 
+/// How many tensors a file named by `naming` holds for `config`: per layer, and outside the
+/// layers. Every linear layer here has a weight and a bias.
+pub fn tensor_counts(config: &TransformerConfig, naming: Naming) -> (usize, usize) {
+    let attention = match naming {
+        // Query, key, value and output projections.
+        Naming::Glassbox => 8,
+        // `in_proj_weight` and `in_proj_bias` pack q, k and v; then `out_proj`.
+        Naming::PyTorch => 4,
+    };
+    let norms = if config.norm_position == NormPosition::None {
+        0
+    } else {
+        4
+    };
+    let per_layer = attention + 4 + norms;
+    // The token embedding, learned positions (sinusoids have no parameters) and the output head.
+    let outside = 1 + usize::from(config.positional == super::config::Positional::Learned) + 2;
+    (per_layer, outside)
+}
+
 /// Refuses a config far larger than the file before a model is built from it: building one
 /// allocates every layer and the sinusoid table (`max_seq_len × d_model` values) up front.
-fn check_config_fits(config: &TransformerConfig, tensors: usize) -> Result<(), CheckpointError> {
-    // PyTorch packs a layer into 12 tensors, glassbox splits it into 16.
-    if config.num_layers.saturating_mul(12) > tensors {
+fn check_config_fits(
+    config: &TransformerConfig,
+    naming: Naming,
+    tensors: usize,
+) -> Result<(), CheckpointError> {
+    let (per_layer, outside) = tensor_counts(config, naming);
+    let needed = config
+        .num_layers
+        .checked_mul(per_layer)
+        .and_then(|layers| layers.checked_add(outside));
+    if needed.is_none_or(|needed| needed > tensors) {
         return Err(CheckpointError::BadConfig(format!(
-            "it has {} layers, more than the file's {tensors} tensors can hold",
-            config.num_layers
+            "it has {} layers, which need {} tensors ({per_layer} per layer and {outside} more), more than the file's {tensors} tensors",
+            config.num_layers,
+            needed.map_or_else(|| "too many".to_string(), |n| n.to_string()),
         )));
     }
     let table_bytes = config
@@ -527,16 +564,32 @@ impl SafetensorsFile {
         Ok(Self { metadata, tensors })
     }
 
-    fn naming(&self) -> Naming {
-        let pytorch = self
-            .tensors
-            .keys()
-            .any(|name| name.starts_with("transformer.") || name.contains(".self_attn."));
-        if pytorch {
-            Naming::PyTorch
-        } else {
-            Naming::Glassbox
+    /// The layout the names follow, told by names only that layout has: the seed chapter's
+    /// `nn.TransformerEncoder` packs q, k and v into `self_attn.in_proj_weight`; glassbox's
+    /// own files start at `embedding.weight` and `layers.`. Anything else (GPT-2's files start
+    /// with `transformer.` too) is refused by name.
+    fn naming(&self) -> Result<Naming, CheckpointError> {
+        let names = || self.tensors.keys();
+        if names().any(|name| name.ends_with(".self_attn.in_proj_weight")) {
+            return Ok(Naming::PyTorch);
         }
+        let glassbox = names()
+            .any(|name| name == "embedding.weight" || name.starts_with("layers."))
+            && !names().any(|name| name.starts_with("transformer."));
+        if glassbox {
+            return Ok(Naming::Glassbox);
+        }
+        let mut examples: Vec<String> = names().take(3).map(|name| format!("`{name}`")).collect();
+        if self.tensors.len() > 3 {
+            examples.push("…".into());
+        }
+        Err(CheckpointError::UnknownLayout {
+            examples: if examples.is_empty() {
+                "none at all".into()
+            } else {
+                examples.join(", ")
+            },
+        })
     }
 }
 
