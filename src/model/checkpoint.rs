@@ -234,7 +234,8 @@ impl Checkpoint {
         }
 
         let naming = file.naming()?;
-        check_config_fits(&config, naming, file.tensors.len())?;
+        let layers = layers_in_file(file.tensors.keys(), naming);
+        check_config_fits(&config, layers, file.tensors.len())?;
         let mut parameters = match naming {
             Naming::Glassbox => file.tensors,
             Naming::PyTorch => from_pytorch(file.tensors, &config)?,
@@ -446,43 +447,32 @@ pub fn parameter_shapes(
     Ok(shapes.shapes)
 }
 
-/// How many tensors a file named by `naming` holds for `config`: per layer, and outside the
-/// layers. Every linear layer here has a weight and a bias.
-pub fn tensor_counts(config: &TransformerConfig, naming: Naming) -> (usize, usize) {
-    let attention = match naming {
-        // Query, key, value and output projections.
-        Naming::Glassbox => 8,
-        // `in_proj_weight` and `in_proj_bias` pack q, k and v; then `out_proj`.
-        Naming::PyTorch => 4,
+/// The encoder layers a file's tensors belong to: how many distinct layer indices its names
+/// carry (`layers.{i}.` in glassbox's layout, `transformer.layers.{i}.` in PyTorch's). Counting
+/// layers, not tensors, holds for every layout (pre/post-LN, with or without norms, biases or
+/// learned positions), and a tensor missing from a layer is still reported by name.
+fn layers_in_file<'a>(names: impl Iterator<Item = &'a String>, naming: Naming) -> usize {
+    let prefix = match naming {
+        Naming::Glassbox => "layers.",
+        Naming::PyTorch => "transformer.layers.",
     };
-    let norms = if config.norm_position == NormPosition::None {
-        0
-    } else {
-        4
-    };
-    let per_layer = attention + 4 + norms;
-    // The token embedding, learned positions (sinusoids have no parameters) and the output head.
-    let outside = 1 + usize::from(config.positional == super::config::Positional::Learned) + 2;
-    (per_layer, outside)
+    let indices: std::collections::BTreeSet<usize> = names
+        .filter_map(|name| name.strip_prefix(prefix)?.split_once('.')?.0.parse().ok())
+        .collect();
+    indices.len()
 }
 
 /// Refuses a config far larger than the file before a model is built from it: building one
 /// allocates every layer and the sinusoid table (`max_seq_len × d_model` values) up front.
 fn check_config_fits(
     config: &TransformerConfig,
-    naming: Naming,
+    layers: usize,
     tensors: usize,
 ) -> Result<(), CheckpointError> {
-    let (per_layer, outside) = tensor_counts(config, naming);
-    let needed = config
-        .num_layers
-        .checked_mul(per_layer)
-        .and_then(|layers| layers.checked_add(outside));
-    if needed.is_none_or(|needed| needed > tensors) {
+    if config.num_layers > layers {
         return Err(CheckpointError::BadConfig(format!(
-            "it has {} layers, which need {} tensors ({per_layer} per layer and {outside} more), more than the file's {tensors} tensors",
-            config.num_layers,
-            needed.map_or_else(|| "too many".to_string(), |n| n.to_string()),
+            "it has {} layers, but the file's {tensors} tensors hold {layers}",
+            config.num_layers
         )));
     }
     let table_bytes = config

@@ -129,7 +129,7 @@ impl EncoderLayer {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        let out = match self.norm_position {
+        match self.norm_position {
             NormPosition::Post | NormPosition::None => {
                 let attended = attend(x.clone(), recorder);
                 let x = normalise(&self.norm1, add(x, attended));
@@ -163,8 +163,7 @@ impl EncoderLayer {
                 }
                 out
             }
-        };
-        out
+        }
     }
 }
 
