@@ -3,11 +3,11 @@
 //! device equal the ones computed on the host and finite differences of the loss.
 
 use burn::tensor::Device;
-use glassbox::analysis::activations::{SPARSE_THRESHOLD, summarise_trace};
+use glassbox::analysis::activations::{SPARSE_THRESHOLD, dead_units_note, summarise_trace};
 use glassbox::analysis::gradients::{GradientHistory, GradientProblem, detect};
 use glassbox::analysis::{GradientThresholds, Summary};
-use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::{FlatParameters, read_parameters};
+use glassbox::model::{Activation, TransformerConfig};
 use glassbox::train::{
     Analysis, Problem, StepReport, Task, TaskKind, TrainConfig, TrainError, Trainer,
     activation_statistics, analyse_batch, batch_loss,
@@ -354,5 +354,30 @@ fn analysing_every_step_leaves_training_unchanged() {
             (norm_a - norm_b).abs() <= 1e-5 * norm_a.abs(),
             "{plain:?} vs {analysed:?}"
         );
+    }
+}
+
+#[test]
+fn dead_units_are_explained_away_for_gelu_and_sigmoid_and_counted_for_relu() {
+    let config = TrainConfig::new(TaskKind::Reverse, TransformerConfig::tiny());
+    let task = Task::new(config.task);
+    let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(4), 8);
+    for activation in [Activation::Relu, Activation::Gelu, Activation::Sigmoid] {
+        let model = config
+            .model_config(&task)
+            .with_activation(activation)
+            .init_seeded(6, &Device::flex())
+            .unwrap();
+        let analysis = pollster::block_on(analyse_batch(&model, &batch)).unwrap();
+        let summary = &analysis.activations;
+        assert_eq!(summary.dead.len(), 2, "{activation:?}");
+        let note = dead_units_note(summary);
+        if activation == Activation::Relu {
+            assert_eq!(note, None, "a ReLU's zero count speaks for itself");
+        } else {
+            // Never exactly 0, so never dead by the exact test: the page says so.
+            assert!(summary.dead.iter().all(|layer| layer.dead.is_empty()));
+            assert!(note.unwrap().contains("only a ReLU"), "{activation:?}");
+        }
     }
 }
