@@ -3,11 +3,11 @@
 //! device equal the ones computed on the host and finite differences of the loss.
 
 use burn::tensor::Device;
-use glassbox::analysis::activations::{SPARSE_THRESHOLD, summarise_trace};
+use glassbox::analysis::activations::{SPARSE_THRESHOLD, dead_units_note, summarise_trace};
 use glassbox::analysis::gradients::{GradientHistory, GradientProblem, detect};
 use glassbox::analysis::{GradientThresholds, Summary};
-use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::{FlatParameters, read_parameters};
+use glassbox::model::{Activation, TransformerConfig};
 use glassbox::train::{
     Analysis, Problem, StepReport, Task, TaskKind, TrainConfig, TrainError, Trainer,
     activation_statistics, analyse_batch, batch_loss,
@@ -200,11 +200,12 @@ fn device_reduced_activation_statistics_equal_the_host_computation() {
     let host = summarise_trace(&pollster::block_on(host.read()).unwrap());
     let on_device = pollster::block_on(activation_statistics(on_device)).unwrap();
     assert_eq!(host.modules.len(), on_device.modules.len());
-    // The seed model: embedding, then per layer attn, norm1, linear1, activation, linear2,
-    // norm2 and the layer output, then the logits.
-    assert_eq!(host.modules.len(), 1 + 4 * 7 + 1);
+    // The seed model (post-LN): embedding, then per layer the attention output, the first
+    // norm (the feed-forward input), linear1, activation, linear2 and the second norm (the
+    // layer output, captured once), then the logits.
+    assert_eq!(host.modules.len(), 1 + 4 * 6 + 1);
     for (a, b) in host.modules.iter().zip(&on_device.modules) {
-        assert_eq!((&a.path, &a.shape), (&b.path, &b.shape));
+        assert_eq!((&a.site, &a.path, &a.shape), (&b.site, &b.path, &b.shape));
         let scale = a.std.max(1e-6);
         assert!(
             (a.mean - b.mean).abs() <= 1e-5 * scale.max(a.mean.abs()),
@@ -353,5 +354,30 @@ fn analysing_every_step_leaves_training_unchanged() {
             (norm_a - norm_b).abs() <= 1e-5 * norm_a.abs(),
             "{plain:?} vs {analysed:?}"
         );
+    }
+}
+
+#[test]
+fn dead_units_are_explained_away_for_gelu_and_sigmoid_and_counted_for_relu() {
+    let config = TrainConfig::new(TaskKind::Reverse, TransformerConfig::tiny());
+    let task = Task::new(config.task);
+    let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(4), 8);
+    for activation in [Activation::Relu, Activation::Gelu, Activation::Sigmoid] {
+        let model = config
+            .model_config(&task)
+            .with_activation(activation)
+            .init_seeded(6, &Device::flex())
+            .unwrap();
+        let analysis = pollster::block_on(analyse_batch(&model, &batch)).unwrap();
+        let summary = &analysis.activations;
+        assert_eq!(summary.dead.len(), 2, "{activation:?}");
+        let note = dead_units_note(summary);
+        if activation == Activation::Relu {
+            assert_eq!(note, None, "a ReLU's zero count speaks for itself");
+        } else {
+            // Never exactly 0, so never dead by the exact test: the page says so.
+            assert!(summary.dead.iter().all(|layer| layer.dead.is_empty()));
+            assert!(note.unwrap().contains("only a ReLU"), "{activation:?}");
+        }
     }
 }

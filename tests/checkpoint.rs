@@ -972,3 +972,133 @@ proptest! {
         prop_assert_eq!(result.is_ok(), same, "{:?}", result.err());
     }
 }
+
+/// A tensor of `shape` whose values count up from `start` in hundredths.
+fn counting(shape: &[usize], start: usize) -> RawView {
+    let count: usize = shape.iter().product();
+    f32_view(&ParameterData {
+        shape: shape.to_vec(),
+        values: (0..count)
+            .map(|i| ((start + i) % 97) as f32 / 100.0 - 0.4)
+            .collect(),
+    })
+}
+
+#[test]
+fn the_tensor_count_a_config_needs_follows_its_layout() {
+    // A norm-free PyTorch file of one layer has 11 tensors: a check that assumed 12 per layer
+    // refused it as too small for its own config.
+    let config = TransformerConfig {
+        norm_position: glassbox::model::NormPosition::None,
+        positional: Positional::None,
+        ..small_config()
+    };
+    let layer = "transformer.layers.0";
+    let shapes: Vec<(String, Vec<usize>)> = vec![
+        ("embedding.weight".into(), vec![12, 8]),
+        (format!("{layer}.self_attn.in_proj_weight"), vec![24, 8]),
+        (format!("{layer}.self_attn.in_proj_bias"), vec![24]),
+        (format!("{layer}.self_attn.out_proj.weight"), vec![8, 8]),
+        (format!("{layer}.self_attn.out_proj.bias"), vec![8]),
+        (format!("{layer}.linear1.weight"), vec![16, 8]),
+        (format!("{layer}.linear1.bias"), vec![16]),
+        (format!("{layer}.linear2.weight"), vec![8, 16]),
+        (format!("{layer}.linear2.bias"), vec![8]),
+        ("output.weight".into(), vec![12, 8]),
+        ("output.bias".into(), vec![12]),
+    ];
+    let views = shapes
+        .iter()
+        .enumerate()
+        .map(|(index, (name, shape))| (name.clone(), counting(shape, index * 31)))
+        .collect();
+    let bytes = write(views, &[("format", "pt".to_string())]);
+    let json = config_json(&config);
+    let sidecars = Sidecars {
+        config_json: Some(&json),
+        vocabulary: Some(
+            "[\"[PAD]\",\"[UNK]\",\"the\",\"cat\",\"sat\",\"on\",\"mat\",\"a\",\"dog\",\"ran\",\"to\",\"it\"]",
+        ),
+    };
+    let checkpoint = Checkpoint::parse(&bytes, sidecars).unwrap();
+    assert_eq!(checkpoint.naming, Naming::PyTorch);
+    let model = checkpoint.to_model(&Device::flex()).unwrap();
+    assert_eq!(model.layers.len(), 1);
+
+    // A glassbox file of three layers with a config of four: the file cannot hold it, and that
+    // is said before a model is built (12 tensors per layer let it through: 4 × 12 < 52).
+    let three = TransformerConfig {
+        num_layers: 3,
+        ..small_config()
+    };
+    let model = three.init_seeded(5, &Device::flex()).unwrap();
+    let bytes = encode_checkpoint(
+        &pollster::block_on(read_parameters(&model)).unwrap(),
+        &three,
+        &small_vocabulary(),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let four = config_json(&TransformerConfig {
+        num_layers: 4,
+        ..small_config()
+    });
+    let error = Checkpoint::parse(
+        &bytes,
+        Sidecars {
+            config_json: Some(&four),
+            vocabulary: None,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, CheckpointError::BadConfig(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("it has 4 layers, but the file's 52 tensors hold 3"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_file_of_another_layout_is_named_for_what_it_is_not() {
+    // GPT-2's names start with `transformer.` like the seed chapter's, but have no packed
+    // `self_attn.in_proj_weight`: they are not read as the seed layout.
+    let gpt2 = write(
+        vec![
+            (
+                "transformer.h.0.attn.c_attn.weight".into(),
+                counting(&[8, 24], 0),
+            ),
+            (
+                "transformer.h.0.mlp.c_fc.weight".into(),
+                counting(&[8, 16], 1),
+            ),
+            ("transformer.wpe.weight".into(), counting(&[8, 8], 2)),
+            ("transformer.wte.weight".into(), counting(&[12, 8], 3)),
+        ],
+        &small_metadata(),
+    );
+    let bert = write(
+        vec![(
+            "embeddings.word_embeddings.weight".into(),
+            counting(&[12, 8], 0),
+        )],
+        &small_metadata(),
+    );
+    for (bytes, name) in [
+        (gpt2, "`transformer.h.0.attn.c_attn.weight`"),
+        (bert, "`embeddings.word_embeddings.weight`"),
+    ] {
+        let error = Checkpoint::parse(&bytes, no_sidecars()).unwrap_err();
+        assert!(
+            matches!(error, CheckpointError::UnknownLayout { .. }),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(name) && message.contains("GPT-2"),
+            "{message}"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor};
 use glassbox::model::{
-    Activation, ModelError, NormPosition, Positional, Trace, Transformer, TransformerConfig,
-    run_traced,
+    Activation, ModelError, NormPosition, Positional, Role, Site, Trace, Transformer,
+    TransformerConfig, run_traced,
 };
 
 fn trace(model: &Transformer, batch: &[Vec<u32>]) -> Trace {
@@ -56,7 +56,10 @@ fn seed_preset_matches_the_chapters_model_in_size_and_shapes() {
         trace.module("layers.2.ff.linear1").unwrap().shape,
         [2, 10, 1024]
     );
-    assert_eq!(trace.module("layers.3.norm2").unwrap().shape, [2, 10, 256]);
+    assert_eq!(
+        trace.at(Site::layer(Role::BlockOutput, 3)).unwrap().shape,
+        [2, 10, 256]
+    );
     for capture in &trace.modules {
         assert_eq!(capture.values.len(), capture.numel(), "{}", capture.path);
         assert!(
@@ -67,29 +70,74 @@ fn seed_preset_matches_the_chapters_model_in_size_and_shapes() {
     }
 }
 
+/// The roles and labels of `trace`'s captures, in order.
+fn sites(trace: &Trace) -> Vec<(Role, Option<usize>, String)> {
+    trace
+        .modules
+        .iter()
+        .map(|c| (c.role, c.layer, c.path.clone()))
+        .collect()
+}
+
+/// The captures one layer of `norm` should give, in execution order.
+fn layer_sites(layer: usize, norm: NormPosition) -> Vec<(Role, Option<usize>, String)> {
+    let parts: &[(Role, &str)] = match norm {
+        NormPosition::Pre => &[
+            (Role::AttentionInput, ".norm1"),
+            (Role::AttentionOutput, ".attn"),
+            (Role::FeedForwardInput, ".norm2"),
+            (Role::FeedForwardHidden, ".ff.linear1"),
+            (Role::FeedForwardActivation, ".ff.activation"),
+            (Role::FeedForwardOutput, ".ff.linear2"),
+            (Role::BlockOutput, ""),
+        ],
+        NormPosition::Post => &[
+            (Role::AttentionOutput, ".attn"),
+            (Role::FeedForwardInput, ".norm1"),
+            (Role::FeedForwardHidden, ".ff.linear1"),
+            (Role::FeedForwardActivation, ".ff.activation"),
+            (Role::FeedForwardOutput, ".ff.linear2"),
+            (Role::BlockOutput, ".norm2"),
+        ],
+        NormPosition::None => &[
+            (Role::AttentionOutput, ".attn"),
+            (Role::FeedForwardHidden, ".ff.linear1"),
+            (Role::FeedForwardActivation, ".ff.activation"),
+            (Role::FeedForwardOutput, ".ff.linear2"),
+            (Role::BlockOutput, ""),
+        ],
+    };
+    parts
+        .iter()
+        .map(|(role, part)| (*role, Some(layer), format!("layers.{layer}{part}")))
+        .collect()
+}
+
 #[test]
-fn every_sub_module_is_captured_under_its_path_in_execution_order() {
-    let model = TransformerConfig::tiny()
-        .init_seeded(1, &Device::flex())
-        .unwrap();
-    let trace = trace(&model, &sample_batch(1, 5, 1000));
-    let paths: Vec<&str> = trace.modules.iter().map(|c| c.path.as_str()).collect();
-    let mut expected = vec!["embedding".to_string(), "positional".to_string()];
-    for layer in 0..2 {
-        for part in [
-            "attn",
-            "norm1",
-            "ff.linear1",
-            "ff.activation",
-            "ff.linear2",
-            "norm2",
-        ] {
-            expected.push(format!("layers.{layer}.{part}"));
+fn every_distinct_tensor_is_captured_once_under_its_role_in_execution_order() {
+    for norm in [NormPosition::Post, NormPosition::Pre, NormPosition::None] {
+        let model = TransformerConfig::tiny()
+            .with_norm_position(norm)
+            .init_seeded(1, &Device::flex())
+            .unwrap();
+        let trace = trace(&model, &sample_batch(1, 5, 1000));
+        let mut expected = vec![
+            (Role::Embedding, None, "embedding".to_string()),
+            (Role::Positional, None, "positional".to_string()),
+        ];
+        for layer in 0..2 {
+            expected.extend(layer_sites(layer, norm));
         }
-        expected.push(format!("layers.{layer}"));
+        expected.push((Role::Logits, None, "output".to_string()));
+        assert_eq!(sites(&trace), expected, "{norm:?}");
+        // No two captures hold the same values: post-LN's second norm is the layer's output,
+        // and it is read back once.
+        for (i, a) in trace.modules.iter().enumerate() {
+            for b in &trace.modules[i + 1..] {
+                assert_ne!(a.values, b.values, "{norm:?}: {} and {}", a.path, b.path);
+            }
+        }
     }
-    expected.push("output".to_string());
-    assert_eq!(paths, expected);
 }
 
 #[test]
@@ -164,18 +212,19 @@ fn assert_attention_matches_by_hand(config: TransformerConfig, seed: u64) {
     let scale = (d_head as f64).sqrt();
     let mut max_error = 0.0f64;
     for (index, layer) in model.layers.iter().enumerate() {
-        // The attention sees the previous layer's output, or its norm1 in pre-LN.
-        let input_path = match (config.norm_position, index) {
-            (NormPosition::Pre, _) => format!("layers.{index}.norm1"),
-            (NormPosition::Post | NormPosition::None, 0)
-                if config.positional == Positional::None =>
-            {
-                "embedding".into()
+        // The attention sees the previous layer's output (its feed-forward output when the
+        // layer adds nothing back), or its normalised input in pre-LN.
+        let input = match (config.norm_position, index) {
+            (NormPosition::Pre, _) => trace.at(Site::layer(Role::AttentionInput, index)),
+            (_, 0) if config.positional == Positional::None => {
+                trace.at(Site::global(Role::Embedding))
             }
-            (NormPosition::Post | NormPosition::None, 0) => "positional".into(),
-            (NormPosition::Post | NormPosition::None, _) => format!("layers.{}", index - 1),
+            (_, 0) => trace.at(Site::global(Role::Positional)),
+            (_, _) => trace
+                .at(Site::layer(Role::BlockOutput, index - 1))
+                .or_else(|| trace.at(Site::layer(Role::FeedForwardOutput, index - 1))),
         };
-        let input = &trace.module(&input_path).unwrap().values;
+        let input = &input.unwrap().values;
         let wq = floats(layer.attn.query.weight.val());
         let bq = floats(layer.attn.query.bias.as_ref().unwrap().val());
         let wk = floats(layer.attn.key.weight.val());
@@ -278,10 +327,9 @@ fn without_residuals_or_layer_norm_each_layer_is_its_sub_layers_alone() {
         for (pre, post) in linear1.iter().zip(activation) {
             assert!((post - 1.0 / (1.0 + (-pre).exp())).abs() < 1e-6);
         }
-        assert_eq!(
-            module("ff.linear2"),
-            &trace.module(&format!("layers.{index}")).unwrap().values
-        );
+        // The layer's output is the feed-forward output itself, so it is not captured again.
+        assert!(module("ff.linear2").iter().all(|v| v.is_finite()));
+        assert!(trace.at(Site::layer(Role::BlockOutput, index)).is_none());
     }
     // 4 fewer vectors of d_model per layer than with LayerNorm.
     assert_eq!(

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::Device;
+use glassbox::model::trace::fixture_names;
 use glassbox::model::{Checkpoint, Naming, Sidecars, Transformer};
 use glassbox::train::{Batch, analyse_batch};
 use safetensors::{Dtype, SafeTensors};
@@ -119,14 +120,25 @@ fn forward_parity(name: &str) {
     }
     assert_eq!(trace.attention.len(), fixture.checkpoint.config.num_layers);
 
+    // Captures are matched to the fixture's hooks by role and layer (`fixture_names`), never
+    // by label: post-LN's layer output is one capture and two PyTorch hooks.
+    let norm = fixture.checkpoint.config.norm_position;
     let mut activation_error = 0.0f64;
     let mut compared = 0;
     for capture in &trace.modules {
-        let (shape, values) = fixture.tensor(&format!("modules.{}", capture.path));
-        assert_eq!(shape, &capture.shape, "shape of {}", capture.path);
-        activation_error =
-            activation_error.max(max_abs_error(&capture.path, &capture.values, values, 1e-4));
-        compared += 1;
+        let names = fixture_names(capture.site(), norm);
+        assert!(!names.is_empty(), "{} has no fixture tensor", capture.path);
+        for name in names {
+            let (shape, values) = fixture.tensor(&name);
+            assert_eq!(shape, &capture.shape, "shape of {name}");
+            activation_error = activation_error.max(max_abs_error(
+                &format!("{name} ({})", capture.path),
+                &capture.values,
+                values,
+                1e-4,
+            ));
+            compared += 1;
+        }
     }
     let expected_modules = fixture
         .expected

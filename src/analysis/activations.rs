@@ -2,12 +2,12 @@
 //! sample, and the feed-forward neurons that are zero for every token (dead neurons).
 
 use super::Summary;
-use crate::model::Trace;
+use crate::model::{Role, Site, Trace};
 
 /// Bins of every activation histogram.
 pub const HISTOGRAM_BINS: usize = 50;
 
-/// Most values a histogram is drawn from; larger outputs are sampled at an even stride.
+/// Most values a histogram is drawn from; larger outputs are sampled (see [`sample_indices`]).
 pub const SAMPLE_LIMIT: usize = 4096;
 
 /// Share of exact zeros above which a module is flagged (seed chapter: 90 %).
@@ -61,18 +61,40 @@ impl Histogram {
     }
 }
 
-/// Flat indices of at most `limit` values spread evenly over `len` values.
+/// Flat indices of at most `limit` values spread over `len` values: one seeded random index in
+/// each of `limit` equal strata, ascending.
+///
+/// An even stride would alias with the width of a `[rows, width]` tensor (a stride of 64 over
+/// 256 units picks only units 0, 64, 128 and 192); a random offset in each stratum lets every
+/// unit appear, while the strata keep the sample spread over every row. The seed is fixed, so
+/// the device and the host pick the same values.
 pub fn sample_indices(len: usize, limit: usize) -> Vec<usize> {
     if len <= limit {
         return (0..len).collect();
     }
-    (0..limit).map(|index| index * len / limit).collect()
+    (0..limit)
+        .map(|stratum| {
+            let start = stratum * len / limit;
+            let end = ((stratum + 1) * len / limit).max(start + 1);
+            start + (mix(stratum as u64 ^ ((len as u64) << 32)) % (end - start) as u64) as usize
+        })
+        .collect()
+}
+
+/// SplitMix64's output function: a well-spread 64-bit hash of `value`.
+fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// What one sub-module produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleActivation {
-    /// Module path, e.g. `layers.0.ff.activation`.
+    /// Where the tensor sits in the model; `None` for a histogram of something else (weights).
+    pub site: Option<Site>,
+    /// Its label, e.g. `layers.0.ff.activation`.
     pub path: String,
     /// Output shape, `[batch, seq, width]`.
     pub shape: Vec<usize>,
@@ -82,7 +104,7 @@ pub struct ModuleActivation {
     pub std: f64,
     /// Share of values exactly 0.
     pub zero_fraction: f64,
-    /// Histogram of an even sample of at most [`SAMPLE_LIMIT`] values.
+    /// Histogram of a sample of at most [`SAMPLE_LIMIT`] values ([`sample_indices`]).
     pub histogram: Histogram,
 }
 
@@ -147,12 +169,36 @@ impl ActivationSummary {
     }
 }
 
-/// The layer index of a feed-forward activation path `layers.{n}.ff.activation`.
-pub fn feed_forward_layer(path: &str) -> Option<usize> {
-    path.strip_prefix("layers.")?
-        .strip_suffix(".ff.activation")?
-        .parse()
-        .ok()
+/// The layer of a feed-forward activation, where dead units are counted; `None` for any other
+/// site.
+pub fn feed_forward_layer(site: Site) -> Option<usize> {
+    (site.role == Role::FeedForwardActivation)
+        .then_some(site.layer)
+        .flatten()
+}
+
+/// Why no unit can be dead, when that is so: a unit counts as dead only when it is exactly 0
+/// for every token, which a ReLU produces and GELU or sigmoid (which are exactly 0 almost
+/// nowhere) do not. Seen in the data: no feed-forward activation output is exactly 0.
+pub fn dead_units_note(summary: &ActivationSummary) -> Option<String> {
+    let activations: Vec<&ModuleActivation> = summary
+        .modules
+        .iter()
+        .filter(|module| {
+            module
+                .site
+                .is_some_and(|site| feed_forward_layer(site).is_some())
+        })
+        .collect();
+    if activations.is_empty() || activations.iter().any(|module| module.zero_fraction > 0.0) {
+        return None;
+    }
+    Some(
+        "No feed-forward activation output is exactly 0, as with GELU or sigmoid: a unit counts \
+         as dead only when it is exactly 0 for every token, which only a ReLU produces, so \
+         \"0 dead\" here says nothing about units that barely fire."
+            .to_string(),
+    )
 }
 
 /// Summarises a trace already read back to the host (the explorer's forward pass).
@@ -168,6 +214,7 @@ pub fn summarise_trace(trace: &Trace) -> ActivationSummary {
             .map(|index| capture.values[index])
             .collect();
         summary.modules.push(ModuleActivation {
+            site: Some(capture.site()),
             path: capture.path.clone(),
             shape: capture.shape.clone(),
             mean: stats.mean,
@@ -175,7 +222,7 @@ pub fn summarise_trace(trace: &Trace) -> ActivationSummary {
             zero_fraction: zeros as f64 / capture.values.len() as f64,
             histogram: Histogram::of(&sample, HISTOGRAM_BINS),
         });
-        if let Some(layer) = feed_forward_layer(&capture.path) {
+        if let Some(layer) = feed_forward_layer(capture.site()) {
             let width = capture.shape.last().copied().unwrap_or(0);
             let mut alive = vec![false; width];
             for row in capture.values.chunks(width.max(1)) {
@@ -261,11 +308,98 @@ mod tests {
 
     #[test]
     fn samples_are_bounded_and_spread_over_the_whole_tensor() {
-        assert_eq!(sample_indices(10, 4096).len(), 10);
+        assert_eq!(sample_indices(10, 4096), (0..10).collect::<Vec<_>>());
         let indices = sample_indices(1_000_000, SAMPLE_LIMIT);
         assert_eq!(indices.len(), SAMPLE_LIMIT);
-        assert_eq!(indices[0], 0);
+        assert!(indices[0] < 1_000_000 / SAMPLE_LIMIT);
         assert!(*indices.last().unwrap() > 999_000);
+        assert!(
+            indices.windows(2).all(|pair| pair[0] < pair[1]),
+            "ascending, no repeats"
+        );
+        assert_eq!(indices, sample_indices(1_000_000, SAMPLE_LIMIT), "seeded");
+    }
+
+    #[test]
+    fn samples_reach_every_unit_of_a_wide_tensor() {
+        // [batch·seq, width] shapes of the reverse run and the seed preset: an even stride
+        // of len/4096 picked 8 to 64 of 256 units there, and 32 of 1,024.
+        for (rows, width) in [(64, 256), (128, 256), (512, 256), (128, 1024), (512, 1024)] {
+            let len = rows * width;
+            let mut seen = vec![false; width];
+            for index in sample_indices(len, SAMPLE_LIMIT) {
+                seen[index % width] = true;
+            }
+            let units = seen.iter().filter(|&&seen| seen).count();
+            let least = (SAMPLE_LIMIT.min(len) * 9 / 10).min(width * 9 / 10);
+            assert!(units >= least, "{rows} × {width}: {units} units sampled");
+        }
+    }
+
+    #[test]
+    fn a_histogram_of_units_with_different_distributions_shows_them_all() {
+        // 64 tokens × 256 units: every fourth unit is a large "outlier" unit at 100, the others
+        // spread over [0, 1). An even stride of 4 sampled only the outliers.
+        let (rows, width) = (64, 256);
+        let values: Vec<f32> = (0..rows * width)
+            .map(|index| {
+                let (row, unit) = (index / width, index % width);
+                if unit % 4 == 0 {
+                    100.0
+                } else {
+                    ((row * 7 + unit * 13) % 100) as f32 / 100.0
+                }
+            })
+            .collect();
+        let trace = Trace {
+            attention: Vec::new(),
+            modules: vec![Capture {
+                role: Role::FeedForwardActivation,
+                layer: Some(0),
+                path: "layers.0.ff.activation".into(),
+                shape: vec![1, rows, width],
+                values,
+            }],
+        };
+        let histogram = &summarise_trace(&trace).modules[0].histogram;
+        let total = histogram.total() as f64;
+        let outliers = f64::from(*histogram.counts.last().unwrap()) / total;
+        assert_eq!(total, SAMPLE_LIMIT as f64);
+        assert!((outliers - 0.25).abs() < 0.05, "outlier share {outliers}");
+        assert!(
+            f64::from(histogram.counts[0]) / total > 0.5,
+            "{:?}",
+            histogram.counts
+        );
+    }
+
+    #[test]
+    fn zero_dead_units_are_explained_when_the_activation_is_never_exactly_zero() {
+        let summary = |values: Vec<f32>| {
+            summarise_trace(&Trace {
+                attention: Vec::new(),
+                modules: vec![Capture {
+                    role: Role::FeedForwardActivation,
+                    layer: Some(0),
+                    path: "layers.0.ff.activation".into(),
+                    shape: vec![1, 2, 2],
+                    values,
+                }],
+            })
+        };
+        // GELU: small negative values, never exactly 0; no dead unit, and the page says why.
+        let gelu = summary(vec![-0.17, 0.3, -1e-7, 2.0]);
+        assert_eq!(gelu.dead[0].dead.len(), 0);
+        assert!(gelu_note(&gelu).contains("only a ReLU"));
+        // ReLU: exact zeros, one dead unit; the count speaks for itself.
+        let relu = summary(vec![0.0, 0.3, 0.0, 2.0]);
+        assert_eq!(relu.dead[0].dead, [0]);
+        assert_eq!(dead_units_note(&relu), None);
+        assert_eq!(dead_units_note(&ActivationSummary::default()), None);
+    }
+
+    fn gelu_note(summary: &ActivationSummary) -> String {
+        dead_units_note(summary).expect("a note")
     }
 
     #[test]
@@ -274,6 +408,8 @@ mod tests {
         let trace = Trace {
             attention: Vec::new(),
             modules: vec![Capture {
+                role: Role::FeedForwardActivation,
+                layer: Some(3),
                 path: "layers.3.ff.activation".into(),
                 shape: vec![1, 2, 3],
                 values: vec![0.0, 0.0, 2.0, 1.0, 0.0, 4.0],
@@ -297,7 +433,13 @@ mod tests {
             summary.sparse_modules(0.4).len() == 1
                 && summary.sparse_modules(SPARSE_THRESHOLD).is_empty()
         );
-        assert_eq!(feed_forward_layer("layers.12.ff.activation"), Some(12));
-        assert_eq!(feed_forward_layer("layers.1.ff.linear1"), None);
+        assert_eq!(
+            feed_forward_layer(Site::layer(Role::FeedForwardActivation, 12)),
+            Some(12)
+        );
+        assert_eq!(
+            feed_forward_layer(Site::layer(Role::FeedForwardHidden, 1)),
+            None
+        );
     }
 }

@@ -877,6 +877,8 @@ mod tests {
                 values: vec![0.0; 18],
             }],
             modules: vec![Capture {
+                role: crate::model::Role::Embedding,
+                layer: None,
                 path: "embedding".into(),
                 shape: vec![1, 3, 4],
                 values: vec![0.0; 12],

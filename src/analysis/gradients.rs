@@ -1,5 +1,5 @@
-//! Gradient flow: per-tensor gradient statistics, the vanishing / exploding / unstable detectors,
-//! and the tensors × steps history of gradient norms.
+//! Gradient flow: per-tensor gradient statistics, the vanishing / exploding / fluctuating-norm
+//! detectors, and the tensors × steps history of gradient norms.
 
 use std::fmt;
 
@@ -51,9 +51,11 @@ pub struct GradientThresholds {
     /// A tensor's gradient norm above this is exploding (seed chapter: 1e3).
     pub exploding: f64,
     /// A tensor whose gradient norm, over the last [`GradientThresholds::window`] recorded
-    /// steps, has `std / (|mean| + 1e-8)` above this is unstable.
-    pub unstable: f64,
-    /// Recorded steps the unstable detector looks back over.
+    /// steps, has a coefficient of variation `std / (|mean| + 1e-8)` above this has a
+    /// fluctuating norm. (The training report's "unstable" is another measure: the variation of
+    /// the global norm over the whole run.)
+    pub fluctuation: f64,
+    /// Recorded steps the fluctuation detector looks back over.
     pub window: usize,
 }
 
@@ -62,14 +64,14 @@ impl Default for GradientThresholds {
         Self {
             vanishing: 1e-6,
             exploding: 1e3,
-            unstable: 1.0,
+            fluctuation: 1.0,
             window: 20,
         }
     }
 }
 
-/// Fewest recorded steps the unstable detector needs before it judges a tensor.
-pub const MIN_UNSTABLE_STEPS: usize = 5;
+/// Fewest recorded steps the fluctuation detector needs before it judges a tensor.
+pub const MIN_FLUCTUATION_STEPS: usize = 5;
 
 /// What a detector found wrong with a gradient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,8 +80,9 @@ pub enum GradientProblem {
     Vanishing,
     /// Norm above the exploding threshold: updates overshoot.
     Exploding,
-    /// Norm swinging step to step by more than the unstable threshold.
-    Unstable,
+    /// One tensor's gradient norm varying, over the recent analysed steps, by more than the
+    /// fluctuation threshold (its coefficient of variation).
+    Fluctuating,
 }
 
 impl GradientProblem {
@@ -88,7 +91,7 @@ impl GradientProblem {
         match self {
             Self::Vanishing => "vanishing",
             Self::Exploding => "exploding",
-            Self::Unstable => "unstable",
+            Self::Fluctuating => "fluctuating",
         }
     }
 }
@@ -100,7 +103,7 @@ pub struct GradientFinding {
     pub path: String,
     /// Which detector fired.
     pub problem: GradientProblem,
-    /// The measured value: the norm, or the variation ratio for unstable.
+    /// The measured value: the norm, or the coefficient of variation for fluctuating.
     pub value: f64,
     /// The threshold it crossed.
     pub threshold: f64,
@@ -119,19 +122,19 @@ impl fmt::Display for GradientFinding {
                 "exploding gradient: {} (norm {:.2e} > {:.0e})",
                 self.path, self.value, self.threshold
             ),
-            GradientProblem::Unstable => write!(
+            GradientProblem::Fluctuating => write!(
                 f,
-                "unstable gradient: {} (its norm varies by std/mean = {:.2} > {} over recent steps)",
+                "fluctuating gradient norm: {} (std/mean of its norm over the recent analysed steps = {:.2} > {})",
                 self.path, self.value, self.threshold
             ),
         }
     }
 }
 
-/// Runs the three detectors over one step's gradients, the unstable one over `history`.
+/// Runs the three detectors over one step's gradients, the fluctuation one over `history`.
 ///
 /// Tensors that are [`structurally_zero`] are skipped. Findings come in tensor order, vanishing
-/// and exploding before unstable.
+/// and exploding before fluctuating.
 pub fn detect(
     gradients: &[ParameterGradient],
     history: Option<&GradientHistory>,
@@ -165,13 +168,13 @@ pub fn detect(
                 continue;
             }
             if let Some(variation) = history.variation(index, thresholds.window)
-                && variation > thresholds.unstable
+                && variation > thresholds.fluctuation
             {
                 findings.push(GradientFinding {
                     path: path.clone(),
-                    problem: GradientProblem::Unstable,
+                    problem: GradientProblem::Fluctuating,
                     value: variation,
-                    threshold: thresholds.unstable,
+                    threshold: thresholds.fluctuation,
                 });
             }
         }
@@ -225,7 +228,7 @@ impl GradientHistory {
         self.norms
             .push(norms.iter().map(|&norm| norm as f32).collect());
         if self.steps.len() > self.capacity {
-            // Keep the newest half whole (the unstable detector reads it) and every other of the rest.
+            // Keep the newest half whole (the fluctuation detector reads it) and every other of the rest.
             let keep_whole = self.capacity / 2;
             let split = self.steps.len() - keep_whole;
             let mut steps = Vec::with_capacity(self.capacity);
@@ -268,17 +271,17 @@ impl GradientHistory {
     }
 
     /// `std / (|mean| + 1e-8)` of tensor `tensor`'s norm over its last `window` recorded steps;
-    /// `None` with fewer than [`MIN_UNSTABLE_STEPS`] of them.
+    /// `None` with fewer than [`MIN_FLUCTUATION_STEPS`] of them.
     pub fn variation(&self, tensor: usize, window: usize) -> Option<f64> {
         let start = self
             .norms
             .len()
-            .saturating_sub(window.max(MIN_UNSTABLE_STEPS));
+            .saturating_sub(window.max(MIN_FLUCTUATION_STEPS));
         let values: Vec<f32> = self.norms[start..]
             .iter()
             .filter_map(|row| row.get(tensor).copied())
             .collect();
-        if values.len() < MIN_UNSTABLE_STEPS {
+        if values.len() < MIN_FLUCTUATION_STEPS {
             return None;
         }
         let summary = Summary::of(&values)?;
@@ -356,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn unstable_needs_a_swinging_norm_over_enough_steps() {
+    fn fluctuating_needs_a_swinging_norm_over_enough_steps() {
         let mut history = GradientHistory::new(vec!["steady".into(), "swinging".into()], 64);
         for step in 0..4 {
             history.push(step, &[1.0, if step % 2 == 0 { 0.01 } else { 10.0 }]);
@@ -379,6 +382,14 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].path, "swinging");
         assert!(findings[0].value > 0.9, "{}", findings[0].value);
+        assert_eq!(findings[0].problem.name(), "fluctuating");
+        assert!(
+            findings[0]
+                .to_string()
+                .starts_with("fluctuating gradient norm: swinging"),
+            "{}",
+            findings[0]
+        );
         assert!(history.variation(0, 20).unwrap() < 0.01);
     }
 

@@ -10,7 +10,9 @@ pub mod opening;
 pub mod stats;
 pub mod training;
 
-pub use activations::{ActivationSummary, DeadHistory, DeadNeurons, Histogram, ModuleActivation};
+pub use activations::{
+    ActivationSummary, DeadHistory, DeadNeurons, Histogram, ModuleActivation, dead_units_note,
+};
 pub use attention::{
     FlowEdge, flow_edges, head_entropy, head_matrix, head_similarity, max_entropy, mean_over_heads,
     strongest_keys,

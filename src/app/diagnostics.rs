@@ -134,6 +134,7 @@ pub fn DiagnosticsPanel(
             return;
         };
         let cell = |stats: &TensorStats| ModuleActivation {
+            site: None,
             path: stats.path.clone(),
             shape: stats.shape.clone(),
             mean: stats.summary.mean,

@@ -1,20 +1,23 @@
 //! The "Inside" tab: gradient flow and activations of the last analysed backward pass, from a
 //! training step or from one batch on the explorer's model, with the detectors in words.
+//!
+//! [`InsideState`] is what the training tab and the explorer feed; [`InsidePanel`] provides an
+//! `InsideView` (the tab's own typed view state) to small components that each draw one part.
+//! What the tab says and decides is plain Rust in `page::inside`.
 
 use std::sync::Arc;
 
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::analysis::activations::{DeadHistory, SPARSE_THRESHOLD};
-use crate::analysis::gradients::{
-    GradientHistory, GradientThresholds, detect, extremes, structurally_zero,
-};
+use crate::analysis::activations::{DeadHistory, SPARSE_THRESHOLD, dead_units_note};
+use crate::analysis::gradients::{GradientFinding, GradientHistory, GradientThresholds, detect};
 use crate::charts::activations::{draw_activation_grid, draw_dead_share, grid_rows};
 use crate::charts::gradients::{
     GradientHeatmapData, GradientHeatmapLayout, GradientPanelsData, GradientPanelsLayout,
     draw_gradient_heatmap, draw_gradient_panels,
 };
+use crate::page::inside::{self as words, Shown};
 use crate::train::{Analysis, StepReport};
 
 use super::views::{image_buttons, panel_heading, with_area};
@@ -34,6 +37,19 @@ struct Latest {
     source: String,
     step: Option<usize>,
     analysis: Arc<Analysis>,
+}
+
+impl Latest {
+    /// The parts the tab shows.
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            source: &self.source,
+            step: self.step,
+            loss: self.analysis.loss,
+            gradients: &self.analysis.gradients,
+            activations: &self.analysis.activations,
+        }
+    }
 }
 
 /// What the training tab and the explorer hand to the Inside tab; cheap to copy.
@@ -58,16 +74,8 @@ impl InsideState {
 
     /// Keeps what a training step measured; call [`InsideState::touch`] to redraw.
     pub fn record_step(&self, report: &StepReport, task: &str) {
-        let paths: Vec<&String> = report
-            .tensor_grad_norms
-            .iter()
-            .map(|(path, _)| path)
-            .collect();
-        let norms: Vec<f64> = report
-            .tensor_grad_norms
-            .iter()
-            .map(|(_, norm)| *norm)
-            .collect();
+        let paths: Vec<&String> = report.tensor_grad_norms.iter().map(|(p, _)| p).collect();
+        let norms: Vec<f64> = report.tensor_grad_norms.iter().map(|(_, n)| *n).collect();
         self.history.update_value(|history| {
             let fits = history.as_ref().is_some_and(|history| {
                 history.paths().len() == paths.len()
@@ -123,7 +131,55 @@ impl InsideState {
     }
 }
 
-/// The Inside tab.
+impl Default for InsideState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The tab's view state, provided by [`InsidePanel`] to its parts.
+#[derive(Clone, Copy)]
+struct InsideView {
+    state: InsideState,
+    /// Whether the tab is shown; hidden views are not redrawn.
+    visible: Signal<bool>,
+    thresholds: RwSignal<GradientThresholds>,
+    /// The last failure to report.
+    message: RwSignal<Option<String>>,
+    /// Charts drawn so far (the browser tests wait on it).
+    draws: RwSignal<u32>,
+    findings: Memo<Vec<GradientFinding>>,
+}
+
+impl InsideView {
+    /// The last analysis, tracking redraw requests.
+    fn latest(&self) -> Option<Latest> {
+        self.state.version.track();
+        self.state.latest.get_value()
+    }
+
+    /// Counts a drawn chart, or reports why `what` could not be drawn.
+    fn drawn<T>(&self, what: &str, outcome: Result<T, String>) -> Option<T> {
+        match outcome {
+            Ok(value) => {
+                self.draws.update(|count| *count += 1);
+                Some(value)
+            }
+            Err(failure) => {
+                self.message
+                    .set(Some(format!("Drawing {what} failed: {failure}")));
+                None
+            }
+        }
+    }
+}
+
+fn use_view() -> InsideView {
+    expect_context::<InsideView>()
+}
+
+/// The Inside tab. It analyses one batch of the explorer's model by itself the first time it
+/// is shown with nothing to show.
 #[component]
 pub fn InsidePanel(
     state: InsideState,
@@ -135,95 +191,271 @@ pub fn InsidePanel(
     analysing: Signal<bool>,
     /// The last failure to report.
     message: RwSignal<Option<String>>,
+    /// Changes when the explorer installs a model, so that a tab shown before the model was
+    /// loaded analyses it once it is.
+    #[prop(optional, into)]
+    model_version: Option<Signal<u32>>,
 ) -> impl IntoView {
     let thresholds = RwSignal::new(GradientThresholds::default());
-    let selected = RwSignal::new(None::<usize>);
-    let panels_ref = NodeRef::<html::Canvas>::new();
-    let heatmap_ref = NodeRef::<html::Canvas>::new();
-    let grid_ref = NodeRef::<html::Canvas>::new();
-    let dead_ref = NodeRef::<html::Canvas>::new();
-    let panels_layout = StoredValue::new(None::<GradientPanelsLayout>);
-    let heatmap_layout = StoredValue::new(None::<GradientHeatmapLayout>);
-    let gradient_readout = RwSignal::new(None::<String>);
-    let heatmap_readout = RwSignal::new(None::<String>);
-    let draws = RwSignal::new(0u32);
-    let version = state.version;
-
-    let latest = move || {
-        version.track();
-        state.latest.get_value()
-    };
     let findings = Memo::new(move |_| {
         let thresholds = thresholds.get();
-        let latest = latest();
-        state.history.with_value(|history| {
+        state.version.track();
+        state.latest.with_value(|latest| {
             let Some(latest) = latest else {
                 return Vec::new();
             };
-            // The unstable detector reads the training history, so only a training step has it.
-            let history = history.as_ref().filter(|_| latest.step.is_some());
-            detect(&latest.analysis.gradients, history, &thresholds)
+            state.history.with_value(|history| {
+                // The fluctuation detector reads the training history: only training has it.
+                let history = history.as_ref().filter(|_| latest.step.is_some());
+                detect(&latest.analysis.gradients, history, &thresholds)
+            })
         })
     });
+    let tab = InsideView {
+        state,
+        visible,
+        thresholds,
+        message,
+        draws: RwSignal::new(0),
+        findings,
+    };
+    provide_context(tab);
 
-    // Gradient panels.
+    // First showing: analyse the explorer's model as "Analyse one batch" would. A model that
+    // is not loaded yet is no failure to report; the next model change tries again.
+    let done_once = StoredValue::new(false);
     Effect::new(move |_| {
-        let (latest, thresholds, selected) = (latest(), thresholds.get(), selected.get());
-        let flagged: Vec<(usize, crate::analysis::GradientProblem)> = {
-            let findings = findings.get();
-            let Some(latest) = &latest else {
-                return;
-            };
-            latest
-                .analysis
-                .gradients
-                .iter()
-                .enumerate()
-                .flat_map(|(index, gradient)| {
-                    findings
-                        .iter()
-                        .filter(|finding| finding.path == gradient.path)
-                        .map(move |finding| (index, finding.problem))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
-        if !visible.get() {
-            return;
+        if let Some(model_version) = model_version {
+            model_version.track();
         }
-        let (Some(canvas), Some(latest)) = (panels_ref.get(), latest) else {
+        let has_analysis = tab.latest().is_some();
+        let open = words::should_analyse_on_open(
+            visible.get(),
+            has_analysis,
+            analysing.get_untracked(),
+            done_once.get_value(),
+        );
+        if open && analyse.run(()).is_ok() {
+            done_once.set_value(true);
+        }
+        if has_analysis {
+            done_once.set_value(true);
+        }
+    });
+
+    let counts = move || {
+        let latest = tab.latest();
+        let findings = findings.get();
+        words::counts(latest.as_ref().map(Latest::shown), &findings)
+    };
+    view! {
+        <section id="inside" class="inside"
+            data-source=move || counts().source
+            data-tensors=move || counts().tensors.to_string()
+            data-findings=move || counts().findings.to_string()
+            data-problems=move || counts().problems
+            data-modules=move || counts().modules.to_string()
+            data-sparse=move || counts().sparse.to_string()
+            data-dead=move || counts().dead.to_string()
+            data-draws=move || tab.draws.get().to_string()>
+            <AnalysisBar analyse=analyse analysing=analysing />
+            <p id="inside-message" class="error" role="alert" hidden=move || message.get().is_none()>
+                {move || message.get()}
+            </p>
+            {panel_heading("gradient-flow", "Gradient flow", true)}
+            <ThresholdControls />
+            <GradientPanels />
+            <GradientFindings />
+            {panel_heading("gradient-norms", "Gradient norm of every tensor over training", false)}
+            <GradientNorms />
+            {panel_heading("activations", "Activations", true)}
+            <ActivationGrid />
+            <DeadUnits />
+        </section>
+    }
+}
+
+/// The "analyse one batch" button and the line that says what is shown.
+#[component]
+fn AnalysisBar(
+    analyse: Callback<(), Result<(), String>>,
+    analysing: Signal<bool>,
+) -> impl IntoView {
+    let tab = use_view();
+    let source = move || {
+        let latest = tab.latest();
+        words::source_line(latest.as_ref().map(Latest::shown), analysing.get())
+    };
+    view! {
+        <div class="controls" role="group" aria-label="Analysis">
+            <button id="analyse-batch" type="button" disabled=move || analysing.get()
+                on:click=move |_| {
+                    if let Err(failure) = analyse.run(()) {
+                        tab.message.set(Some(failure));
+                    }
+                }>"Analyse one batch of the explorer's model"</button>
+            <span id="inside-source" aria-live="polite">{source}</span>
+        </div>
+    }
+}
+
+/// The three detectors' editable thresholds.
+#[component]
+fn ThresholdControls() -> impl IntoView {
+    let InsideView {
+        thresholds,
+        message,
+        ..
+    } = use_view();
+    view! {
+        <div class="controls" role="group" aria-label="Gradient thresholds">
+            {threshold_input("threshold-vanishing", "Vanishing: norm below", move || thresholds.get().vanishing, move |v| thresholds.update(|t| t.vanishing = v), message)}
+            {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
+            {threshold_input("threshold-fluctuating", "Fluctuating norm: one tensor's norm std/mean over the last 20 analysed steps above", move || thresholds.get().fluctuation, move |v| thresholds.update(|t| t.fluctuation = v), message)}
+        </div>
+    }
+}
+
+/// The four gradient panels, their hover read-out and the JSON export of every statistic.
+#[component]
+fn GradientPanels() -> impl IntoView {
+    let tab = use_view();
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    let layout = StoredValue::new(None::<GradientPanelsLayout>);
+    let selected = RwSignal::new(None::<usize>);
+    let readout = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let (latest, thresholds, selected) = (tab.latest(), tab.thresholds.get(), selected.get());
+        let findings = tab.findings.get();
+        let (true, Some(canvas), Some(latest)) = (tab.visible.get(), canvas_ref.get(), latest)
+        else {
             return;
         };
-        let style = web::chart_style();
+        let gradients = &latest.analysis.gradients;
+        let flagged = gradients
+            .iter()
+            .enumerate()
+            .flat_map(|(index, gradient)| {
+                findings
+                    .iter()
+                    .filter(move |finding| finding.path == gradient.path)
+                    .map(move |finding| (index, finding.problem))
+            })
+            .collect();
         let data = GradientPanelsData {
-            gradients: &latest.analysis.gradients,
+            gradients,
             flagged,
             thresholds,
             selected,
         };
-        match with_area(&canvas, |area| draw_gradient_panels(area, &data, &style)) {
-            Ok(layout) => {
-                panels_layout.set_value(Some(layout));
-                draws.update(|count| *count += 1);
-            }
-            Err(failure) => message.set(Some(format!(
-                "Drawing the gradient panels failed: {failure}"
-            ))),
+        let style = web::chart_style();
+        let outcome = with_area(&canvas, |area| draw_gradient_panels(area, &data, &style));
+        if let Some(drawn) = tab.drawn("the gradient panels", outcome) {
+            layout.set_value(Some(drawn));
         }
     });
-
-    // Tensors × steps heatmap of the gradient norm over training.
-    Effect::new(move |_| {
-        version.track();
-        let thresholds = thresholds.get();
-        if !visible.get() {
+    let on_move = move |event: leptos::ev::MouseEvent| {
+        let Some(canvas) = canvas_ref.get_untracked() else {
             return;
+        };
+        let Some((x, y)) = web::canvas_point(&canvas, &event) else {
+            return;
+        };
+        let tensor = layout.with_value(|layout| {
+            layout
+                .as_ref()
+                .and_then(|layout| layout.tensor_at(x as i32, y as i32))
+        });
+        selected.set(tensor);
+        readout.set(tensor.and_then(|index| {
+            tab.state.latest.with_value(|latest| {
+                let gradient = latest.as_ref()?.analysis.gradients.get(index)?;
+                let g = gradient.gradient;
+                Some(format!(
+                    "{} {:?}: mean {:.3e}, std {:.3e}, min {:.3e}, max {:.3e}, norm {:.3e}, ‖g‖/‖w‖ {:.3e}",
+                    gradient.path, gradient.shape, g.mean, g.std, g.min, g.max, g.norm,
+                    gradient.ratio_to_weight()
+                ))
+            })
+        }));
+    };
+    let export_json = move |_| {
+        let Some(latest) = tab.state.latest.get_value() else {
+            tab.message.set(Some("Nothing analysed yet.".into()));
+            return;
+        };
+        let findings = tab.findings.get_untracked();
+        let value = words::export_json(latest.shown(), &tab.thresholds.get_untracked(), &findings);
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        if let Err(failure) =
+            web::files::download("glassbox-gradients-activations.json", text.as_bytes())
+        {
+            tab.message.set(Some(format!("Export failed: {failure}")));
         }
-        let Some(canvas) = heatmap_ref.get() else {
+    };
+    view! {
+        {image_buttons("gradient-panels", canvas_ref, "glassbox-gradient-panels", tab.message)}
+        <button id="inside-json" type="button" on:click=export_json>"JSON (all statistics)"</button>
+        <canvas id="gradient-panels" node_ref=canvas_ref width="1140" height="640"
+            aria-label="Gradient mean, norm, std and range per parameter tensor"
+            on:mousemove=on_move
+            on:mouseleave=move |_| { selected.set(None); readout.set(None); }></canvas>
+        <p id="gradient-readout" class="tooltip" aria-live="polite">
+            {move || readout.get().unwrap_or_else(|| "Hover a panel to read one tensor's statistics.".into())}
+        </p>
+    }
+}
+
+/// The detectors' findings in words and the table of extreme norms.
+#[component]
+fn GradientFindings() -> impl IntoView {
+    let tab = use_view();
+    let lines = move || {
+        let latest = tab.latest();
+        words::finding_lines(latest.as_ref().map(Latest::shown), &tab.findings.get())
+    };
+    let excluded = move || {
+        tab.latest()
+            .and_then(|latest| words::excluded_note(&latest.analysis.gradients))
+            .unwrap_or_default()
+    };
+    let rows = move || {
+        tab.latest().map_or_else(Vec::new, |latest| {
+            words::extreme_rows(&latest.analysis.gradients)
+        })
+    };
+    view! {
+        <ul id="gradient-findings" class="findings">
+            {move || lines().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+        </ul>
+        <p class="note">{excluded}</p>
+        <table id="gradient-extremes">
+            <caption>"The five smallest and five largest gradient norms"</caption>
+            <thead><tr><th>"smallest"</th><th>"norm"</th><th>"largest"</th><th>"norm"</th></tr></thead>
+            <tbody>
+                {move || rows().into_iter().map(|((small, small_norm), (large, large_norm))| view! {
+                    <tr><td>{small}</td><td>{small_norm}</td><td>{large}</td><td>{large_norm}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The tensors × steps heatmap of the gradient norm over training, with its read-out.
+#[component]
+fn GradientNorms() -> impl IntoView {
+    let tab = use_view();
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    let layout = StoredValue::new(None::<GradientHeatmapLayout>);
+    let readout = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        tab.state.version.track();
+        let thresholds = tab.thresholds.get();
+        let (true, Some(canvas)) = (tab.visible.get(), canvas_ref.get()) else {
             return;
         };
         let style = web::chart_style();
-        let outcome = state.history.with_value(|history| {
+        let outcome = tab.state.history.with_value(|history| {
             let empty = GradientHistory::new(Vec::new(), 4);
             let history = history.as_ref().unwrap_or(&empty);
             let rows = history.paths().len().max(4) as u32;
@@ -235,88 +467,24 @@ pub fn InsidePanel(
             };
             with_area(&canvas, |area| draw_gradient_heatmap(area, &data, &style))
         });
-        match outcome {
-            Ok(layout) => {
-                heatmap_layout.set_value(Some(layout));
-                draws.update(|count| *count += 1);
-            }
-            Err(failure) => message.set(Some(format!(
-                "Drawing the gradient heatmap failed: {failure}"
-            ))),
+        if let Some(drawn) = tab.drawn("the gradient heatmap", outcome) {
+            layout.set_value(Some(drawn));
         }
     });
-
-    // Activation grid and the dead-unit curve.
-    Effect::new(move |_| {
-        let latest = latest();
-        if !visible.get() {
-            return;
-        }
-        let style = web::chart_style();
-        if let (Some(canvas), Some(latest)) = (grid_ref.get(), &latest) {
-            let modules = &latest.analysis.activations.modules;
-            canvas.set_height(grid_rows(modules.len()).max(1) as u32 * GRID_ROW_PX);
-            match with_area(&canvas, |area| {
-                draw_activation_grid(area, modules, SPARSE_THRESHOLD, &style)
-            }) {
-                Ok(_) => draws.update(|count| *count += 1),
-                Err(failure) => {
-                    message.set(Some(format!("Drawing the activations failed: {failure}")))
-                }
-            }
-        }
-        if let Some(canvas) = dead_ref.get() {
-            let outcome = state
-                .dead
-                .with_value(|dead| with_area(&canvas, |area| draw_dead_share(area, dead, &style)));
-            if let Err(failure) = outcome {
-                message.set(Some(format!(
-                    "Drawing the dead-unit curve failed: {failure}"
-                )));
-            }
-        }
-    });
-
-    let on_panels_move = move |event: leptos::ev::MouseEvent| {
-        let Some(canvas) = panels_ref.get_untracked() else {
+    let on_move = move |event: leptos::ev::MouseEvent| {
+        let Some(canvas) = canvas_ref.get_untracked() else {
             return;
         };
         let Some((x, y)) = web::canvas_point(&canvas, &event) else {
             return;
         };
-        let tensor = panels_layout.with_value(|layout| {
-            layout
-                .as_ref()
-                .and_then(|layout| layout.tensor_at(x as i32, y as i32))
-        });
-        selected.set(tensor);
-        gradient_readout.set(tensor.and_then(|index| {
-            state.latest.with_value(|latest| {
-                let gradient = latest.as_ref()?.analysis.gradients.get(index)?;
-                let g = gradient.gradient;
-                Some(format!(
-                    "{} {:?}: mean {:.3e}, std {:.3e}, min {:.3e}, max {:.3e}, norm {:.3e}, ‖g‖/‖w‖ {:.3e}",
-                    gradient.path, gradient.shape, g.mean, g.std, g.min, g.max, g.norm,
-                    gradient.ratio_to_weight()
-                ))
-            })
-        }));
-    };
-
-    let on_heatmap_move = move |event: leptos::ev::MouseEvent| {
-        let Some(canvas) = heatmap_ref.get_untracked() else {
-            return;
-        };
-        let Some((x, y)) = web::canvas_point(&canvas, &event) else {
-            return;
-        };
-        let cell = heatmap_layout.with_value(|layout| {
+        let cell = layout.with_value(|layout| {
             layout
                 .as_ref()
                 .and_then(|layout| layout.cell_at(x as i32, y as i32))
         });
-        heatmap_readout.set(cell.and_then(|(tensor, column)| {
-            state.history.with_value(|history| {
+        readout.set(cell.and_then(|(tensor, column)| {
+            tab.state.history.with_value(|history| {
                 let history = history.as_ref()?;
                 Some(format!(
                     "{} at step {}: gradient norm {:.3e}",
@@ -327,241 +495,103 @@ pub fn InsidePanel(
             })
         }));
     };
+    view! {
+        {image_buttons("gradient-heatmap", canvas_ref, "glassbox-gradient-norms", tab.message)}
+        <canvas id="gradient-heatmap" node_ref=canvas_ref width="1140" height="400"
+            aria-label="Gradient norm per tensor and training step"
+            on:mousemove=on_move
+            on:mouseleave=move |_| readout.set(None)></canvas>
+        <p id="heatmap-readout" class="tooltip" aria-live="polite">
+            {move || readout.get().unwrap_or_else(|| "Hover a cell to read a tensor's gradient norm at that step.".into())}
+        </p>
+    }
+}
 
-    let source = move || {
-        latest().map_or_else(
-            || "Nothing analysed yet: train a few steps (analysis on), or analyse one batch of the explorer's model.".to_string(),
-            |latest| format!("Gradients and activations of {}; loss {:.4}.", latest.source, latest.analysis.loss),
-        )
-    };
-    let finding_lines = move || {
-        let findings = findings.get();
-        if latest().is_none() {
-            return Vec::new();
-        }
-        if findings.is_empty() {
-            return vec![
-                "No detector fired: every gradient norm lies between the thresholds.".to_string(),
-            ];
-        }
-        findings.iter().map(ToString::to_string).collect()
-    };
-    let extreme_rows = move || {
-        let Some(latest) = latest() else {
-            return Vec::new();
+/// The sparse-module warnings and the histogram of every captured tensor.
+#[component]
+fn ActivationGrid() -> impl IntoView {
+    let tab = use_view();
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let latest = tab.latest();
+        let (true, Some(canvas), Some(latest)) = (tab.visible.get(), canvas_ref.get(), latest)
+        else {
+            return;
         };
-        let (smallest, largest) = extremes(&latest.analysis.gradients, 5);
-        let cell = |gradient: Option<&&crate::analysis::ParameterGradient>| {
-            gradient.map_or((String::new(), String::new()), |g| {
-                (g.path.clone(), format!("{:.2e}", g.gradient.norm))
-            })
-        };
-        (0..smallest.len().max(largest.len()))
-            .map(|row| (cell(smallest.get(row)), cell(largest.get(row))))
-            .collect()
-    };
-    let excluded = move || {
-        latest().map_or(String::new(), |latest| {
-            let count = latest
-                .analysis
-                .gradients
-                .iter()
-                .filter(|gradient| structurally_zero(&gradient.path))
-                .count();
-            if count == 0 {
-                String::new()
-            } else {
-                format!(
-                    "{count} attention key bias tensors are left out of the detectors and the table: softmax cancels a bias added to every key, so their gradient is zero by construction."
-                )
-            }
+        let modules = &latest.analysis.activations.modules;
+        canvas.set_height(grid_rows(modules.len()).max(1) as u32 * GRID_ROW_PX);
+        let style = web::chart_style();
+        let outcome = with_area(&canvas, |area| {
+            draw_activation_grid(area, modules, SPARSE_THRESHOLD, &style)
+        });
+        tab.drawn("the activations", outcome);
+    });
+    let warnings = move || {
+        tab.latest().map_or_else(Vec::new, |latest| {
+            words::activation_warnings(&latest.analysis.activations)
         })
     };
-    let activation_warnings = move || {
-        let Some(latest) = latest() else {
-            return Vec::new();
+    view! {
+        <ul id="activation-warnings" class="findings">
+            {move || warnings().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+        </ul>
+        {image_buttons("activation-grid", canvas_ref, "glassbox-activations", tab.message)}
+        <canvas id="activation-grid" node_ref=canvas_ref width="1140" height="680"
+            aria-label="Histogram of every captured tensor with its mean"></canvas>
+    }
+}
+
+/// The dead feed-forward units per layer, why none can be dead without a ReLU, and their share
+/// over training.
+#[component]
+fn DeadUnits() -> impl IntoView {
+    let tab = use_view();
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        tab.state.version.track();
+        let (true, Some(canvas)) = (tab.visible.get(), canvas_ref.get()) else {
+            return;
         };
-        let activations = &latest.analysis.activations;
-        let mut lines: Vec<String> = activations
-            .sparse_modules(SPARSE_THRESHOLD)
-            .iter()
-            .map(|module| {
-                format!(
-                    "{}: {:.1}% of the outputs are exactly zero (possible dead neurons)",
-                    module.path,
-                    100.0 * module.zero_fraction
-                )
-            })
-            .collect();
-        if lines.is_empty() {
-            lines.push(format!(
-                "No module has more than {:.0}% exact zeros.",
-                100.0 * SPARSE_THRESHOLD
-            ));
+        let style = web::chart_style();
+        let outcome = tab
+            .state
+            .dead
+            .with_value(|dead| with_area(&canvas, |area| draw_dead_share(area, dead, &style)));
+        if let Err(failure) = outcome {
+            tab.message.set(Some(format!(
+                "Drawing the dead-unit curve failed: {failure}"
+            )));
         }
-        lines
-    };
-    let dead_rows =
-        move || latest().map_or_else(Vec::new, |latest| latest.analysis.activations.dead.clone());
-    let counts = move || {
-        let latest = latest();
-        let findings = findings.get();
-        let tensors = latest.as_ref().map_or(0, |l| l.analysis.gradients.len());
-        let modules = latest
-            .as_ref()
-            .map_or(0, |l| l.analysis.activations.modules.len());
-        let sparse = latest.as_ref().map_or(0, |l| {
-            l.analysis
-                .activations
-                .sparse_modules(SPARSE_THRESHOLD)
-                .len()
-        });
-        let dead: usize = latest.as_ref().map_or(0, |l| {
-            l.analysis
+    });
+    let rows = move || {
+        tab.latest().map_or_else(Vec::new, |latest| {
+            latest
+                .analysis
                 .activations
                 .dead
                 .iter()
-                .map(|d| d.dead.len())
-                .sum()
-        });
-        (tensors, findings, modules, sparse, dead)
+                .map(words::dead_row)
+                .collect()
+        })
     };
-    let problems = move || {
-        let mut names: Vec<&str> = counts().1.iter().map(|f| f.problem.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        names.join(" ")
+    let note = move || {
+        tab.latest()
+            .and_then(|latest| dead_units_note(&latest.analysis.activations))
     };
-
-    // Every number of the last analysis as JSON: per tensor and per module, histograms included.
-    let export_json = move |_| {
-        let Some(latest) = state.latest.get_value() else {
-            message.set(Some("Nothing analysed yet.".into()));
-            return;
-        };
-        let analysis = &latest.analysis;
-        let value = serde_json::json!({
-            "source": latest.source,
-            "step": latest.step,
-            "loss": analysis.loss,
-            "thresholds": {
-                "vanishing": thresholds.get_untracked().vanishing,
-                "exploding": thresholds.get_untracked().exploding,
-                "unstable": thresholds.get_untracked().unstable,
-            },
-            "findings": findings.get_untracked().iter().map(|f| serde_json::json!({
-                "path": f.path, "problem": f.problem.name(), "value": f.value,
-            })).collect::<Vec<_>>(),
-            "gradients": analysis.gradients.iter().map(|g| serde_json::json!({
-                "path": g.path, "shape": g.shape, "mean": g.gradient.mean, "std": g.gradient.std,
-                "min": g.gradient.min, "max": g.gradient.max, "norm": g.gradient.norm,
-                "weight_norm": g.weight_norm,
-            })).collect::<Vec<_>>(),
-            "activations": analysis.activations.modules.iter().map(|m| serde_json::json!({
-                "path": m.path, "shape": m.shape, "mean": m.mean, "std": m.std,
-                "zero_fraction": m.zero_fraction,
-                "histogram": { "min": m.histogram.min, "max": m.histogram.max, "counts": m.histogram.counts },
-            })).collect::<Vec<_>>(),
-            "dead_units": analysis.activations.dead.iter().map(|d| serde_json::json!({
-                "layer": d.layer, "width": d.width, "dead": d.dead,
-            })).collect::<Vec<_>>(),
-        });
-        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-        if let Err(failure) =
-            web::files::download("glassbox-gradients-activations.json", text.as_bytes())
-        {
-            message.set(Some(format!("Export failed: {failure}")));
-        }
-    };
-
     view! {
-        <section id="inside" class="inside"
-            data-source=move || latest().map_or("none".to_string(), |l| if l.step.is_some() { "training".into() } else { "batch".into() })
-            data-tensors=move || counts().0.to_string()
-            data-findings=move || counts().1.len().to_string()
-            data-problems=problems
-            data-modules=move || counts().2.to_string()
-            data-sparse=move || counts().3.to_string()
-            data-dead=move || counts().4.to_string()
-            data-draws=move || draws.get().to_string()>
-            <div class="controls" role="group" aria-label="Analysis">
-                <button id="analyse-batch" type="button" disabled=move || analysing.get()
-                    on:click=move |_| {
-                        if let Err(failure) = analyse.run(()) {
-                            message.set(Some(failure));
-                        }
-                    }>"Analyse one batch of the explorer's model"</button>
-                <span id="inside-source" aria-live="polite">{source}</span>
-            </div>
-            <p id="inside-message" class="error" role="alert" hidden=move || message.get().is_none()>
-                {move || message.get()}
-            </p>
-            {panel_heading("gradient-flow", "Gradient flow", true)}
-            <div class="controls" role="group" aria-label="Gradient thresholds">
-                {threshold_input("threshold-vanishing", "Vanishing: norm below", move || thresholds.get().vanishing, move |v| thresholds.update(|t| t.vanishing = v), message)}
-                {threshold_input("threshold-exploding", "Exploding: norm above", move || thresholds.get().exploding, move |v| thresholds.update(|t| t.exploding = v), message)}
-                {threshold_input("threshold-unstable", "Unstable: norm std/mean over the last 20 steps above", move || thresholds.get().unstable, move |v| thresholds.update(|t| t.unstable = v), message)}
-            </div>
-            {image_buttons("gradient-panels", panels_ref, "glassbox-gradient-panels", message)}
-            <button id="inside-json" type="button" on:click=export_json>"JSON (all statistics)"</button>
-            <canvas id="gradient-panels" node_ref=panels_ref width="1140" height="640"
-                aria-label="Gradient mean, norm, std and range per parameter tensor"
-                on:mousemove=on_panels_move
-                on:mouseleave=move |_| { selected.set(None); gradient_readout.set(None); }></canvas>
-            <p id="gradient-readout" class="tooltip" aria-live="polite">
-                {move || gradient_readout.get().unwrap_or_else(|| "Hover a panel to read one tensor's statistics.".into())}
-            </p>
-            <ul id="gradient-findings" class="findings">
-                {move || finding_lines().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
-            </ul>
-            <p class="note">{excluded}</p>
-            <table id="gradient-extremes">
-                <caption>"The five smallest and five largest gradient norms"</caption>
-                <thead><tr><th>"smallest"</th><th>"norm"</th><th>"largest"</th><th>"norm"</th></tr></thead>
-                <tbody>
-                    {move || extreme_rows().into_iter().map(|((small, small_norm), (large, large_norm))| view! {
-                        <tr><td>{small}</td><td>{small_norm}</td><td>{large}</td><td>{large_norm}</td></tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-            {panel_heading("gradient-norms", "Gradient norm of every tensor over training", false)}
-            {image_buttons("gradient-heatmap", heatmap_ref, "glassbox-gradient-norms", message)}
-            <canvas id="gradient-heatmap" node_ref=heatmap_ref width="1140" height="400"
-                aria-label="Gradient norm per tensor and training step"
-                on:mousemove=on_heatmap_move
-                on:mouseleave=move |_| heatmap_readout.set(None)></canvas>
-            <p id="heatmap-readout" class="tooltip" aria-live="polite">
-                {move || heatmap_readout.get().unwrap_or_else(|| "Hover a cell to read a tensor's gradient norm at that step.".into())}
-            </p>
-            {panel_heading("activations", "Activations", true)}
-            <ul id="activation-warnings" class="findings">
-                {move || activation_warnings().into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
-            </ul>
-            {image_buttons("activation-grid", grid_ref, "glassbox-activations", message)}
-            <canvas id="activation-grid" node_ref=grid_ref width="1140" height="680"
-                aria-label="Histogram of every sub-module's output with its mean"></canvas>
-            <table id="dead-neurons">
-                <caption>"Feed-forward units that are zero for every token of the batch"</caption>
-                <thead><tr><th>"layer"</th><th>"dead units"</th><th>"share"</th><th>"first dead units"</th></tr></thead>
-                <tbody>
-                    {move || dead_rows().into_iter().map(|layer| {
-                        let first: Vec<String> = layer.dead.iter().take(12).map(usize::to_string).collect();
-                        let more = if layer.dead.len() > 12 { " …" } else { "" };
-                        view! {
-                            <tr>
-                                <td>{layer.layer}</td>
-                                <td>{format!("{} of {}", layer.dead.len(), layer.width)}</td>
-                                <td>{format!("{:.1}%", 100.0 * layer.share())}</td>
-                                <td>{format!("{}{more}", first.join(" "))}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            {image_buttons("dead-curve", dead_ref, "glassbox-dead-units", message)}
-            <canvas id="dead-curve" node_ref=dead_ref width="1140" height="260"
-                aria-label="Share of dead feed-forward units per layer over training"></canvas>
-        </section>
+        <table id="dead-neurons">
+            <caption>"Feed-forward units that are zero for every token of the batch"</caption>
+            <thead><tr><th>"layer"</th><th>"dead units"</th><th>"share"</th><th>"first dead units"</th></tr></thead>
+            <tbody>
+                {move || rows().into_iter().map(|[layer, dead, share, first]| view! {
+                    <tr><td>{layer}</td><td>{dead}</td><td>{share}</td><td>{first}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <p id="dead-note" class="note" hidden=move || note().is_none()>{note}</p>
+        {image_buttons("dead-curve", canvas_ref, "glassbox-dead-units", tab.message)}
+        <canvas id="dead-curve" node_ref=canvas_ref width="1140" height="260"
+            aria-label="Share of dead feed-forward units per layer over training"></canvas>
     }
 }
 

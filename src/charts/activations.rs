@@ -280,6 +280,7 @@ mod tests {
     fn module(path: &str, zero_fraction: f64, mean: f64) -> ModuleActivation {
         let values: Vec<f32> = (0..400).map(|i| -1.0 + i as f32 / 100.0).collect();
         ModuleActivation {
+            site: None,
             path: path.to_string(),
             shape: vec![1, 4, 100],
             mean,

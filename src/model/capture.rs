@@ -3,7 +3,7 @@
 use burn::tensor::{Tensor, TensorData, Transaction};
 
 use super::error::ModelError;
-use super::trace::{AttentionCapture, Capture, Trace};
+use super::trace::{AttentionCapture, Capture, Site, Trace};
 
 /// Collects the tensors a traced forward pass produces, still on the device.
 ///
@@ -13,7 +13,18 @@ use super::trace::{AttentionCapture, Capture, Trace};
 pub struct Recorder {
     enabled: bool,
     attention: Vec<Tensor<4>>,
-    modules: Vec<(String, Tensor<3>)>,
+    modules: Vec<RecordedOutput>,
+}
+
+/// One recorded sub-module output, still on the device.
+#[derive(Debug)]
+pub struct RecordedOutput {
+    /// Where the tensor sits in the model.
+    pub site: Site,
+    /// Its label, the module path that produced it.
+    pub path: String,
+    /// The tensor, `[batch, seq, width]`.
+    pub output: Tensor<3>,
 }
 
 impl Recorder {
@@ -34,10 +45,15 @@ impl Recorder {
         }
     }
 
-    /// Keeps the output of the sub-module at `path`.
-    pub(crate) fn record(&mut self, path: String, output: &Tensor<3>) {
-        if self.enabled {
-            self.modules.push((path, output.clone()));
+    /// Keeps the tensor at `site`, labelled `path`. Each site is kept once: a second record of
+    /// the same site is ignored, so the same tensor is never read back twice.
+    pub(crate) fn record(&mut self, site: Site, path: String, output: &Tensor<3>) {
+        if self.enabled && !self.modules.iter().any(|kept| kept.site == site) {
+            self.modules.push(RecordedOutput {
+                site,
+                path,
+                output: output.clone(),
+            });
         }
     }
 
@@ -48,9 +64,9 @@ impl Recorder {
         }
     }
 
-    /// The recorded sub-module outputs with their paths, still on the device, for reductions
-    /// done elsewhere (`train::activations`).
-    pub fn into_outputs(self) -> Vec<(String, Tensor<3>)> {
+    /// The recorded sub-module outputs with their sites and labels, still on the device, for
+    /// reductions done elsewhere (`train::activations`).
+    pub fn into_outputs(self) -> Vec<RecordedOutput> {
         self.modules
     }
 
@@ -61,10 +77,10 @@ impl Recorder {
         for weights in self.attention {
             transaction = transaction.register(weights);
         }
-        let mut paths = Vec::with_capacity(self.modules.len());
-        for (path, output) in self.modules {
-            paths.push(path);
-            transaction = transaction.register(output);
+        let mut labels = Vec::with_capacity(self.modules.len());
+        for recorded in self.modules {
+            labels.push((recorded.site, recorded.path));
+            transaction = transaction.register(recorded.output);
         }
         let data = transaction
             .execute_async()
@@ -84,8 +100,8 @@ impl Recorder {
                 values,
             });
         }
-        let mut modules = Vec::with_capacity(paths.len());
-        for path in paths {
+        let mut modules = Vec::with_capacity(labels.len());
+        for (site, path) in labels {
             let item = data.next();
             let shape = item
                 .as_ref()
@@ -93,6 +109,8 @@ impl Recorder {
                 .unwrap_or_default();
             let values = floats(item, &path)?;
             modules.push(Capture {
+                role: site.role,
+                layer: site.layer,
                 path,
                 shape,
                 values,

@@ -148,6 +148,14 @@ pub enum CheckpointError {
     /// The vocabulary does not parse or does not fit the model.
     #[error("the vocabulary is not usable: {0}")]
     BadVocabulary(String),
+    /// The tensor names follow no layout glassbox reads.
+    #[error(
+        "the tensor names ({examples}) are neither glassbox's own (`embedding.weight`, `layers.0.attn.query.weight`, …) nor those of the seed chapter's PyTorch `nn.TransformerEncoder` (`transformer.layers.0.self_attn.in_proj_weight`, …); other layouts, such as GPT-2's or BERT's, cannot be read yet"
+    )]
+    UnknownLayout {
+        /// The file's first few tensor names.
+        examples: String,
+    },
     /// The model could not be built or read.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -225,8 +233,9 @@ impl Checkpoint {
             )));
         }
 
-        check_config_fits(&config, file.tensors.len())?;
-        let naming = file.naming();
+        let naming = file.naming()?;
+        let layers = layers_in_file(file.tensors.keys(), naming);
+        check_config_fits(&config, layers, file.tensors.len())?;
         let mut parameters = match naming {
             Naming::Glassbox => file.tensors,
             Naming::PyTorch => from_pytorch(file.tensors, &config)?,
@@ -438,13 +447,31 @@ pub fn parameter_shapes(
     Ok(shapes.shapes)
 }
 
+/// The encoder layers a file's tensors belong to: how many distinct layer indices its names
+/// carry (`layers.{i}.` in glassbox's layout, `transformer.layers.{i}.` in PyTorch's). Counting
+/// layers, not tensors, holds for every layout (pre/post-LN, with or without norms, biases or
+/// learned positions), and a tensor missing from a layer is still reported by name.
+fn layers_in_file<'a>(names: impl Iterator<Item = &'a String>, naming: Naming) -> usize {
+    let prefix = match naming {
+        Naming::Glassbox => "layers.",
+        Naming::PyTorch => "transformer.layers.",
+    };
+    let indices: std::collections::BTreeSet<usize> = names
+        .filter_map(|name| name.strip_prefix(prefix)?.split_once('.')?.0.parse().ok())
+        .collect();
+    indices.len()
+}
+
 /// Refuses a config far larger than the file before a model is built from it: building one
 /// allocates every layer and the sinusoid table (`max_seq_len × d_model` values) up front.
-fn check_config_fits(config: &TransformerConfig, tensors: usize) -> Result<(), CheckpointError> {
-    // PyTorch packs a layer into 12 tensors, glassbox splits it into 16.
-    if config.num_layers.saturating_mul(12) > tensors {
+fn check_config_fits(
+    config: &TransformerConfig,
+    layers: usize,
+    tensors: usize,
+) -> Result<(), CheckpointError> {
+    if config.num_layers > layers {
         return Err(CheckpointError::BadConfig(format!(
-            "it has {} layers, more than the file's {tensors} tensors can hold",
+            "it has {} layers, but the file's {tensors} tensors hold {layers}",
             config.num_layers
         )));
     }
@@ -527,16 +554,32 @@ impl SafetensorsFile {
         Ok(Self { metadata, tensors })
     }
 
-    fn naming(&self) -> Naming {
-        let pytorch = self
-            .tensors
-            .keys()
-            .any(|name| name.starts_with("transformer.") || name.contains(".self_attn."));
-        if pytorch {
-            Naming::PyTorch
-        } else {
-            Naming::Glassbox
+    /// The layout the names follow, told by names only that layout has: the seed chapter's
+    /// `nn.TransformerEncoder` packs q, k and v into `self_attn.in_proj_weight`; glassbox's
+    /// own files start at `embedding.weight` and `layers.`. Anything else (GPT-2's files start
+    /// with `transformer.` too) is refused by name.
+    fn naming(&self) -> Result<Naming, CheckpointError> {
+        let names = || self.tensors.keys();
+        if names().any(|name| name.ends_with(".self_attn.in_proj_weight")) {
+            return Ok(Naming::PyTorch);
         }
+        let glassbox = names()
+            .any(|name| name == "embedding.weight" || name.starts_with("layers."))
+            && !names().any(|name| name.starts_with("transformer."));
+        if glassbox {
+            return Ok(Naming::Glassbox);
+        }
+        let mut examples: Vec<String> = names().take(3).map(|name| format!("`{name}`")).collect();
+        if self.tensors.len() > 3 {
+            examples.push("…".into());
+        }
+        Err(CheckpointError::UnknownLayout {
+            examples: if examples.is_empty() {
+                "none at all".into()
+            } else {
+                examples.join(", ")
+            },
+        })
     }
 }
 

@@ -12,7 +12,7 @@ pub mod trace;
 pub mod trace_file;
 mod transformer;
 
-pub use capture::Recorder;
+pub use capture::{RecordedOutput, Recorder};
 pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
 pub use config::{Activation, NormPosition, Positional, TransformerConfig};
 pub use device::BackendInfo;
@@ -20,7 +20,7 @@ pub use device::BackendInfo;
 pub use device::init_browser_device;
 pub use error::ModelError;
 pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
-pub use trace::{AttentionCapture, Capture, Trace};
+pub use trace::{AttentionCapture, Capture, Role, Site, Trace};
 pub use trace_file::{TraceFile, TraceFileError};
 pub use transformer::{EncoderLayer, FeedForward, Transformer};
 

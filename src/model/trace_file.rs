@@ -2,17 +2,23 @@
 //! without the model (a shared result, or a trace captured elsewhere).
 //!
 //! ```json
-//! { "format": "glassbox.trace", "version": 1, "model": "reverse", "about": "…",
+//! { "format": "glassbox.trace", "version": 2, "model": "reverse", "about": "…",
 //!   "text": "3 1 4 1", "tokens": [{ "id": 5, "display": "3", "source": "3", "known": true }, …],
 //!   "attention": [{ "layer": 0, "batch": 1, "heads": 4, "queries": 4, "keys": 4,
 //!                   "values": [ /* batch × heads × queries × keys */ ] }, …],
-//!   "modules": [{ "path": "layers.0.attn", "shape": [1, 4, 64], "values": [ … ] }, …] }
+//!   "modules": [{ "role": "attention_output", "layer": 0, "path": "layers.0.attn",
+//!                 "shape": [1, 4, 64], "values": [ … ] }, …] }
 //! ```
+//!
+//! Version 2 gives every captured tensor its [`Role`] and layer, and holds each distinct tensor
+//! once. Version 1 files (module paths only, post-LN's layer output twice) are still read: the
+//! roles are worked out from the paths and their order (`version1_roles`), and the duplicate
+//! is dropped.
 //!
 //! The same content also goes in a safetensors file (`to_safetensors`): each attention map and
 //! module output a little-endian `f32` tensor (`attention.{layer}`, `module.{path}`), the rest
-//! in its metadata (`format`, `version`, `model`, `about`, `text`, and `tokens` and `modules`, the
-//! module paths in order, as JSON). It is about half the size of the JSON and reads faster, for
+//! in its metadata (`format`, `version`, `model`, `about`, `text`, and `tokens` and `modules`, each
+//! capture's role, layer and path in order, as JSON; version 1 listed the paths alone). It is about half the size of the JSON and reads faster, for
 //! long sequences; [`TraceFile::parse`] reads either.
 //!
 //! Reading checks everything the views rely on (shapes against value counts, one attention map
@@ -23,13 +29,16 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{ParameterData, read_tensors, write_tensors};
 use super::tokenizer::{Token, Tokenized};
-use super::trace::{AttentionCapture, Capture, Trace};
+use super::trace::{AttentionCapture, Capture, Role, Trace};
 
 /// The `format` value of a trace file.
 pub const TRACE_FORMAT: &str = "glassbox.trace";
 
 /// The version this build writes and the newest it reads.
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
+
+/// The first version, which named captures by module path alone; still read.
+pub const TRACE_VERSION_1: u32 = 1;
 
 /// Trace files over this size are refused before they are read.
 pub const MAX_TRACE_BYTES: usize = 256 * 1024 * 1024;
@@ -138,8 +147,21 @@ impl TraceFile {
                 u32::try_from(version).unwrap_or(u32::MAX),
             ));
         }
-        let file: Self = serde_json::from_value(value)
+        // Version 1 named captures by path alone: its modules are read apart and given roles.
+        let mut value = value;
+        let version_1 = value.get("version").and_then(serde_json::Value::as_u64)
+            == Some(u64::from(TRACE_VERSION_1));
+        let old_modules = value
+            .get_mut("modules")
+            .filter(|_| version_1)
+            .map(|modules| std::mem::replace(modules, serde_json::Value::Array(Vec::new())));
+        let mut file: Self = serde_json::from_value(value)
             .map_err(|error| TraceFileError::Structure(error.to_string()))?;
+        if let Some(modules) = old_modules {
+            let old: Vec<CaptureV1> = serde_json::from_value(modules)
+                .map_err(|error| TraceFileError::Structure(error.to_string()))?;
+            file.modules = version1_roles(old)?;
+        }
         file.check()?;
         Ok(file)
     }
@@ -178,7 +200,15 @@ impl TraceFile {
             (
                 "modules",
                 json(serde_json::to_string(
-                    &self.modules.iter().map(|m| &m.path).collect::<Vec<_>>(),
+                    &self
+                        .modules
+                        .iter()
+                        .map(|m| Label {
+                            role: m.role,
+                            layer: m.layer,
+                            path: m.path.clone(),
+                        })
+                        .collect::<Vec<_>>(),
                 ))?,
             ),
         ]
@@ -226,8 +256,21 @@ impl TraceFile {
         }
         let tokens: Vec<Token> = serde_json::from_str(&meta("tokens"))
             .map_err(|error| TraceFileError::Structure(format!("tokens: {error}")))?;
-        let paths: Vec<String> = serde_json::from_str(&meta("modules"))
-            .map_err(|error| TraceFileError::Structure(format!("modules: {error}")))?;
+        let labels: Vec<Label> = if version == TRACE_VERSION_1 {
+            let paths: Vec<String> = serde_json::from_str(&meta("modules"))
+                .map_err(|error| TraceFileError::Structure(format!("modules: {error}")))?;
+            paths
+                .into_iter()
+                .map(|path| Label {
+                    role: Role::Embedding,
+                    layer: None,
+                    path,
+                })
+                .collect()
+        } else {
+            serde_json::from_str(&meta("modules"))
+                .map_err(|error| TraceFileError::Structure(format!("modules: {error}")))?
+        };
         let mut attention = Vec::new();
         while let Some(tensor) = tensors.remove(&format!("attention.{}", attention.len())) {
             let layer = attention.len();
@@ -249,8 +292,8 @@ impl TraceFile {
                 values: tensor.values,
             });
         }
-        let mut modules = Vec::with_capacity(paths.len());
-        for path in paths {
+        let mut modules = Vec::with_capacity(labels.len());
+        for Label { role, layer, path } in labels {
             let tensor = tensors.remove(&format!("module.{path}")).ok_or_else(|| {
                 TraceFileError::Module {
                     path: path.clone(),
@@ -258,10 +301,24 @@ impl TraceFile {
                 }
             })?;
             modules.push(Capture {
+                role,
+                layer,
                 path,
                 shape: tensor.shape,
                 values: tensor.values,
             });
+        }
+        if version == TRACE_VERSION_1 {
+            modules = version1_roles(
+                modules
+                    .into_iter()
+                    .map(|capture| CaptureV1 {
+                        path: capture.path,
+                        shape: capture.shape,
+                        values: capture.values,
+                    })
+                    .collect(),
+            )?;
         }
         if let Some(name) = tensors.keys().next() {
             return Err(TraceFileError::Structure(format!(
@@ -338,7 +395,45 @@ impl TraceFile {
                 )));
             }
         }
+        self.check_modules()
+    }
+
+    /// Checks each captured tensor: a layer where its role needs one, each site once, values
+    /// for its shape.
+    fn check_modules(&self) -> Result<(), TraceFileError> {
+        let mut seen = std::collections::HashSet::new();
         for capture in &self.modules {
+            let fail = |problem: String| TraceFileError::Module {
+                path: capture.path.clone(),
+                problem,
+            };
+            match (capture.role.in_layer(), capture.layer) {
+                (true, None) => {
+                    return Err(fail(format!("the role {} needs a layer", capture.role)));
+                }
+                (false, Some(_)) => {
+                    return Err(fail(format!(
+                        "the role {} belongs to no layer",
+                        capture.role
+                    )));
+                }
+                (true, Some(layer)) if layer >= self.attention.len() => {
+                    return Err(fail(format!(
+                        "it says layer {layer}, but the trace has {} layers",
+                        self.attention.len()
+                    )));
+                }
+                _ => {}
+            }
+            if !seen.insert(capture.site()) {
+                return Err(fail(format!(
+                    "the role {}{} a second time: each tensor is captured once",
+                    capture.role,
+                    capture
+                        .layer
+                        .map_or_else(String::new, |layer| format!(" of layer {layer}"))
+                )));
+            }
             let expected = capture
                 .shape
                 .iter()
@@ -373,6 +468,79 @@ impl TraceFile {
     }
 }
 
+/// A capture's role, layer and label, as a binary trace's metadata lists them.
+#[derive(Debug, Serialize, Deserialize)]
+struct Label {
+    role: Role,
+    #[serde(default)]
+    layer: Option<usize>,
+    path: String,
+}
+
+/// A capture as version 1 wrote it: a module path, no role.
+#[derive(Debug, Deserialize)]
+struct CaptureV1 {
+    path: String,
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// Gives version 1's captures their roles. The paths were glassbox's module paths; `norm1` and
+/// `norm2` meant different tensors in post-LN and pre-LN, told apart by their order: a pre-LN
+/// `norm1` comes before its layer's attention and `norm2` before `ff.linear1`. Post-LN's `norm2`
+/// was the layer's output, also written under `layers.{i}`: that copy is dropped.
+fn version1_roles(old: Vec<CaptureV1>) -> Result<Vec<Capture>, TraceFileError> {
+    let position = |path: &str| old.iter().position(|capture| capture.path == path);
+    let mut roles = Vec::with_capacity(old.len());
+    for (index, capture) in old.iter().enumerate() {
+        let unknown = || TraceFileError::Module {
+            path: capture.path.clone(),
+            problem: "a version-1 trace names no such sub-module".into(),
+        };
+        let (role, layer) = match capture.path.as_str() {
+            "embedding" => (Role::Embedding, None),
+            "positional" => (Role::Positional, None),
+            "output" => (Role::Logits, None),
+            path => {
+                let rest = path.strip_prefix("layers.").ok_or_else(unknown)?;
+                let (number, part) = rest.split_once('.').unwrap_or((rest, ""));
+                let layer: usize = number.parse().map_err(|_| unknown())?;
+                let before = |other: &str| {
+                    position(&format!("layers.{layer}.{other}")).is_some_and(|at| index < at)
+                };
+                let role = match part {
+                    "" => Role::BlockOutput,
+                    "attn" => Role::AttentionOutput,
+                    "norm1" if before("attn") => Role::AttentionInput,
+                    "norm1" => Role::FeedForwardInput,
+                    "norm2" if before("ff.linear1") => Role::FeedForwardInput,
+                    "norm2" => Role::BlockOutput,
+                    "ff.linear1" => Role::FeedForwardHidden,
+                    "ff.activation" => Role::FeedForwardActivation,
+                    "ff.linear2" => Role::FeedForwardOutput,
+                    _ => return Err(unknown()),
+                };
+                (role, Some(layer))
+            }
+        };
+        roles.push((role, layer));
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(old
+        .into_iter()
+        .zip(roles)
+        // Post-LN's `norm2` comes first; the same tensor under `layers.{i}` is the copy.
+        .filter(|(_, site)| seen.insert(*site))
+        .map(|(capture, (role, layer))| Capture {
+            role,
+            layer,
+            path: capture.path,
+            shape: capture.shape,
+            values: capture.values,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +569,8 @@ mod tests {
                 values: vec![1.0, 0.0, 0.25, 0.75, 0.5, 0.5, 0.125, 0.875],
             }],
             modules: vec![Capture {
+                role: Role::AttentionOutput,
+                layer: Some(0),
                 path: "layers.0.attn".into(),
                 shape: vec![1, 2, 3],
                 values: vec![0.5, -1.5, 2.0, 1e-9, -3.25, 7.0],
@@ -587,6 +757,172 @@ mod tests {
         for (name, bytes, expected) in cases {
             let error = TraceFile::parse(&bytes).expect_err(name).to_string();
             assert!(error.contains(expected), "{name}: {error}");
+        }
+    }
+
+    /// A version-1 file of one layer as this build's predecessor wrote it: `paths` in order,
+    /// post-LN's layer output under `layers.0.norm2` and again under `layers.0`.
+    fn version_1(paths: &[&str]) -> (serde_json::Value, Vec<u8>) {
+        let mut value: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["version"] = 1.into();
+        let modules: Vec<serde_json::Value> = paths
+            .iter()
+            .enumerate()
+            .map(|(index, path)| {
+                // The two names of post-LN's layer output hold the same values.
+                let fill = if *path == "layers.0" { paths.len() - 2 } else { index };
+                serde_json::json!({ "path": path, "shape": [1, 2, 1], "values": [fill as f32, 0.5] })
+            })
+            .collect();
+        value["modules"] = modules.clone().into();
+        let tensors = sample()
+            .attention
+            .iter()
+            .map(|a| {
+                (
+                    "attention.0".to_string(),
+                    ParameterData {
+                        shape: vec![a.batch, a.heads, a.queries, a.keys],
+                        values: a.values.clone(),
+                    },
+                )
+            })
+            .chain(modules.iter().map(|m| {
+                (
+                    format!("module.{}", m["path"].as_str().unwrap()),
+                    ParameterData {
+                        shape: vec![1, 2, 1],
+                        values: serde_json::from_value(m["values"].clone()).unwrap(),
+                    },
+                )
+            }))
+            .collect();
+        let metadata = [
+            ("format", TRACE_FORMAT.to_string()),
+            ("version", "1".to_string()),
+            ("model", "reverse".to_string()),
+            ("tokens", serde_json::to_string(&sample().tokens).unwrap()),
+            ("modules", serde_json::to_string(paths).unwrap()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        (value, write_tensors(tensors, metadata).unwrap())
+    }
+
+    fn sites(file: &TraceFile) -> Vec<(Role, Option<usize>, &str)> {
+        file.modules
+            .iter()
+            .map(|m| (m.role, m.layer, m.path.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn version_1_traces_read_with_roles_and_without_the_post_ln_copy() {
+        let post = [
+            "embedding",
+            "layers.0.attn",
+            "layers.0.norm1",
+            "layers.0.ff.linear1",
+            "layers.0.ff.activation",
+            "layers.0.ff.linear2",
+            "layers.0.norm2",
+            "layers.0",
+            "output",
+        ];
+        let (json, binary) = version_1(&post);
+        let from_json = TraceFile::parse(json.to_string().as_bytes()).unwrap();
+        let from_binary = TraceFile::parse(&binary).unwrap();
+        let expected = vec![
+            (Role::Embedding, None, "embedding"),
+            (Role::AttentionOutput, Some(0), "layers.0.attn"),
+            (Role::FeedForwardInput, Some(0), "layers.0.norm1"),
+            (Role::FeedForwardHidden, Some(0), "layers.0.ff.linear1"),
+            (
+                Role::FeedForwardActivation,
+                Some(0),
+                "layers.0.ff.activation",
+            ),
+            (Role::FeedForwardOutput, Some(0), "layers.0.ff.linear2"),
+            (Role::BlockOutput, Some(0), "layers.0.norm2"),
+            (Role::Logits, None, "output"),
+        ];
+        assert_eq!(sites(&from_json), expected);
+        assert_eq!(sites(&from_binary), expected);
+        assert_eq!(from_json.modules, from_binary.modules);
+
+        let pre = [
+            "embedding",
+            "positional",
+            "layers.0.norm1",
+            "layers.0.attn",
+            "layers.0.norm2",
+            "layers.0.ff.linear1",
+            "layers.0.ff.activation",
+            "layers.0.ff.linear2",
+            "layers.0",
+            "output",
+        ];
+        for bytes in [
+            version_1(&pre).0.to_string().into_bytes(),
+            version_1(&pre).1,
+        ] {
+            let file = TraceFile::parse(&bytes).unwrap();
+            let roles: Vec<Role> = file.modules.iter().map(|m| m.role).collect();
+            assert_eq!(
+                roles,
+                [
+                    Role::Embedding,
+                    Role::Positional,
+                    Role::AttentionInput,
+                    Role::AttentionOutput,
+                    Role::FeedForwardInput,
+                    Role::FeedForwardHidden,
+                    Role::FeedForwardActivation,
+                    Role::FeedForwardOutput,
+                    Role::BlockOutput,
+                    Role::Logits
+                ]
+            );
+            // Written again, it is a version-2 file that reads back the same.
+            assert_eq!(file.version, TRACE_VERSION_1);
+            let mut again = file.clone();
+            again.version = TRACE_VERSION;
+            assert_eq!(TraceFile::parse(again.to_json().as_bytes()).unwrap(), again);
+            assert_eq!(
+                TraceFile::parse(&again.to_safetensors().unwrap()).unwrap(),
+                again
+            );
+        }
+        let (mut odd, _) = version_1(&["embedding", "layers.0.mystery"]);
+        odd["modules"][1]["path"] = "layers.0.mystery".into();
+        let error = TraceFile::parse(odd.to_string().as_bytes()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("\"layers.0.mystery\": a version-1 trace names no such"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_version_2_trace_holds_each_site_once_in_a_layer_it_has() {
+        let mut twice = sample();
+        twice.modules.push(Capture {
+            path: "layers.0.attn.copy".into(),
+            ..twice.modules[0].clone()
+        });
+        let mut no_layer = sample();
+        no_layer.modules[0].layer = None;
+        let mut far = sample();
+        far.modules[0].layer = Some(5);
+        for (file, expected) in [
+            (twice, "the role attention_output of layer 0 a second time"),
+            (no_layer, "the role attention_output needs a layer"),
+            (far, "it says layer 5, but the trace has 1 layers"),
+        ] {
+            let error = TraceFile::parse(file.to_json().as_bytes()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error}");
         }
     }
 

@@ -16,6 +16,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use super::capture::Recorder;
 use super::config::{Activation, NormPosition, Positional, TransformerConfig};
 use super::error::ModelError;
+use super::trace::{Role, Site};
 
 /// Position-wise feed-forward block: `linear2(activation(linear1(x)))`.
 #[derive(Module, Debug)]
@@ -33,13 +34,32 @@ pub struct FeedForward {
 impl FeedForward {
     /// # Shapes
     /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
-    fn forward(&self, x: Tensor<3>, path: &str, recorder: &mut Recorder) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        layer: usize,
+        path: &str,
+        recorder: &mut Recorder,
+    ) -> Tensor<3> {
+        let site = |role| Site::layer(role, layer);
         let hidden = self.linear1.forward(x); // [batch, seq, d_ff]
-        recorder.record(format!("{path}.linear1"), &hidden);
+        recorder.record(
+            site(Role::FeedForwardHidden),
+            format!("{path}.linear1"),
+            &hidden,
+        );
         let hidden = self.activation.forward(hidden);
-        recorder.record(format!("{path}.activation"), &hidden);
+        recorder.record(
+            site(Role::FeedForwardActivation),
+            format!("{path}.activation"),
+            &hidden,
+        );
         let out = self.linear2.forward(self.dropout.forward(hidden)); // [batch, seq, d_model]
-        recorder.record(format!("{path}.linear2"), &out);
+        recorder.record(
+            site(Role::FeedForwardOutput),
+            format!("{path}.linear2"),
+            &out,
+        );
         out
     }
 }
@@ -69,13 +89,18 @@ impl EncoderLayer {
     /// # Shapes
     /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
     /// - `mask`: `[batch, seq, seq]`, true where a query may not see a key
+    ///
+    /// Each distinct tensor is recorded once, under its role: post-LN's second norm output is
+    /// the layer's output, not a tensor of its own.
     fn forward(
         &self,
         x: Tensor<3>,
         mask: Option<Tensor<3, burn::tensor::Bool>>,
-        path: &str,
+        layer: usize,
         recorder: &mut Recorder,
     ) -> Tensor<3> {
+        let path = format!("layers.{layer}");
+        let site = |role| Site::layer(role, layer);
         let attend = |input: Tensor<3>, recorder: &mut Recorder| {
             let mut mha_input = MhaInput::self_attn(input);
             if let Some(mask) = mask.clone() {
@@ -84,7 +109,11 @@ impl EncoderLayer {
             let output = self.attn.forward(mha_input);
             // The weights come straight from burn's attention: [batch, heads, seq, seq].
             recorder.record_attention(output.weights);
-            recorder.record(format!("{path}.attn"), &output.context);
+            recorder.record(
+                site(Role::AttentionOutput),
+                format!("{path}.attn"),
+                &output.context,
+            );
             self.dropout.forward(output.context)
         };
         let ff_path = format!("{path}.ff");
@@ -100,32 +129,41 @@ impl EncoderLayer {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        let out = match self.norm_position {
+        match self.norm_position {
             NormPosition::Post | NormPosition::None => {
                 let attended = attend(x.clone(), recorder);
                 let x = normalise(&self.norm1, add(x, attended));
                 if self.norm1.is_some() {
-                    recorder.record(format!("{path}.norm1"), &x);
+                    recorder.record(site(Role::FeedForwardInput), format!("{path}.norm1"), &x);
                 }
-                let ff = self.ff.forward(x.clone(), &ff_path, recorder);
-                let x = normalise(&self.norm2, add(x, self.dropout.forward(ff)));
+                let ff = self.ff.forward(x.clone(), layer, &ff_path, recorder);
+                let out = normalise(&self.norm2, add(x, self.dropout.forward(ff)));
+                // Without a norm or a residual the layer's output is the feed-forward output.
                 if self.norm2.is_some() {
-                    recorder.record(format!("{path}.norm2"), &x);
+                    recorder.record(site(Role::BlockOutput), format!("{path}.norm2"), &out);
+                } else if self.residual {
+                    recorder.record(site(Role::BlockOutput), path.clone(), &out);
                 }
-                x
+                out
             }
             NormPosition::Pre => {
                 let normed = normalise(&self.norm1, x.clone());
-                recorder.record(format!("{path}.norm1"), &normed);
+                recorder.record(site(Role::AttentionInput), format!("{path}.norm1"), &normed);
                 let x = add(x, attend(normed, recorder));
                 let normed = normalise(&self.norm2, x.clone());
-                recorder.record(format!("{path}.norm2"), &normed);
-                let ff = self.ff.forward(normed, &ff_path, recorder);
-                add(x, self.dropout.forward(ff))
+                recorder.record(
+                    site(Role::FeedForwardInput),
+                    format!("{path}.norm2"),
+                    &normed,
+                );
+                let ff = self.ff.forward(normed, layer, &ff_path, recorder);
+                let out = add(x, self.dropout.forward(ff));
+                if self.residual {
+                    recorder.record(site(Role::BlockOutput), path.clone(), &out);
+                }
+                out
             }
-        };
-        recorder.record(path.to_string(), &out);
-        out
+        }
     }
 }
 
@@ -291,26 +329,26 @@ impl Transformer {
         let [batch, seq_len] = tokens.dims();
         let device = tokens.device();
         let mut x = self.embedding.forward(tokens); // [batch, seq, d_model]
-        recorder.record("embedding".to_string(), &x);
+        recorder.record(Site::global(Role::Embedding), "embedding".into(), &x);
         if let Some(position_embedding) = &self.position_embedding {
             let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device)
                 .unsqueeze::<2>()
                 .expand([batch, seq_len]); // [batch, seq]
             x = x + position_embedding.forward(positions);
-            recorder.record("positional".to_string(), &x);
+            recorder.record(Site::global(Role::Positional), "positional".into(), &x);
         }
         if let Some(sinusoids) = &self.sinusoids {
             x = sinusoids.forward(x);
-            recorder.record("positional".to_string(), &x);
+            recorder.record(Site::global(Role::Positional), "positional".into(), &x);
         }
         let mask = self
             .causal
             .then(|| generate_autoregressive_mask(batch, seq_len, &device)); // [batch, seq, seq]
         for (index, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x, mask.clone(), &format!("layers.{index}"), recorder);
+            x = layer.forward(x, mask.clone(), index, recorder);
         }
         let logits = self.output.forward(x); // [batch, seq, vocab_size]
-        recorder.record("output".to_string(), &logits);
+        recorder.record(Site::global(Role::Logits), "output".into(), &logits);
         logits
     }
 }

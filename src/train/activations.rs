@@ -7,11 +7,11 @@ use crate::analysis::activations::{
     ActivationSummary, DeadNeurons, HISTOGRAM_BINS, Histogram, ModuleActivation, SAMPLE_LIMIT,
     feed_forward_layer, sample_indices,
 };
-use crate::model::{ModelError, Recorder};
+use crate::model::{ModelError, RecordedOutput, Recorder};
 
 /// Activation statistics of every recorded sub-module, reduced on the device: three numbers
-/// per module (sum, squared deviations, zeros), an even sample of at most [`SAMPLE_LIMIT`]
-/// values for its histogram, and per feed-forward unit its largest magnitude over the batch
+/// per module (sum, squared deviations, zeros), a sample of at most [`SAMPLE_LIMIT`] values
+/// for its histogram (the host's [`sample_indices`]), and per feed-forward unit its largest magnitude over the batch
 /// (zero means dead). Whole activations never leave the device.
 pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSummary, ModelError> {
     let outputs = recorder.into_outputs();
@@ -22,7 +22,7 @@ pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSumma
     let mut samples = Vec::with_capacity(outputs.len());
     let mut magnitudes = Vec::new();
     let mut described = Vec::with_capacity(outputs.len());
-    for (path, output) in outputs {
+    for RecordedOutput { site, path, output } in outputs {
         let output = output.inner();
         let shape = output.dims().to_vec();
         let count: usize = shape.iter().product();
@@ -46,11 +46,11 @@ pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSumma
             Tensor::<1, Int>::from_data(TensorData::new(picks, [count.min(SAMPLE_LIMIT)]), &device);
         let sampled = rows.clone().reshape([count]).select(0, picks);
         samples.push(sampled);
-        let layer = feed_forward_layer(&path);
+        let layer = feed_forward_layer(site);
         if layer.is_some() {
             magnitudes.push(rows.abs().max_dim(0).reshape([width])); // [width]
         }
-        described.push((path, shape, count, layer));
+        described.push((site, path, shape, count, layer));
     }
     let mut transaction = Transaction::default()
         .register(Tensor::cat(sums, 0))
@@ -71,7 +71,8 @@ pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSumma
     };
     let mut summary = ActivationSummary::default();
     let (mut sample_at, mut magnitude_at) = (0, 0);
-    for ((path, shape, count, layer), sums) in described.into_iter().zip(sums.chunks_exact(3)) {
+    for ((site, path, shape, count, layer), sums) in described.into_iter().zip(sums.chunks_exact(3))
+    {
         let taken = count.min(SAMPLE_LIMIT);
         let sample = samples
             .get(sample_at..sample_at + taken)
@@ -79,6 +80,7 @@ pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSumma
         sample_at += taken;
         let denominator = count.saturating_sub(1).max(1) as f64;
         summary.modules.push(ModuleActivation {
+            site: Some(site),
             path: path.clone(),
             mean: f64::from(sums[0]) / count.max(1) as f64,
             std: (f64::from(sums[1]) / denominator).sqrt(),

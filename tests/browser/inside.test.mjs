@@ -17,12 +17,16 @@ const SCREENSHOTS = path.join(REPO, 'target/screenshots');
 const WAIT_MS = 8 * 60_000;
 const TEST_TIMEOUT_MS = 10 * 60_000;
 
-/** The seed preset's sub-modules: the embedding, seven per layer in four layers, the logits. */
-const SEED_MODULES = 1 + 4 * 7 + 1;
+/**
+ * The seed preset's captured tensors, each once: the embedding, six per post-LN layer in four
+ * layers (attention output, feed-forward input, pre-activation, activation, output, and the
+ * layer's output), the logits.
+ */
+const SEED_MODULES = 1 + 4 * 6 + 1;
 
 for (const [backend] of Object.entries(BACKENDS)) {
   describe(`gradients and activations on ${backend}`, () => {
-    const suite = pageSuite(DIST, backend, '?model=seed&tab=inside', { timeout: WAIT_MS });
+    const suite = pageSuite(DIST, backend, '?model=seed', { timeout: WAIT_MS });
     const { state, problems } = suite;
     // Set by the suite's before hook.
     let page;
@@ -47,10 +51,11 @@ for (const [backend] of Object.entries(BACKENDS)) {
       }
     }
 
-    check('analysing one batch of the seed preset draws every module and every tensor', async () => {
+    check('opening the tab analyses one batch of the seed preset and draws every tensor', async () => {
       assert.equal((await inside()).source, 'none');
       assert.match(await page.textContent('#inside-source'), /Nothing analysed yet/);
-      await page.click('#analyse-batch');
+      // The first opening analyses the explorer's model by itself: no button is pressed.
+      await page.click('#tab-inside');
       await waitFor(() => document.querySelector('#inside').dataset.source === 'batch'
         || !document.querySelector('#inside-message').hidden);
       assert.ok(await page.$eval('#inside-message', (m) => m.hidden), await page.textContent('#inside-message'));
@@ -59,7 +64,8 @@ for (const [backend] of Object.entries(BACKENDS)) {
       // Embedding, 16 tensors per layer (4 attention linears, 2 norms, 2 feed-forward linears,
       // each weight and bias), the output weight and bias.
       assert.equal(Number(shown.tensors), 1 + 4 * 16 + 2);
-      assert.match(await page.textContent('#inside-source'), /the explorer's text \(\d+ tokens/);
+      const source = await page.textContent('#inside-source');
+      assert.match(source, /the explorer's text \(\d+ tokens/);
       await waitFor(() => Number(document.querySelector('#inside').dataset.draws) >= 3);
       for (const canvas of ['#gradient-panels', '#activation-grid']) {
         const stats = await canvasStats(page, canvas);
@@ -75,6 +81,12 @@ for (const [backend] of Object.entries(BACKENDS)) {
       // ReLU after the first linear: about half of each layer's activations are zero, not 90 %.
       assert.equal(Number(shown.sparse), 0);
       assert.equal(await page.locator('#dead-neurons tbody tr').count(), 4);
+      // A ReLU model has exact zeros: the note that "0 dead" means nothing stays hidden.
+      assert.ok(await page.$eval('#dead-note', (note) => note.hidden));
+      // Leaving the tab and coming back shows the same analysis, not a new one.
+      await page.click('#tab-explore');
+      await page.click('#tab-inside');
+      assert.equal(await page.textContent('#inside-source'), source);
       // The charts save as PNG and every number as JSON.
       await mkdir(path.join(REPO, 'target/downloads'), { recursive: true });
       const save = async (button) => {
@@ -89,6 +101,12 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.equal(saved.gradients.length, 1 + 4 * 16 + 2);
       assert.equal(saved.activations.length, SEED_MODULES);
       assert.equal(saved.activations[0].histogram.counts.length, 50);
+      // Each distinct tensor once, under its role: post-LN's layer output is not a second,
+      // identical histogram.
+      const sites = saved.activations.map((a) => `${a.role}@${a.layer}`);
+      assert.equal(new Set(sites).size, sites.length, sites.join(' '));
+      assert.equal(saved.activations.filter((a) => a.role === 'block_output').length, 4);
+      assert.equal(saved.thresholds.fluctuation, 1);
       // Hovering the gradient panels reads out one tensor.
       const box = await page.locator('#gradient-panels').boundingBox();
       await page.mouse.move(box.x + box.width * 0.75, box.y + box.height * 0.25);
