@@ -2,7 +2,7 @@
 //! tensors × steps heatmap of gradient norms that marks where a gradient vanished or exploded.
 
 use super::heatmap::HeatmapLayout;
-use super::ticks::linear_ticks;
+use super::ticks::{linear_ticks, trim_zeros};
 use super::{
     BAR_WIDTH, ChartError, PixelRect, Style, anchored, cell_index, cell_span, clear, colormap,
     draw_colour_bar, draw_message, draw_title, label_step, max_text_width, text_size,
@@ -99,15 +99,6 @@ pub(crate) fn format_number(value: f64) -> String {
         return text;
     };
     format!("{}e{exponent}", trim_zeros(mantissa))
-}
-
-/// `text` without trailing zeros after a decimal point, and without a bare point.
-fn trim_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
-    }
 }
 
 /// `text` cut in the middle with an ellipsis until it is at most `max_width` pixels wide, so

@@ -1,5 +1,5 @@
 //! The one round-tick rule of every chart's linear axes (the training monitor, the gradient
-//! panels and the activation histograms).
+//! panels and the activation histograms), and the trimming their labels share.
 
 /// Never more ticks than this on an axis, whatever the range.
 const MAX_TICKS: usize = 32;
@@ -42,6 +42,16 @@ pub fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     ticks
 }
 
+/// `text` without trailing zeros after a decimal point, and without the point when nothing
+/// follows it: the tick labels' `0.50` is `0.5`, `2.00e-3` is `2e-3`.
+pub fn trim_zeros(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +71,12 @@ mod tests {
         assert!(linear_ticks(1.0, 1.0, 5).is_empty());
         assert!(linear_ticks(0.0, f64::INFINITY, 5).is_empty());
         assert!(linear_ticks(0.0, 1e9, 1000).len() <= MAX_TICKS);
+    }
+
+    #[test]
+    fn labels_lose_trailing_zeros_only_after_a_point() {
+        assert_eq!(trim_zeros("0.50"), "0.5");
+        assert_eq!(trim_zeros("2.00"), "2");
+        assert_eq!(trim_zeros("100"), "100");
     }
 }

@@ -1,6 +1,6 @@
 //! The training monitor: line charts of loss, accuracy, learning rate, gradient norm and update ratio.
 
-use super::ticks::linear_ticks;
+use super::ticks::{linear_ticks, trim_zeros};
 use super::{ChartError, PixelRect, Style, anchored, clear, draw_message, draw_title, text_size};
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
 use plotters::coord::Shift;
@@ -383,16 +383,6 @@ fn format_value(value: f64) -> String {
     }
     let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
     trim_zeros(&format!("{value:.decimals$}")).to_string()
-}
-
-/// `text` without trailing zeros after a decimal point, and without the point when nothing
-/// follows it.
-fn trim_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
-    }
 }
 
 /// A step count, shortened with `k` and `M`: `500`, `12.5k`, `2M`.

@@ -176,13 +176,13 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await page.click('#train-pause');
       await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
       const paused = (await training()).steps;
-      const search = () => page.evaluate(() => new URLSearchParams(location.search));
+      const linkSteps = () => page.evaluate(() => new URLSearchParams(location.search).get('train_steps'));
       // The form asks for more steps: the run still has its own until it resumes.
       await set('#train-steps', '500');
       assert.match(await page.textContent('#train-pending'), /steps 300 → 500 \(applied when you resume\)/);
       assert.match(await page.textContent('#train-status'), new RegExp(`^paused · step ${paused} of 300`));
       assert.equal(await page.$eval('#training', (s) => s.dataset.runSteps), '300');
-      assert.equal(await page.evaluate(() => new URLSearchParams(location.search).get('train_steps')), '300');
+      assert.equal(await linkSteps(), '300');
       // Another optimizer cannot join a started run: resuming is refused, in words.
       await set('#train-optimizer', 'sgd');
       assert.match(await page.textContent('#train-pending'), /optimizer adamw → sgd \(not in this run: press Reset/);
@@ -202,7 +202,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.match(await page.textContent('#train-notice'), /^Applied to this run from the next step on: steps 300 → 500\.$/);
       assert.equal(await page.$eval('#training', (s) => s.dataset.runSteps), '500');
       assert.match(await page.textContent('#train-status'), /^paused · step \d+ of 500/);
-      assert.equal((await search()).get('train_steps'), '500');
+      assert.equal(await linkSteps(), '500');
       assert.ok(await page.$eval('#train-pending', (p) => p.hidden));
       await page.click('#train-reset');
       await set('#train-steps', '600');
