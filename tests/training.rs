@@ -229,3 +229,63 @@ fn frozen_modules_get_no_gradient_and_keep_their_weights() {
         Err(TrainError::Config(message)) if message.contains("no module `layers.7`")
     ));
 }
+
+#[test]
+fn a_paused_run_takes_new_steps_batch_and_schedule_and_refuses_a_new_optimizer() {
+    let config = TrainConfig {
+        batch_size: 8,
+        ..reverse_config(3)
+    };
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    for _ in 0..2 {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    assert_eq!(trainer.examples_seen(), 16);
+    // More steps, a smaller batch and another schedule apply from the next step on.
+    let longer = TrainConfig {
+        steps: 5,
+        batch_size: 4,
+        schedule: Schedule::Constant,
+        warmup_steps: 0,
+        learning_rate: 2e-3,
+        ..config.clone()
+    };
+    trainer.reconfigure(longer.clone()).unwrap();
+    let report = pollster::block_on(trainer.step()).unwrap();
+    assert_eq!(
+        report.learning_rate, 2e-3,
+        "the new schedule and rate apply"
+    );
+    assert_eq!(trainer.examples_seen(), 20, "the new batch size applies");
+    assert_eq!(trainer.config().steps, 5);
+    let epochs = trainer.epochs();
+    assert!((epochs - 20.0 / 10_000.0).abs() < 1e-12, "{epochs}");
+    // What made the weights, the data or the optimizer state is refused, and so is a step
+    // count the run has already reached.
+    for refused in [
+        TrainConfig {
+            optimizer: OptimizerKind::Adam,
+            ..longer.clone()
+        },
+        TrainConfig {
+            seed: 9,
+            ..longer.clone()
+        },
+        TrainConfig {
+            frozen: vec!["embedding".into()],
+            ..longer.clone()
+        },
+        TrainConfig {
+            steps: 3,
+            ..longer.clone()
+        },
+    ] {
+        let error = trainer.reconfigure(refused).unwrap_err();
+        assert!(matches!(error, TrainError::Config(_)), "{error}");
+    }
+    assert_eq!(
+        trainer.config(),
+        &longer,
+        "a refused change leaves the run as it was"
+    );
+}

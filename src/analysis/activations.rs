@@ -259,25 +259,9 @@ impl DeadHistory {
         self.steps.push(step);
         self.shares
             .push(summary.dead.iter().map(DeadNeurons::share).collect());
-        if self.steps.len() > Self::CAPACITY {
-            let keep = |index: usize| index.is_multiple_of(2) || index + 1 == self.steps.len();
-            let steps: Vec<usize> = self
-                .steps
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| keep(*i))
-                .map(|(_, s)| *s)
-                .collect();
-            let shares = self
-                .shares
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| keep(*i))
-                .map(|(_, s)| s.clone())
-                .collect();
-            self.steps = steps;
-            self.shares = shares;
-        }
+        let keep = super::thinning::kept(self.steps.len(), Self::CAPACITY, 0);
+        super::thinning::retain_kept(&mut self.steps, &keep);
+        super::thinning::retain_kept(&mut self.shares, &keep);
     }
 }
 

@@ -227,21 +227,10 @@ impl GradientHistory {
         self.steps.push(step);
         self.norms
             .push(norms.iter().map(|&norm| norm as f32).collect());
-        if self.steps.len() > self.capacity {
-            // Keep the newest half whole (the fluctuation detector reads it) and every other of the rest.
-            let keep_whole = self.capacity / 2;
-            let split = self.steps.len() - keep_whole;
-            let mut steps = Vec::with_capacity(self.capacity);
-            let mut norms = Vec::with_capacity(self.capacity);
-            for (index, (step, row)) in self.steps.drain(..).zip(self.norms.drain(..)).enumerate() {
-                if index >= split || index % 2 == 0 {
-                    steps.push(step);
-                    norms.push(row);
-                }
-            }
-            self.steps = steps;
-            self.norms = norms;
-        }
+        // The newest half stays whole: the fluctuation detector reads it.
+        let keep = super::thinning::kept(self.steps.len(), self.capacity, self.capacity / 2);
+        super::thinning::retain_kept(&mut self.steps, &keep);
+        super::thinning::retain_kept(&mut self.norms, &keep);
         true
     }
 

@@ -8,6 +8,7 @@ pub mod gradients;
 pub mod matrix;
 pub mod opening;
 pub mod stats;
+pub mod thinning;
 pub mod training;
 
 pub use activations::{

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 /// every step.
 pub const KEEP_NEWEST_STEPS: usize = 1000;
 
-/// Steps with a finite gradient norm that [`detect_instability`] needs before it judges.
-pub const INSTABILITY_MIN_STEPS: usize = 10;
+/// Steps with a finite gradient norm that [`detect_grad_norm_spread`] needs before it judges.
+pub const SPREAD_MIN_STEPS: usize = 10;
 
 /// One optimisation step, as measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -145,26 +145,13 @@ impl History {
         self.evals.get(start..end).unwrap_or(&[])
     }
 
-    /// Keeps memory bounded: while there are more than `max_steps` step records, the oldest half
-    /// of them is thinned by keeping every second record (the first, third, fifth, …). The newest
-    /// [`KEEP_NEWEST_STEPS`] records are never touched, so a `max_steps` below that leaves about
-    /// that many. Repeated thinning makes old history sparser than recent history, as a curve
-    /// drawn over the whole run needs. Evaluations and update ratios are few and are kept whole.
+    /// Keeps memory bounded with the one thinning rule ([`super::thinning::thin`]): while
+    /// there are more than `max_steps` step records, the oldest half of them loses every second
+    /// record. The newest [`KEEP_NEWEST_STEPS`] records are never touched, so a `max_steps`
+    /// below that leaves about that many. Evaluations and update ratios are few and are kept
+    /// whole.
     pub fn thin(&mut self, max_steps: usize) {
-        while self.steps.len() > max_steps {
-            let len = self.steps.len();
-            let older = (len / 2).min(len.saturating_sub(KEEP_NEWEST_STEPS));
-            // Fewer than two old records cannot be thinned.
-            if older < 2 {
-                break;
-            }
-            let mut index = 0;
-            self.steps.retain(|_| {
-                let keep = index >= older || index % 2 == 0;
-                index += 1;
-                keep
-            });
-        }
+        super::thinning::thin(&mut self.steps, max_steps, KEEP_NEWEST_STEPS);
     }
 
     /// The whole history as pretty JSON: `{"steps":[...],"evals":[...],"update_ratios":[...]}`.
@@ -186,41 +173,71 @@ impl History {
     /// `step,loss,grad_norm,learning_rate,update_ratio,elapsed_ms`; an unmeasured update ratio is
     /// an empty field and non-finite numbers are `NaN`, `inf` or `-inf`.
     pub fn steps_csv(&self) -> String {
-        let mut csv = String::from("step,loss,grad_norm,learning_rate,update_ratio,elapsed_ms\n");
-        for record in &self.steps {
-            let update_ratio = record
-                .update_ratio
-                .map(|ratio| ratio.to_string())
-                .unwrap_or_default();
-            csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                record.step,
-                record.loss,
-                record.grad_norm,
-                record.learning_rate,
-                update_ratio,
-                record.elapsed_ms
-            ));
-        }
-        csv
+        let rows = self.steps.iter().map(|record| {
+            [
+                record.step.to_string(),
+                record.loss.to_string(),
+                record.grad_norm.to_string(),
+                record.learning_rate.to_string(),
+                record
+                    .update_ratio
+                    .map(|ratio| ratio.to_string())
+                    .unwrap_or_default(),
+                record.elapsed_ms.to_string(),
+            ]
+        });
+        csv_text(
+            [
+                "step",
+                "loss",
+                "grad_norm",
+                "learning_rate",
+                "update_ratio",
+                "elapsed_ms",
+            ],
+            rows,
+        )
     }
 
     /// The evaluations as CSV, one line each after the header
     /// `step,epoch,train_loss,val_loss,val_accuracy,learning_rate`.
     pub fn evals_csv(&self) -> String {
-        let mut csv = String::from("step,epoch,train_loss,val_loss,val_accuracy,learning_rate\n");
-        for record in &self.evals {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                record.step,
-                record.epoch,
-                record.train_loss,
-                record.val_loss,
-                record.val_accuracy,
-                record.learning_rate
-            ));
-        }
-        csv
+        let rows = self.evals.iter().map(|record| {
+            [
+                record.step.to_string(),
+                record.epoch.to_string(),
+                record.train_loss.to_string(),
+                record.val_loss.to_string(),
+                record.val_accuracy.to_string(),
+                record.learning_rate.to_string(),
+            ]
+        });
+        csv_text(
+            [
+                "step",
+                "epoch",
+                "train_loss",
+                "val_loss",
+                "val_accuracy",
+                "learning_rate",
+            ],
+            rows,
+        )
+    }
+}
+
+/// `header` and `rows` as CSV text, written by the `csv` crate (which quotes what needs it).
+fn csv_text<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing into memory cannot fail, and the fields are UTF-8 text, so the empty fallbacks
+    // are never taken.
+    let mut written = writer.write_record(header);
+    for row in rows {
+        written = written.and_then(|()| writer.write_record(&row));
+    }
+    match (written, writer.into_inner()) {
+        (Ok(()), Ok(bytes)) => String::from_utf8(bytes).unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -232,9 +249,10 @@ pub struct Thresholds {
     pub overfit_ratio: f64,
     /// Evaluations averaged for the overfitting check; five smooths one noisy evaluation away.
     pub overfit_window: usize,
-    /// Instability is flagged when the gradient norms' coefficient of variation exceeds this.
+    /// A widely spread gradient norm is flagged when the coefficient of variation of the global
+    /// gradient norm over the whole run exceeds this.
     /// 2.0 is the seed chapter's value: steady training stays well below 1.
-    pub instability_cv: f64,
+    pub spread_cv: f64,
 }
 
 impl Default for Thresholds {
@@ -242,7 +260,7 @@ impl Default for Thresholds {
         Self {
             overfit_ratio: 1.5,
             overfit_window: 5,
-            instability_cv: 2.0,
+            spread_cv: 2.0,
         }
     }
 }
@@ -263,12 +281,13 @@ pub enum Warning {
         /// Evaluations averaged ([`Thresholds::overfit_window`]).
         window: usize,
     },
-    /// Gradient norms swing widely from step to step.
-    Instability {
+    /// The global gradient norm varies widely over the whole run (not a per-tensor check: the
+    /// Inside tab judges each tensor over its recent steps).
+    GradNormSpread {
         /// Population standard deviation of the gradient norms over the absolute value of their
         /// mean.
         cv: f64,
-        /// The coefficient of variation above which this fires ([`Thresholds::instability_cv`]).
+        /// The coefficient of variation above which this fires ([`Thresholds::spread_cv`]).
         threshold: f64,
     },
 }
@@ -288,10 +307,11 @@ impl fmt::Display for Warning {
                  loss ({val_loss:.4}) is {ratio:.2}× the mean training loss ({train_loss:.4}), \
                  above the threshold of {threshold}×."
             ),
-            Warning::Instability { cv, threshold } => write!(
+            Warning::GradNormSpread { cv, threshold } => write!(
                 f,
-                "Unstable gradients: the gradient norm's coefficient of variation (standard \
-                 deviation over mean) is {cv:.2}, above the threshold of {threshold}."
+                "Widely spread gradient norm: over the whole run, the global gradient norm's \
+                 coefficient of variation (standard deviation over mean) is {cv:.2}, above the \
+                 threshold of {threshold}."
             ),
         }
     }
@@ -308,7 +328,7 @@ pub struct Report {
     pub best_val_loss: Option<(f64, usize, f64)>,
     /// Highest validation accuracy with its step and epoch (the first, on a tie; NaN is skipped).
     pub best_val_accuracy: Option<(f64, usize, f64)>,
-    /// Overfitting first, then instability, each when it fires.
+    /// Overfitting first, then a widely spread gradient norm, each when it fires.
     pub warnings: Vec<Warning>,
     /// Coefficient of variation of all finite gradient norms; `None` with fewer than two of them
     /// or a zero mean.
@@ -332,7 +352,7 @@ pub fn report(history: &History, thresholds: &Thresholds) -> Report {
     }
     let warnings = detect_overfitting(&history.evals, thresholds)
         .into_iter()
-        .chain(detect_instability(&history.steps, thresholds))
+        .chain(detect_grad_norm_spread(&history.steps, thresholds))
         .collect();
     Report {
         final_step: history.steps.last().copied(),
@@ -365,14 +385,14 @@ pub fn detect_overfitting(evals: &[EvalRecord], t: &Thresholds) -> Option<Warnin
     })
 }
 
-/// Instability: coefficient of variation (population std / |mean|) of ALL grad norms >
-/// instability_cv (needs [`INSTABILITY_MIN_STEPS`] steps; non-finite norms are ignored for the
+/// Gradient-norm spread: coefficient of variation (population std / |mean|) of ALL global grad
+/// norms of the run > spread_cv (needs [`SPREAD_MIN_STEPS`] steps; non-finite norms are ignored for the
 /// statistic and do not count towards them).
-pub fn detect_instability(steps: &[StepRecord], t: &Thresholds) -> Option<Warning> {
+pub fn detect_grad_norm_spread(steps: &[StepRecord], t: &Thresholds) -> Option<Warning> {
     let (cv, count) = grad_norm_cv(steps)?;
-    (count >= INSTABILITY_MIN_STEPS && cv > t.instability_cv).then_some(Warning::Instability {
+    (count >= SPREAD_MIN_STEPS && cv > t.spread_cv).then_some(Warning::GradNormSpread {
         cv,
-        threshold: t.instability_cv,
+        threshold: t.spread_cv,
     })
 }
 
@@ -680,12 +700,13 @@ mod tests {
             .map(|index| if index % 2 == 0 { 0.01 } else { 100.0 })
             .collect();
         let steps = steps_with_norms(&norms);
-        assert!(detect_instability(&steps, &Thresholds::default()).is_none());
+        assert!(detect_grad_norm_spread(&steps, &Thresholds::default()).is_none());
         let strict = Thresholds {
-            instability_cv: 0.5,
+            spread_cv: 0.5,
             ..Thresholds::default()
         };
-        let Some(Warning::Instability { cv, threshold }) = detect_instability(&steps, &strict)
+        let Some(Warning::GradNormSpread { cv, threshold }) =
+            detect_grad_norm_spread(&steps, &strict)
         else {
             panic!("a threshold of 0.5 should fire");
         };
@@ -694,7 +715,7 @@ mod tests {
     }
 
     #[test]
-    fn rare_gradient_spikes_are_unstable() {
+    fn rare_gradient_spikes_spread_the_norm() {
         // One norm of 100 in every ten, the rest 0.01: mean = (9 × 0.01 + 100) / 10 = 10.009,
         // E[x²] = (9 × 0.0001 + 10000) / 10 = 1000.00009, variance = 1000.00009 − 10.009²
         // = 899.820009, std = 29.99700, so CV = 29.99700 / 10.009 = 2.99700 > 2.
@@ -702,8 +723,8 @@ mod tests {
             .map(|index| if index % 10 == 9 { 100.0 } else { 0.01 })
             .collect();
         let steps = steps_with_norms(&norms);
-        let Some(Warning::Instability { cv, threshold }) =
-            detect_instability(&steps, &Thresholds::default())
+        let Some(Warning::GradNormSpread { cv, threshold }) =
+            detect_grad_norm_spread(&steps, &Thresholds::default())
         else {
             panic!("spikes should fire");
         };
@@ -712,7 +733,7 @@ mod tests {
         assert!((cv - 2.997).abs() < 1e-3);
         assert_eq!(threshold, 2.0);
         // The same spikes in fewer than ten steps are not enough to judge.
-        assert!(detect_instability(&steps[..9], &Thresholds::default()).is_none());
+        assert!(detect_grad_norm_spread(&steps[..9], &Thresholds::default()).is_none());
     }
 
     #[test]
@@ -721,11 +742,11 @@ mod tests {
             .map(|index| 2.0 + 0.05 * f64::from(index % 3))
             .collect();
         let steps = steps_with_norms(&norms);
-        assert!(detect_instability(&steps, &Thresholds::default()).is_none());
+        assert!(detect_grad_norm_spread(&steps, &Thresholds::default()).is_none());
         norms.push(f64::NAN);
         norms.push(f64::INFINITY);
         let with_overflow = steps_with_norms(&norms);
-        assert!(detect_instability(&with_overflow, &Thresholds::default()).is_none());
+        assert!(detect_grad_norm_spread(&with_overflow, &Thresholds::default()).is_none());
         let history = History {
             steps: with_overflow,
             ..History::default()
@@ -739,10 +760,10 @@ mod tests {
         sparse.extend((0..9).map(|index| if index % 3 == 0 { 100.0 } else { 0.01 }));
         let sparse = steps_with_norms(&sparse);
         let strict = Thresholds {
-            instability_cv: 0.1,
+            spread_cv: 0.1,
             ..Thresholds::default()
         };
-        assert!(detect_instability(&sparse, &strict).is_none());
+        assert!(detect_grad_norm_spread(&sparse, &strict).is_none());
     }
 
     #[test]
@@ -787,7 +808,7 @@ mod tests {
         let warnings = report(&history, &Thresholds::default()).warnings;
         assert!(matches!(
             warnings.as_slice(),
-            [Warning::Overfitting { .. }, Warning::Instability { .. }]
+            [Warning::Overfitting { .. }, Warning::GradNormSpread { .. }]
         ));
     }
 
@@ -805,14 +826,15 @@ mod tests {
             "Possible overfitting: over the last 5 evaluations the mean validation loss (2.0000) \
              is 2.00× the mean training loss (1.0000), above the threshold of 1.5×."
         );
-        let instability = Warning::Instability {
+        let spread = Warning::GradNormSpread {
             cv: 2.997,
             threshold: 2.0,
         };
         assert_eq!(
-            instability.to_string(),
-            "Unstable gradients: the gradient norm's coefficient of variation (standard \
-             deviation over mean) is 3.00, above the threshold of 2."
+            spread.to_string(),
+            "Widely spread gradient norm: over the whole run, the global gradient norm's \
+             coefficient of variation (standard deviation over mean) is 3.00, above the \
+             threshold of 2."
         );
     }
 

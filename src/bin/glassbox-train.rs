@@ -11,33 +11,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use glassbox::analysis::activations::SPARSE_THRESHOLD;
 use glassbox::analysis::gradients::{GradientHistory, GradientThresholds, detect};
 use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::save_checkpoint;
-use glassbox::train::{Analysis, OptimizerKind, Problem, Schedule, TaskKind, TrainConfig, Trainer};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TaskArg {
-    Reverse,
-    Sort,
-    Language,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OptimizerArg {
-    Sgd,
-    Adam,
-    Adamw,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ScheduleArg {
-    Constant,
-    Step,
-    Cosine,
-}
+use glassbox::train::{
+    Analysis, OptimizerChoice, Problem, ScheduleChoice, TaskKind, TrainConfig, Trainer,
+};
 
 /// Train a small Transformer on a seeded toy task and save it as a glassbox checkpoint.
 #[derive(Debug, Parser)]
@@ -45,7 +26,7 @@ enum ScheduleArg {
 struct Args {
     /// The toy task.
     #[arg(long, value_enum)]
-    task: TaskArg,
+    task: TaskKind,
     /// Model preset (`tiny` or `seed`), shaped to the task's vocabulary and length.
     #[arg(long, default_value = "tiny")]
     preset: String,
@@ -63,10 +44,10 @@ struct Args {
     lr: f64,
     /// Optimizer.
     #[arg(long, value_enum, default_value = "adamw")]
-    optimizer: OptimizerArg,
+    optimizer: OptimizerChoice,
     /// Learning-rate schedule after warm-up (step: ×0.5 every quarter of the run).
     #[arg(long, value_enum, default_value = "cosine")]
-    schedule: ScheduleArg,
+    schedule: ScheduleChoice,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -91,10 +72,10 @@ struct Args {
     /// Dropout while training (the page always runs without it).
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// Reproduce a failure: healthy, exploding, vanishing or dying-relu (applied after the
-    /// other settings, which it overrides where it must).
-    #[arg(long, default_value = "healthy")]
-    problem: String,
+    /// Reproduce a failure (applied after the other settings, which it overrides where it
+    /// must).
+    #[arg(long, value_enum, default_value = "healthy")]
+    problem: Problem,
     /// Analyse gradients and activations every this many steps and print what the detectors
     /// find at each evaluation (0 = never).
     #[arg(long, default_value_t = 0)]
@@ -123,26 +104,11 @@ async fn run(args: &Args) -> Result<(), String> {
     preset.d_model = args.d_model.unwrap_or(preset.d_model);
     preset.d_ff = args.d_ff.unwrap_or(preset.d_ff);
     preset.dropout = args.dropout;
-    let task = match args.task {
-        TaskArg::Reverse => TaskKind::Reverse,
-        TaskArg::Sort => TaskKind::Sort,
-        TaskArg::Language => TaskKind::Language,
-    };
+    let task = args.task;
     let config = TrainConfig {
-        optimizer: match args.optimizer {
-            OptimizerArg::Sgd => OptimizerKind::Sgd { momentum: 0.9 },
-            OptimizerArg::Adam => OptimizerKind::Adam,
-            OptimizerArg::Adamw => OptimizerKind::AdamW { weight_decay: 0.01 },
-        },
+        optimizer: args.optimizer.kind(),
         learning_rate: args.lr,
-        schedule: match args.schedule {
-            ScheduleArg::Constant => Schedule::Constant,
-            ScheduleArg::Step => Schedule::StepDecay {
-                every: (args.steps / 4).max(1),
-                factor: 0.5,
-            },
-            ScheduleArg::Cosine => Schedule::Cosine,
-        },
+        schedule: args.schedule.schedule(args.steps),
         warmup_steps: args.warmup,
         batch_size: args.batch_size,
         steps: args.steps,
@@ -150,13 +116,7 @@ async fn run(args: &Args) -> Result<(), String> {
         seed: args.seed,
         ..TrainConfig::new(task, preset)
     };
-    let problem = Problem::from_name(&args.problem).ok_or_else(|| {
-        format!(
-            "unknown problem `{}` (try healthy, exploding, vanishing or dying-relu)",
-            args.problem
-        )
-    })?;
-    let config = problem.apply(config);
+    let config = args.problem.apply(config);
     let device = Device::flex();
     let mut trainer = Trainer::new(config.clone(), &device).map_err(|e| e.to_string())?;
     trainer.set_analysis(args.analyse_every);

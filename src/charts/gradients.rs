@@ -2,6 +2,7 @@
 //! tensors × steps heatmap of gradient norms that marks where a gradient vanished or exploded.
 
 use super::heatmap::HeatmapLayout;
+use super::ticks::{linear_ticks, trim_zeros};
 use super::{
     BAR_WIDTH, ChartError, PixelRect, Style, anchored, cell_index, cell_span, clear, colormap,
     draw_colour_bar, draw_message, draw_title, label_step, max_text_width, text_size,
@@ -100,15 +101,6 @@ pub(crate) fn format_number(value: f64) -> String {
     format!("{}e{exponent}", trim_zeros(mantissa))
 }
 
-/// `text` without trailing zeros after a decimal point, and without a bare point.
-fn trim_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
-    }
-}
-
 /// `text` cut in the middle with an ellipsis until it is at most `max_width` pixels wide, so
 /// that both the start and the end of a module path stay readable.
 pub(crate) fn fit_text<DB: DrawingBackend>(
@@ -136,30 +128,6 @@ pub(crate) fn fit_text<DB: DrawingBackend>(
         keep -= 1;
     }
     Ok("…".to_string())
-}
-
-/// About `target` round ticks (1, 2 or 5 times a power of ten apart) in `lo..=hi`.
-pub(crate) fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
-    let span = hi - lo;
-    if !(span > 0.0 && span.is_finite()) {
-        return Vec::new();
-    }
-    let raw = span / target.max(1) as f64;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&step| step >= raw * (1.0 - 1e-9))
-        .unwrap_or(10.0 * magnitude);
-    let first = (lo / step - 1e-9).ceil() as i64;
-    let last = (hi / step + 1e-9).floor() as i64;
-    (first..=last)
-        .take(64)
-        .map(|k| {
-            let tick = k as f64 * step;
-            if tick.abs() < step * 1e-9 { 0.0 } else { tick }
-        })
-        .collect()
 }
 
 /// How a panel maps values to its linear plot coordinate.

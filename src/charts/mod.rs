@@ -10,6 +10,7 @@ pub mod heatmap;
 pub mod record;
 pub mod similarity;
 pub mod style;
+pub mod ticks;
 pub mod training;
 
 pub use activations::{ActivationGridLayout, draw_activation_grid, draw_dead_share, grid_rows};

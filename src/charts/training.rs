@@ -1,5 +1,6 @@
 //! The training monitor: line charts of loss, accuracy, learning rate, gradient norm and update ratio.
 
+use super::ticks::{linear_ticks, trim_zeros};
 use super::{ChartError, PixelRect, Style, anchored, clear, draw_message, draw_title, text_size};
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
 use plotters::coord::Shift;
@@ -92,9 +93,6 @@ const X_CAPTION: &str = "step";
 
 /// Fraction of the value span added above and below the data.
 const Y_PADDING: f64 = 0.05;
-
-/// Never more ticks than this on an axis, whatever the range.
-const MAX_TICKS: usize = 32;
 
 /// Blank pixels around the chart inside its area.
 const MARGIN: i32 = 6;
@@ -342,44 +340,6 @@ fn prepare(data: &PanelData) -> Prepared {
     }
 }
 
-/// About `target` round ticks (1, 2 or 5 times a power of ten apart) in `lo..=hi`.
-fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
-    let span = hi - lo;
-    if !(span > 0.0 && span.is_finite()) {
-        return Vec::new();
-    }
-    let raw = span / target.max(1) as f64;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    // Round steps from a tenth of the magnitude up; take the smallest at least `raw`, or a
-    // smaller one when that leaves fewer than two ticks.
-    let ladder: Vec<f64> = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .collect();
-    let chosen = ladder
-        .iter()
-        .position(|&step| step >= raw)
-        .unwrap_or(ladder.len() - 1);
-    let mut ticks = Vec::new();
-    for &step in ladder[..=chosen].iter().rev() {
-        // The slack keeps 0.6 / 0.2 = 2.9999999999999996 from losing the tick at 0.6.
-        let first = (lo / step - 1e-9).ceil() as i64;
-        let last = (hi / step + 1e-9).floor() as i64;
-        ticks = (first..=last)
-            .take(MAX_TICKS)
-            .map(|k| {
-                let tick = k as f64 * step;
-                // Keep rounding noise from printing 0 as 1e-17.
-                if tick.abs() < step * 1e-9 { 0.0 } else { tick }
-            })
-            .collect();
-        if ticks.len() >= 2 {
-            break;
-        }
-    }
-    ticks
-}
-
 /// Ticks for a log axis over `lo..=hi` (both positive): powers of ten when the range spans
 /// decades, else 1-2-5 or 1…9 times a power of ten, else round linear ticks; at most `target`.
 fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
@@ -423,16 +383,6 @@ fn format_value(value: f64) -> String {
     }
     let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
     trim_zeros(&format!("{value:.decimals$}")).to_string()
-}
-
-/// `text` without trailing zeros after a decimal point, and without the point when nothing
-/// follows it.
-fn trim_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
-    }
 }
 
 /// A step count, shortened with `k` and `M`: `500`, `12.5k`, `2M`.

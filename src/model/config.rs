@@ -2,8 +2,12 @@
 
 use burn::config::Config;
 
-/// Non-linearity between the two feed-forward linears.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+/// Non-linearity between the two feed-forward linears; its lower-case name (`relu`, `gelu`,
+/// `sigmoid`) is what the training form and URLs use.
+#[derive(
+    Config, Debug, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Activation {
     /// `max(0, x)`, PyTorch's `nn.TransformerEncoderLayer` default.
     Relu,
@@ -14,8 +18,12 @@ pub enum Activation {
     Sigmoid,
 }
 
-/// Where each LayerNorm sits relative to its residual connection.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+/// Where each LayerNorm sits relative to its residual connection; its lower-case name (`post`,
+/// `pre`, `none`) is what the training form and URLs use.
+#[derive(
+    Config, Debug, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum NormPosition {
     /// `norm(x + sublayer(x))`: the original Transformer and PyTorch's default.
     Post,

@@ -2,5 +2,11 @@
 //! `app` only wire to signals. No burn, no browser: everything here compiles and is unit-tested
 //! natively.
 
+<<<<<<< HEAD
 pub mod explorer;
 pub mod inside;
+=======
+pub mod training;
+pub mod training_report;
+pub mod training_run;
+>>>>>>> h2

@@ -3,7 +3,6 @@
 pub mod activations;
 pub mod gradients;
 pub mod problems;
-pub mod settings;
 pub mod speed;
 pub mod tasks;
 pub mod trainer;
@@ -12,9 +11,8 @@ pub use crate::analysis::ParameterGradient;
 pub use activations::activation_statistics;
 pub use gradients::gradient_statistics;
 pub use problems::Problem;
-pub use settings::RunSettings;
 pub use tasks::{Batch, Task, TaskKind, token_accuracy};
 pub use trainer::{
-    Analysis, EVAL_BATCHES, Evaluation, OptimizerKind, Schedule, StepReport, TrainConfig,
-    TrainError, Trainer, analyse_batch, batch_loss, evaluate, is_under,
+    Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Schedule, ScheduleChoice,
+    StepReport, TrainConfig, TrainError, Trainer, analyse_batch, batch_loss, evaluate, is_under,
 };

@@ -4,8 +4,13 @@
 use super::trainer::{OptimizerKind, Schedule, TrainConfig};
 use crate::model::{Activation, NormPosition};
 
-/// A named training setup: healthy, or broken in one well-known way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A named training setup: healthy, or broken in one well-known way. Its name (`healthy`,
+/// `exploding`, `vanishing`, `dying-relu`) is what URLs, the page and the CLI use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[strum(serialize_all = "kebab-case")]
 pub enum Problem {
     /// The defaults: AdamW, warm-up and cosine decay, clipping at 1.
     Healthy,
@@ -21,27 +26,14 @@ pub enum Problem {
 }
 
 impl Problem {
-    /// All presets, healthy first.
-    pub const ALL: [Self; 4] = [
-        Self::Healthy,
-        Self::Exploding,
-        Self::Vanishing,
-        Self::DyingRelu,
-    ];
-
     /// Name used in the page, the CLI and URLs.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Exploding => "exploding",
-            Self::Vanishing => "vanishing",
-            Self::DyingRelu => "dying-relu",
-        }
+        self.into()
     }
 
     /// The preset called `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|problem| problem.name() == name)
+        name.parse().ok()
     }
 
     /// What goes wrong, in a sentence for the page.

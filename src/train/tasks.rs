@@ -24,8 +24,21 @@ const DIGIT_MAX_LEN: usize = 10;
 /// Default window of the language task; long enough for a few clauses of context.
 const LANGUAGE_SEQ_LEN: usize = 16;
 
-/// Which toy problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which toy problem. Its lower-case name (`reverse`, `sort`, `language`) is what URLs, the
+/// page's select and the CLI (`--task`) use; strum derives the words both ways.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum TaskKind {
     /// Write a row of digits back to front.
     Reverse,
@@ -36,25 +49,15 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    /// Every task, in the order the page lists them.
-    pub const ALL: [TaskKind; 3] = [TaskKind::Reverse, TaskKind::Sort, TaskKind::Language];
-
     /// Short lower-case name, for URLs and selects.
     pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Reverse => "reverse",
-            TaskKind::Sort => "sort",
-            TaskKind::Language => "language",
-        }
+        self.into()
     }
 
     /// The task called `name` (as [`TaskKind::name`] writes it, ignoring ASCII case and
     /// surrounding spaces), if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
-        let name = name.trim();
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.name().eq_ignore_ascii_case(name))
+        name.trim().parse().ok()
     }
 
     /// One sentence for the page about what the model has to learn.
@@ -348,6 +351,7 @@ fn empty_batch() -> Batch {
 mod tests {
     use super::*;
     use crate::model::WordTokenizer;
+    use strum::VariantArray;
 
     /// The digits behind a row of digit ids.
     fn digits(batch_row: &[u32]) -> Vec<u32> {
@@ -356,7 +360,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_only_language_is_causal() {
-        for kind in TaskKind::ALL {
+        for kind in TaskKind::VARIANTS.iter().copied() {
             assert_eq!(TaskKind::from_name(kind.name()), Some(kind));
             assert!(!kind.describe().is_empty());
             assert_eq!(Task::new(kind).kind(), kind);
@@ -418,7 +422,7 @@ mod tests {
 
     #[test]
     fn batches_are_deterministic_per_seed_and_differ_across_seeds() {
-        for kind in TaskKind::ALL {
+        for kind in TaskKind::VARIANTS.iter().copied() {
             let task = Task::new(kind);
             let a = task.train_batch(&mut ChaCha8Rng::seed_from_u64(1), 16);
             let b = task.train_batch(&mut ChaCha8Rng::seed_from_u64(1), 16);
@@ -448,7 +452,7 @@ mod tests {
 
     #[test]
     fn lengths_stay_in_bounds_and_constant_within_a_batch() {
-        for kind in TaskKind::ALL {
+        for kind in TaskKind::VARIANTS.iter().copied() {
             let task = Task::new(kind);
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let mut seen = std::collections::BTreeSet::new();
@@ -567,7 +571,7 @@ mod tests {
 
     #[test]
     fn held_out_is_the_same_on_every_call_and_covers_every_length() {
-        for kind in TaskKind::ALL {
+        for kind in TaskKind::VARIANTS.iter().copied() {
             let task = Task::new(kind);
             assert_eq!(task.held_out(8), task.held_out(8), "{kind:?}");
         }
@@ -602,7 +606,7 @@ mod tests {
 
     #[test]
     fn probe_text_is_in_vocabulary() {
-        for kind in TaskKind::ALL {
+        for kind in TaskKind::VARIANTS.iter().copied() {
             let task = Task::new(kind);
             let words = split_words(task.probe_text());
             assert!(!words.is_empty());

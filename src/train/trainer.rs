@@ -37,14 +37,46 @@ pub enum OptimizerKind {
     },
 }
 
+/// The optimizers by name, as the page's form, URLs (`train_optimizer`) and the CLI
+/// (`--optimizer`) choose them; [`OptimizerChoice::kind`] gives each its settings.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[strum(serialize_all = "lowercase")]
+pub enum OptimizerChoice {
+    /// SGD with momentum 0.9.
+    Sgd,
+    /// Adam with burn's defaults.
+    Adam,
+    /// AdamW with a weight decay of 0.01.
+    Adamw,
+}
+
+impl OptimizerChoice {
+    /// The optimizer this name stands for, with the settings the toy tasks train well with.
+    pub fn kind(self) -> OptimizerKind {
+        match self {
+            Self::Sgd => OptimizerKind::Sgd { momentum: 0.9 },
+            Self::Adam => OptimizerKind::Adam,
+            Self::Adamw => OptimizerKind::AdamW { weight_decay: 0.01 },
+        }
+    }
+}
+
 impl OptimizerKind {
+    /// The name this optimizer goes by.
+    pub fn choice(self) -> OptimizerChoice {
+        match self {
+            Self::Sgd { .. } => OptimizerChoice::Sgd,
+            Self::Adam => OptimizerChoice::Adam,
+            Self::AdamW { .. } => OptimizerChoice::Adamw,
+        }
+    }
+
     /// Short name for logs and metadata.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Sgd { .. } => "sgd",
-            Self::Adam => "adam",
-            Self::AdamW { .. } => "adamw",
-        }
+        self.choice().into()
     }
 
     fn init(self) -> ModuleOptimizer {
@@ -75,6 +107,47 @@ pub enum Schedule {
     },
     /// Half a cosine from the base rate down to zero at the last step.
     Cosine,
+}
+
+/// The schedules by name, as the form, URLs (`train_schedule`) and the CLI (`--schedule`)
+/// choose them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[strum(serialize_all = "lowercase")]
+pub enum ScheduleChoice {
+    /// The base rate throughout.
+    Constant,
+    /// Halved every quarter of the run.
+    Step,
+    /// Half a cosine down to zero at the last step.
+    Cosine,
+}
+
+impl ScheduleChoice {
+    /// The schedule this name stands for in a run of `steps` steps.
+    pub fn schedule(self, steps: usize) -> Schedule {
+        match self {
+            Self::Constant => Schedule::Constant,
+            Self::Step => Schedule::StepDecay {
+                every: (steps / 4).max(1),
+                factor: 0.5,
+            },
+            Self::Cosine => Schedule::Cosine,
+        }
+    }
+}
+
+impl Schedule {
+    /// The name this schedule goes by.
+    pub fn choice(self) -> ScheduleChoice {
+        match self {
+            Self::Constant => ScheduleChoice::Constant,
+            Self::StepDecay { .. } => ScheduleChoice::Step,
+            Self::Cosine => ScheduleChoice::Cosine,
+        }
+    }
 }
 
 /// Everything that decides a training run; the same config and seed give the same run.
@@ -255,8 +328,11 @@ pub struct Trainer {
     rng: ChaCha8Rng,
     device: Device,
     step: usize,
-    /// Weights and optimizer state before the last update, restored when numbers blow up.
-    last_good: Option<(Transformer, ModuleOptimizer)>,
+    /// Training examples the steps so far have seen (the batch size may change mid-run).
+    examples_seen: usize,
+    /// Weights and optimizer state before the last update, and the examples seen before it,
+    /// restored when numbers blow up.
+    last_good: Option<(Transformer, ModuleOptimizer, usize)>,
     /// Analyse every this many steps (0: never).
     analyse_every: usize,
 }
@@ -331,6 +407,7 @@ impl Trainer {
             model,
             device,
             step: 0,
+            examples_seen: 0,
             last_good: None,
             analyse_every: 0,
         })
@@ -359,6 +436,16 @@ impl Trainer {
     /// Steps done.
     pub fn steps_done(&self) -> usize {
         self.step
+    }
+
+    /// Training examples seen so far: the sum of every step's batch size.
+    pub fn examples_seen(&self) -> usize {
+        self.examples_seen
+    }
+
+    /// Passes over the task's training set so far ([`Task::epoch_size`] examples each).
+    pub fn epochs(&self) -> f64 {
+        self.examples_seen as f64 / self.task.epoch_size().max(1) as f64
     }
 
     /// The current weights as an inference model (no autodiff graph).
@@ -420,11 +507,12 @@ impl Trainer {
         }
 
         let before = self.model.clone();
-        self.last_good = Some((before.clone(), self.optimizer.clone()));
+        self.last_good = Some((before.clone(), self.optimizer.clone(), self.examples_seen));
         self.model = self
             .optimizer
             .step(learning_rate, self.model.clone(), grads);
         self.step += 1;
+        self.examples_seen += batch.len();
         let updates = update_ratios(&before, &self.model).await?;
         Ok(StepReport {
             step: self.step,
@@ -449,11 +537,52 @@ impl Trainer {
         Ok(())
     }
 
+    /// Takes `config` for the rest of the run: its learning rate, schedule, warm-up, batch size,
+    /// clip norm and step count apply from the next step on.
+    ///
+    /// The task, model, optimizer, seed, feed-forward bias and frozen modules made the weights,
+    /// the data stream and the optimizer state this run has; a config that differs in any of them
+    /// is refused, as is a step count not above the steps already done.
+    pub fn reconfigure(&mut self, config: TrainConfig) -> Result<(), TrainError> {
+        let fixed = |c: &TrainConfig| {
+            (
+                c.task,
+                c.model.clone(),
+                c.optimizer,
+                c.seed,
+                c.ff_bias_init,
+                c.frozen.clone(),
+            )
+        };
+        if fixed(&config) != fixed(&self.config) {
+            return Err(TrainError::Config(
+                "a started run keeps its task, model, optimizer, seed, initial bias and frozen \
+                 modules; start a new run to change them"
+                    .into(),
+            ));
+        }
+        if config.steps <= self.step {
+            return Err(TrainError::Config(format!(
+                "the run has already done {} steps; plan more than that",
+                self.step
+            )));
+        }
+        if config.batch_size == 0 {
+            return Err(TrainError::Config(
+                "the batch size must be at least 1".into(),
+            ));
+        }
+        self.set_learning_rate(config.learning_rate)?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Restores the last weights that gave finite numbers and describes what went wrong.
     fn non_finite(&mut self, what: String) -> TrainError {
-        if let Some((model, optimizer)) = self.last_good.take() {
+        if let Some((model, optimizer, examples_seen)) = self.last_good.take() {
             self.model = model;
             self.optimizer = optimizer;
+            self.examples_seen = examples_seen;
             self.step = self.step.saturating_sub(1);
         }
         TrainError::NonFinite {

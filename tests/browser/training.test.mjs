@@ -60,6 +60,19 @@ for (const [backend] of Object.entries(BACKENDS)) {
       return JSON.parse(await readFile(saved, 'utf8'));
     }
 
+    const visible = (selector) => page.$eval(selector, (element) => element.checkVisibility());
+
+    check('before the first step one invitation says what Start will do, and no empty panel shows', async () => {
+      assert.equal((await training()).phase, 'idle');
+      assert.ok(await visible('#train-invitation'));
+      assert.match(await page.textContent('#train-invitation'),
+        /^Start trains the tiny model \(2 layers of width 64\) on the reverse task for 600 steps of 64 sequences/);
+      for (const selector of ['#monitor', '#report', '#probe']) {
+        assert.equal(await visible(selector), false, `${selector} shows before the first step`);
+      }
+      assert.match(await page.textContent('#train-status'), /^idle · step 0 of 600$/);
+    });
+
     check('trains reverse in the page: the loss falls and every panel is drawn', async () => {
       await page.click('#train-reset');
       const steps = quick ? 8 : 60;
@@ -96,6 +109,8 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.match(report, /Best validation loss [\d.]+ at step \d+ \(epoch [\d.]+\)/);
       assert.match(report, /Best validation accuracy [\d.]+% at step/);
       assert.match(await page.textContent('#train-status'), new RegExp(`done · step ${steps} of ${steps} · [\\d.]+ steps/s`));
+      assert.equal(await visible('#train-invitation'), false);
+      assert.ok(await visible('#monitor'));
       if (quick) {
         // Batch 16 stays for the later WebGPU tests: each new shape costs shader compiles there.
         await set('#train-warmup', '50');
@@ -151,6 +166,46 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await page.click('#train-reset');
       await waitFor(() => document.querySelector('#training').dataset.phase === 'idle');
       assert.equal((await training()).steps, 0);
+    });
+
+    check('a change after pause is applied or refused in words; progress and link follow the run', async () => {
+      await page.click('#train-reset');
+      await set('#train-steps', '300');
+      await page.click('#train-start');
+      await waitFor(() => Number(document.querySelector('#training').dataset.steps) >= 1);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      const paused = (await training()).steps;
+      const linkSteps = () => page.evaluate(() => new URLSearchParams(location.search).get('train_steps'));
+      // The form asks for more steps: the run still has its own until it resumes.
+      await set('#train-steps', '500');
+      assert.match(await page.textContent('#train-pending'), /steps 300 → 500 \(applied when you resume\)/);
+      assert.match(await page.textContent('#train-status'), new RegExp(`^paused · step ${paused} of 300`));
+      assert.equal(await page.$eval('#training', (s) => s.dataset.runSteps), '300');
+      assert.equal(await linkSteps(), '300');
+      // Another optimizer cannot join a started run: resuming is refused, in words.
+      await set('#train-optimizer', 'sgd');
+      assert.match(await page.textContent('#train-pending'), /optimizer adamw → sgd \(not in this run: press Reset/);
+      await page.click('#train-start');
+      await waitFor(() => !document.querySelector('#train-message').hidden);
+      assert.match(await page.textContent('#train-message'),
+        /^Not resumed: a run that has started cannot change its optimizer adamw → sgd\. Set it back, or press Reset/);
+      assert.equal((await training()).phase, 'paused');
+      assert.equal((await training()).steps, paused);
+      // Set back, the step count applies on resume.
+      await set('#train-optimizer', 'adamw');
+      await page.click('#train-start');
+      await waitFor((steps) => Number(document.querySelector('#training').dataset.steps) >= steps + 1, paused);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      assert.ok(await page.$eval('#train-message', (m) => m.hidden));
+      assert.match(await page.textContent('#train-notice'), /^Applied to this run from the next step on: steps 300 → 500\.$/);
+      assert.equal(await page.$eval('#training', (s) => s.dataset.runSteps), '500');
+      assert.match(await page.textContent('#train-status'), /^paused · step \d+ of 500/);
+      assert.equal(await linkSteps(), '500');
+      assert.ok(await page.$eval('#train-pending', (p) => p.hidden));
+      await page.click('#train-reset');
+      await set('#train-steps', '600');
     });
 
     check('a learning rate of 10 pauses on NaN with a message, and training resumes at a lower rate', async () => {
@@ -210,6 +265,18 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.ok(await page.$eval('#explore-tab', (tab) => tab.checkVisibility()));
       assert.match(await page.textContent('#provenance'), /trained in this page on the reverse task/);
       await page.click('#tab-train');
+    });
+
+    check('a link with train_causal=1 ticks the causal box, and the status counts the link\'s steps', async () => {
+      await page.goto(`${suite.server.url}?tab=train&train_preset=custom&train_causal=1&train_residual=0&train_steps=7`);
+      await waitForApp(page, { runs: 1 });
+      assert.ok(await page.$eval('#train-causal', (box) => box.checked), 'the causal box is unticked');
+      assert.equal(await page.$eval('#train-residual', (box) => box.checked), false);
+      assert.equal(await page.$eval('#train-preset', (select) => select.value), 'custom');
+      assert.match(await page.textContent('#train-status'), /^idle · step 0 of 7$/);
+      // Unticking it is what the address then says.
+      await page.click('#train-causal');
+      await waitFor(() => !new URLSearchParams(location.search).has('train_causal'));
     });
   });
 }
