@@ -7,6 +7,7 @@ pub mod settings;
 pub mod speed;
 pub mod tasks;
 pub mod trainer;
+pub mod weights;
 
 pub use crate::analysis::ParameterGradient;
 pub use activations::activation_statistics;
