@@ -143,8 +143,8 @@ fn parameter_counts_match_the_fixtures_and_the_model() {
 #[test]
 fn saved_bytes_match_pytorch_autograd() {
     let json = std::fs::read_to_string(format!("{FIXTURES}/autograd_saved.json")).unwrap();
-    let fixture: Value = serde_json::from_str(&json).unwrap();
-    let cases = fixture["cases"].as_array().unwrap();
+    let measured: Value = serde_json::from_str(&json).unwrap();
+    let cases = measured["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 5);
     let mut dropout_seen = false;
     for case in cases {

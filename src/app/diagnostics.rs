@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::analysis::diagnostics::{
     BenchPass, ParameterStatistics, SortKey, Timing, TrainingMemory, attention_overtakes,
-    flops_over_lengths, format_bytes, format_si, forward_flops, leaf_table, measured_trace_bytes,
+    flops_over_lengths, format_bytes, forward_flops, leaf_table, measured_trace_bytes,
     project_saved_bytes, saved_for_backward,
 };
 use crate::charts::diagnostics::{draw_flops_over_length, draw_weight_histograms};
@@ -310,9 +310,7 @@ fn ArchitectureList(state: DiagnosticsState) -> impl IntoView {
                             }.into_any(),
                             None => view! { <span>{description}</span> }.into_any(),
                         }}
-                        <span class="count" title=format!("{} parameters", group_thousands(count))>
-                            {format!(" · {} parameters", format_si(count as f64))}
-                        </span>
+                        <span class="count">{format!(" · {} parameters", group_thousands(count))}</span>
                         <label class="freeze">
                             <input type="checkbox" id=block.freeze_id()
                                 prop:checked=move || state.frozen.get().contains(&checked)

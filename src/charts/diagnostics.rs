@@ -373,7 +373,8 @@ mod tests {
         }
         assert_eq!(near_zero_label(0.5), "|w| < 1e-6: 50.00%");
         assert_eq!(
-            svg_text_count(&out, "layers.0.ff.linear1.weight (|w| < 1e-6: 50.00%)"),
+            // The SVG escapes `<`.
+            svg_text_count(&out, "layers.0.ff.linear1.weight (|w| &lt; 1e-6: 50.00%)"),
             2,
             "{out}"
         );
