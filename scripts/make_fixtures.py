@@ -57,6 +57,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch.utils.flop_counter import FlopCounterMode
 
+import autograd_memory
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "tests" / "fixtures"
 
@@ -474,13 +476,42 @@ def build_fixtures(name: str, spec: dict) -> dict:
         "flops": flops,
     }
     write_json(OUT_DIR / f"{name}.expected.json", stats)
-    return {"loss": loss.item(), "parameters": total, "flops": flops, "logits_diff": diff}
+
+    # ---- the op-by-op forward that autograd_memory measures is this model's forward ------
+    mirror_diff = autograd_memory.check_against(model, glassbox_parameters, cfg, input_ids, COMPOSE_ATOL)
+    return {"loss": loss.item(), "parameters": total, "flops": flops, "logits_diff": diff, "mirror_diff": mirror_diff}
+
+
+def write_autograd_saved(summaries: dict) -> None:
+    """``autograd_saved.json``: what autograd keeps for backward, for the parity models and more."""
+    cases = [(name, spec["config"], spec["batch"], spec["seq_len"]) for name, spec in MODELS.items()]
+    cases += [(name, cfg, batch, seq) for name, (cfg, batch, seq) in autograd_memory.EXTRA_CASES.items()]
+    out = []
+    # fork_rng: the dropout masks drawn here leave the global generator as it was.
+    with torch.random.fork_rng():
+        for index, (name, cfg, batch, seq) in enumerate(cases):
+            measured = autograd_memory.saved_bytes(cfg, batch, seq, seed=100 + index)
+            entry = {"name": name, "config": cfg, **measured}
+            if name in summaries:
+                entry["forward_matches_model_to"] = COMPOSE_ATOL
+            out.append(entry)
+    write_json(
+        OUT_DIR / "autograd_saved.json",
+        {
+            "torch_version": torch.__version__,
+            "what": "bytes of the distinct storages torch.autograd.graph.saved_tensors_hooks sees "
+            "during one training forward and loss (scripts/autograd_memory.py); parameters, "
+            "integer indices and 0-d tensors left out",
+            "cases": out,
+        },
+    )
 
 
 def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}; writing to {OUT_DIR.relative_to(ROOT)}/")
     summaries = {name: build_fixtures(name, spec) for name, spec in MODELS.items()}
+    write_autograd_saved(summaries)
 
     for name, s in summaries.items():
         print(

@@ -1,14 +1,18 @@
 //! Model diagnostics against PyTorch and against the model itself: FLOPs against
 //! `torch.utils.flop_counter` (the parity fixtures), parameter counts against the fixtures and the
-//! built model, and the activation memory predicted from shapes against a real traced forward.
+//! built model, the activations a training step keeps for backward against what PyTorch's
+//! autograd saves (`autograd_saved.json`), and the weight statistics read back from a model.
 
 use burn::tensor::Device;
 use glassbox::analysis::diagnostics::{
-    OpClass, activation_bytes, forward_flops, leaf_table, measured_trace_bytes, parameter_bytes,
-    parameter_count, project_activation_bytes,
+    OpClass, SavedPart, forward_flops, leaf_table, parameter_bytes, parameter_count,
+    saved_for_backward,
 };
+use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::{FlatParameters, parse_config, read_parameters};
-use glassbox::model::{Activation, NormPosition, Positional, TransformerConfig, run_traced};
+use glassbox::page::diagnostics::{DEFAULT_TRAINING_BATCH, ParamCounts};
+use glassbox::train::weights::{parameter_shapes, weight_statistics};
+use glassbox::train::{TaskKind, TrainConfig};
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -131,56 +135,83 @@ fn parameter_counts_match_the_fixtures_and_the_model() {
     }
 }
 
-/// Token ids `batch × seq`, all below `vocab`.
-fn tokens(batch: usize, seq: usize, vocab: usize) -> Vec<Vec<u32>> {
-    (0..batch)
-        .map(|b| {
-            (0..seq)
-                .map(|t| ((b * 31 + t * 7 + 1) % vocab) as u32)
-                .collect()
-        })
-        .collect()
+/// The activations a training step keeps for backward, computed from shapes, against the bytes
+/// of every storage PyTorch's autograd saves for the same forward and loss
+/// (`scripts/autograd_memory.py`): the parity models and three more configs that switch on
+/// sigmoid, no LayerNorm, no residual, pre-LN, causal masks, GELU, sinusoidal positions and
+/// dropout.
+#[test]
+fn saved_bytes_match_pytorch_autograd() {
+    let json = std::fs::read_to_string(format!("{FIXTURES}/autograd_saved.json")).unwrap();
+    let measured: Value = serde_json::from_str(&json).unwrap();
+    let cases = measured["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 5);
+    let mut dropout_seen = false;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let config = parse_config(&case["config"].to_string()).unwrap();
+        dropout_seen |= config.dropout > 0.0;
+        let (batch, seq) = (
+            u64_at(case, "batch") as usize,
+            u64_at(case, "seq_len") as usize,
+        );
+        let saved = saved_for_backward(&config, batch, seq);
+        assert_eq!(
+            saved.float_bytes(),
+            u64_at(case, "float_bytes"),
+            "{name}: {saved:?}"
+        );
+        assert_eq!(
+            saved.part(SavedPart::CausalMask),
+            u64_at(case, "bool_bytes"),
+            "{name}"
+        );
+    }
+    assert!(dropout_seen, "a case with dropout");
+    // The parity models are the fixtures' own configs.
+    for (index, name) in ["seed", "tiny"].into_iter().enumerate() {
+        assert_eq!(
+            parse_config(&cases[index]["config"].to_string()).unwrap(),
+            fixture(name).0
+        );
+    }
 }
 
 #[test]
-fn activation_bytes_equal_a_real_trace() {
-    let configs = [
-        ("seed", fixture("seed").0, 2, 10),
-        ("tiny", fixture("tiny").0, 2, 12),
-        (
-            "pre-LN causal GELU, sinusoidal",
-            TransformerConfig::new(50, 16, 4, 32, 3)
-                .with_norm_position(NormPosition::Pre)
-                .with_causal(true)
-                .with_activation(Activation::Gelu)
-                .with_positional(Positional::Sinusoidal)
-                .with_max_seq_len(16),
-            3,
-            7,
-        ),
-        (
-            "no LayerNorm, no residual",
-            TransformerConfig::new(40, 8, 2, 24, 2)
-                .with_norm_position(NormPosition::None)
-                .with_residual(false)
-                .with_activation(Activation::Sigmoid),
-            1,
-            5,
-        ),
-    ];
-    for (name, config, batch, seq) in configs {
-        let model = config.init(&Device::flex()).unwrap();
-        let trace = pollster::block_on(run_traced(
-            &model,
-            &tokens(batch, seq, config.vocab_size),
-            &Device::flex(),
-        ))
-        .unwrap();
-        let predicted = activation_bytes(&config, batch, seq);
-        assert_eq!(predicted, measured_trace_bytes(&trace), "{name}");
+fn weight_statistics_cover_every_parameter() {
+    let config = TransformerConfig::tiny();
+    let model = config.init(&Device::flex()).unwrap();
+    let shapes = parameter_shapes(&model);
+    let stats = pollster::block_on(weight_statistics(&model)).unwrap();
+    assert_eq!(stats.tensors.len(), shapes.len());
+    assert_eq!(stats.overall.count, model.parameter_count());
+    let counts = ParamCounts::of(&shapes, &["layers.0".to_string()]);
+    assert_eq!(counts.total, model.parameter_count());
+    assert!(counts.frozen > 0 && counts.trainable + counts.frozen == counts.total);
+    for tensor in &stats.tensors {
+        let (_, shape) = shapes
+            .iter()
+            .find(|(path, _)| *path == tensor.path)
+            .unwrap();
         assert_eq!(
-            project_activation_bytes(&config, &[batch], &[seq]),
-            vec![vec![predicted]]
+            tensor.count,
+            shape.iter().product::<usize>(),
+            "{}",
+            tensor.path
         );
+        assert_eq!(tensor.histogram.total() as usize, tensor.count);
     }
+    // LayerNorm γ starts at 1 and β at 0: the β tensors are all below the threshold.
+    let beta = stats
+        .tensors
+        .iter()
+        .find(|t| t.path == "layers.0.norm1.beta")
+        .unwrap();
+    assert_eq!(beta.sparsity, 1.0);
+}
+
+#[test]
+fn the_memory_default_is_the_training_forms_batch() {
+    let form = TrainConfig::new(TaskKind::Reverse, TransformerConfig::tiny());
+    assert_eq!(DEFAULT_TRAINING_BATCH, form.batch_size);
 }

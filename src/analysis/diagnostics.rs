@@ -1,6 +1,7 @@
 //! Model diagnostics computed from shapes alone: FLOPs of one forward pass, how attention's cost
-//! grows against the linear layers' with sequence length, memory for parameters, gradients,
-//! optimizer state and captured activations, and statistics of the parameters themselves.
+//! grows against the linear layers' with sequence length, the memory of a training step
+//! (parameters, gradients and optimizer state of the trainable ones, and the activations kept
+//! for the backward pass), and statistics of the parameters themselves.
 //!
 //! # FLOP convention
 //!
@@ -55,52 +56,46 @@ const F32_BYTES: u64 = 4;
 pub const SPARSITY_THRESHOLD: f32 = 1e-6;
 
 /// What kind of work a FLOP count is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumIter, strum::IntoStaticStr,
+)]
 pub enum OpClass {
     /// The matrix products of every linear layer (query, key, value, output, feed-forward and
     /// the vocabulary head), without their bias.
+    #[strum(serialize = "linear (matmul)")]
     Linear,
     /// Scores `Q·Kᵀ`.
+    #[strum(serialize = "QKᵀ")]
     QueryKey,
     /// Attention weights times values, `softmax(·)·V`.
+    #[strum(serialize = "attention · V")]
     AttentionValue,
     /// The softmax over the scores, scaling by 1/√d_head included.
+    #[strum(serialize = "softmax")]
     Softmax,
     /// LayerNorm.
+    #[strum(serialize = "LayerNorm")]
     LayerNorm,
     /// The feed-forward non-linearity.
+    #[strum(serialize = "activation")]
     Activation,
     /// Token embedding lookup and the addition of positions.
+    #[strum(serialize = "embedding + positions")]
     Embedding,
     /// Bias additions of every linear and the residual sums.
+    #[strum(serialize = "bias & residual adds")]
     Add,
 }
 
 impl OpClass {
     /// Every class, in display order.
-    pub const ALL: [OpClass; 8] = [
-        OpClass::Linear,
-        OpClass::QueryKey,
-        OpClass::AttentionValue,
-        OpClass::Softmax,
-        OpClass::LayerNorm,
-        OpClass::Activation,
-        OpClass::Embedding,
-        OpClass::Add,
-    ];
+    pub fn all() -> impl Iterator<Item = OpClass> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
 
     /// A short name for tables and legends.
     pub fn name(self) -> &'static str {
-        match self {
-            OpClass::Linear => "linear (matmul)",
-            OpClass::QueryKey => "QKᵀ",
-            OpClass::AttentionValue => "attention · V",
-            OpClass::Softmax => "softmax",
-            OpClass::LayerNorm => "LayerNorm",
-            OpClass::Activation => "activation",
-            OpClass::Embedding => "embedding + positions",
-            OpClass::Add => "bias & residual adds",
-        }
+        self.into()
     }
 
     /// Whether this is a matrix product, the part `torch.utils.flop_counter` counts.
@@ -326,26 +321,29 @@ pub fn attention_overtakes(config: &TransformerConfig, batch: usize) -> Option<u
 }
 
 /// Optimizers by the state they keep per parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumIter, strum::IntoStaticStr,
+)]
 pub enum OptimizerState {
     /// Plain SGD: no state.
+    #[strum(serialize = "SGD")]
     Sgd,
     /// SGD with momentum: one velocity per parameter.
+    #[strum(serialize = "SGD + momentum")]
     SgdMomentum,
     /// Adam: first and second moments.
+    #[strum(serialize = "Adam")]
     Adam,
     /// AdamW: first and second moments (the decay needs no state).
+    #[strum(serialize = "AdamW")]
     AdamW,
 }
 
 impl OptimizerState {
     /// Every optimizer, in display order.
-    pub const ALL: [OptimizerState; 4] = [
-        OptimizerState::Sgd,
-        OptimizerState::SgdMomentum,
-        OptimizerState::Adam,
-        OptimizerState::AdamW,
-    ];
+    pub fn all() -> impl Iterator<Item = OptimizerState> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
 
     /// Values kept per parameter.
     pub fn slots(self) -> u64 {
@@ -358,41 +356,187 @@ impl OptimizerState {
 
     /// A name for tables.
     pub fn name(self) -> &'static str {
-        match self {
-            OptimizerState::Sgd => "SGD",
-            OptimizerState::SgdMomentum => "SGD + momentum",
-            OptimizerState::Adam => "Adam",
-            OptimizerState::AdamW => "AdamW",
-        }
+        self.into()
     }
 }
 
-/// Memory of a model in bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemoryReport {
-    /// The parameters.
-    pub parameters: u64,
-    /// One gradient per parameter, as large as the parameters.
-    pub gradients: u64,
-    /// Optimizer state, for each optimizer in [`OptimizerState::ALL`].
-    pub optimizer: Vec<(OptimizerState, u64)>,
-    /// Everything a traced forward captures (see [`activation_bytes`]).
-    pub activations: u64,
+/// Where the tensors a training step keeps for its backward pass come from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumIter, strum::IntoStaticStr,
+)]
+pub enum SavedPart {
+    /// Per layer: the attention input, copies of Q, K and V laid out per head, the softmax
+    /// output `[batch, heads, seq, seq]` and the context before the output projection.
+    #[strum(serialize = "attention (inputs, Q K V, softmax weights, context)")]
+    Attention,
+    /// Per LayerNorm: its input and each token's mean and 1/σ.
+    #[strum(serialize = "LayerNorm (input, mean, 1/σ)")]
+    LayerNorm,
+    /// Per layer: the feed-forward input, the non-linearity's saved input or output and the
+    /// second linear's input.
+    #[strum(serialize = "feed-forward (inputs, activation)")]
+    FeedForward,
+    /// The dropout masks (one `f32` per element, as PyTorch's and burn's CPU dropout keep them),
+    /// only when the config's dropout is above 0.
+    #[strum(serialize = "dropout masks")]
+    Dropout,
+    /// The vocabulary head's input and the log-softmax of the loss, `[batch, seq, vocab]`.
+    #[strum(serialize = "output head and loss (log-softmax)")]
+    Head,
+    /// The causal mask, `[batch, seq, seq]` booleans of one byte, shared by every layer.
+    #[strum(serialize = "causal mask (1 byte per entry)")]
+    CausalMask,
 }
 
-impl MemoryReport {
-    /// The report for `parameter_count` parameters of `bytes_per_element` bytes each and
-    /// `activations` bytes of captured activations.
-    pub fn new(parameter_count: usize, bytes_per_element: usize, activations: u64) -> Self {
-        let parameters = parameter_bytes(parameter_count, bytes_per_element);
+impl SavedPart {
+    /// Every part, in display order.
+    pub fn all() -> impl Iterator<Item = SavedPart> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// A name for tables.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The activations one training step keeps for its backward pass, by part, in bytes.
+///
+/// Computed from shapes by the rule each op's gradient needs (PyTorch autograd's rules, which
+/// `tests/diagnostics.rs` checks against what `torch.autograd.graph.saved_tensors_hooks`
+/// sees for the same forward, `tests/fixtures/autograd_saved.json`): a linear keeps its input,
+/// a matrix product both operands, softmax and ReLU or sigmoid their output, GELU its input,
+/// LayerNorm its input, mean and 1/σ, dropout its mask, the loss its log-softmax, and a masked
+/// fill its mask. A tensor kept by two ops counts once. Parameters (counted as parameters) and
+/// the token ids are left out. Every tensor is trainable here; freezing a module only lowers it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SavedForBackward {
+    /// Sequences in the step.
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq: usize,
+    /// Bytes per part, every part present (zero where the config has none).
+    pub parts: Vec<(SavedPart, u64)>,
+}
+
+impl SavedForBackward {
+    /// The bytes of `part`.
+    pub fn part(&self, part: SavedPart) -> u64 {
+        self.parts
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map_or(0, |(_, bytes)| *bytes)
+    }
+
+    /// All bytes kept.
+    pub fn total(&self) -> u64 {
+        self.parts.iter().map(|(_, bytes)| bytes).sum()
+    }
+
+    /// The bytes of floating-point tensors: everything but the causal mask.
+    pub fn float_bytes(&self) -> u64 {
+        self.total() - self.part(SavedPart::CausalMask)
+    }
+}
+
+/// What a training step of `config` on `batch` sequences of `seq` tokens keeps for its backward
+/// pass; see [`SavedForBackward`] for the rules.
+pub fn saved_for_backward(
+    config: &TransformerConfig,
+    batch: usize,
+    seq: usize,
+) -> SavedForBackward {
+    let Sizes {
+        d,
+        heads,
+        d_ff,
+        vocab,
+        ..
+    } = Sizes::of(config);
+    let layers = config.num_layers as u64;
+    let (b, s) = (batch as u64, seq as u64);
+    let tokens = b * s;
+    let dropout = config.dropout > 0.0;
+    // The input (once, however many of Q, K and V read it), Q and K laid out per head for QKᵀ,
+    // V for ·V, the context for the output projection: five d-wide tensors, and the weights.
+    let attention = 5 * tokens * d + b * heads * s * s;
+    let norms = if config.norm_position == NormPosition::None {
+        0
+    } else {
+        2 * (tokens * d + 2 * tokens)
+    };
+    // linear1's input, then the non-linearity: ReLU and sigmoid keep their output, which is
+    // linear2's input too; GELU keeps its input, and linear2 its output. With dropout, linear2
+    // keeps the dropped output instead.
+    let hidden = match (config.activation, dropout) {
+        (Activation::Relu | Activation::Sigmoid, false) => tokens * d_ff,
+        (Activation::Gelu, false) | (_, true) => 2 * tokens * d_ff,
+    };
+    let feed_forward = tokens * d + hidden;
+    // Masks on the attention output, the hidden units and the feed-forward output.
+    let masks = if dropout {
+        2 * tokens * d + tokens * d_ff
+    } else {
+        0
+    };
+    let head = tokens * d + tokens * vocab;
+    let causal_mask = if config.causal { b * s * s } else { 0 };
+    SavedForBackward {
+        batch,
+        seq,
+        parts: vec![
+            (SavedPart::Attention, layers * attention * F32_BYTES),
+            (SavedPart::LayerNorm, layers * norms * F32_BYTES),
+            (SavedPart::FeedForward, layers * feed_forward * F32_BYTES),
+            (SavedPart::Dropout, layers * masks * F32_BYTES),
+            (SavedPart::Head, head * F32_BYTES),
+            (SavedPart::CausalMask, causal_mask),
+        ],
+    }
+}
+
+/// [`SavedForBackward::total`] for every batch size (rows) and sequence length (columns).
+pub fn project_saved_bytes(
+    config: &TransformerConfig,
+    batches: &[usize],
+    seqs: &[usize],
+) -> Vec<Vec<u64>> {
+    batches
+        .iter()
+        .map(|&batch| {
+            seqs.iter()
+                .map(|&seq| saved_for_backward(config, batch, seq).total())
+                .collect()
+        })
+        .collect()
+}
+
+/// The memory of one training step in bytes: every parameter, and for the trainable ones a
+/// gradient and the optimizer's state (frozen tensors have neither), plus what the step keeps
+/// for its backward pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingMemory {
+    /// Every parameter, frozen or not.
+    pub parameters: u64,
+    /// One gradient per trainable parameter.
+    pub gradients: u64,
+    /// Optimizer state of the trainable parameters, for each optimizer.
+    pub optimizer: Vec<(OptimizerState, u64)>,
+    /// The activations kept for the backward pass.
+    pub saved: SavedForBackward,
+}
+
+impl TrainingMemory {
+    /// The memory of `total` parameters of which `trainable` train, as `f32`, with `saved`.
+    pub fn new(total: usize, trainable: usize, saved: SavedForBackward) -> Self {
+        let trainable_bytes = parameter_bytes(trainable.min(total), F32_BYTES as usize);
         Self {
-            parameters,
-            gradients: parameters,
-            optimizer: OptimizerState::ALL
-                .iter()
-                .map(|&state| (state, state.slots() * parameters))
+            parameters: parameter_bytes(total, F32_BYTES as usize),
+            gradients: trainable_bytes,
+            optimizer: OptimizerState::all()
+                .map(|state| (state, state.slots() * trainable_bytes))
                 .collect(),
-            activations,
+            saved,
         }
     }
 
@@ -404,10 +548,9 @@ impl MemoryReport {
             .map_or(0, |(_, bytes)| *bytes)
     }
 
-    /// Parameters, gradients, the state of `state` and the activations together: a training
-    /// step's footprint.
-    pub fn training_total(&self, state: OptimizerState) -> u64 {
-        self.parameters + self.gradients + self.optimizer_bytes(state) + self.activations
+    /// Parameters, gradients, the state of `state` and the saved activations together.
+    pub fn total(&self, state: OptimizerState) -> u64 {
+        self.parameters + self.gradients + self.optimizer_bytes(state) + self.saved.total()
     }
 }
 
@@ -435,57 +578,12 @@ pub fn parameter_count(config: &TransformerConfig) -> u64 {
     vocab * d + positions + config.num_layers as u64 * layer + (d * vocab + vocab)
 }
 
-/// Bytes of everything a traced forward of `config` on `batch` sequences of `seq` tokens
-/// captures, as `f32`: the embedding, the positions when there are any, per layer the attention
-/// weights `[batch, heads, seq, seq]`, the attention output, both LayerNorms when there are
-/// any, the two feed-forward linears and the activation, the layer output, and the logits.
-pub fn activation_bytes(config: &TransformerConfig, batch: usize, seq: usize) -> u64 {
-    let Sizes {
-        d,
-        heads,
-        d_ff,
-        vocab,
-        ..
-    } = Sizes::of(config);
-    let tokens = batch as u64 * seq as u64;
-    let positions = if config.positional == Positional::None {
-        0
-    } else {
-        tokens * d
-    };
-    let norms = if config.norm_position == NormPosition::None {
-        0
-    } else {
-        2 * tokens * d
-    };
-    let weights = tokens * heads * seq as u64;
-    // attention output, linear2 and the layer output are d wide; linear1 and activation d_ff.
-    let layer = weights + 3 * tokens * d + norms + 2 * tokens * d_ff;
-    let values = tokens * d + positions + config.num_layers as u64 * layer + tokens * vocab;
-    values * F32_BYTES
-}
-
-/// Bytes of the values `trace` holds: every module output and every attention map, as `f32`.
+/// Bytes of the values `trace` holds: every module output and every attention map, as `f32`:
+/// what the explorer reads back from the device for one input.
 pub fn measured_trace_bytes(trace: &Trace) -> u64 {
     let modules: usize = trace.modules.iter().map(|c| c.values.len()).sum();
     let attention: usize = trace.attention.iter().map(|a| a.values.len()).sum();
     (modules + attention) as u64 * F32_BYTES
-}
-
-/// [`activation_bytes`] for every batch size (rows) and sequence length (columns).
-pub fn project_activation_bytes(
-    config: &TransformerConfig,
-    batches: &[usize],
-    seqs: &[usize],
-) -> Vec<Vec<u64>> {
-    batches
-        .iter()
-        .map(|&batch| {
-            seqs.iter()
-                .map(|&seq| activation_bytes(config, batch, seq))
-                .collect()
-        })
-        .collect()
 }
 
 /// `value` with an SI prefix and three significant digits: `950`, `1.37 G`, `12.5 k`.
@@ -643,6 +741,28 @@ pub fn overall_stats(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> TensorStats 
     }
 }
 
+/// Statistics of every parameter tensor and of all of them together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterStatistics {
+    /// All values of all tensors ([`overall_stats`]).
+    pub overall: TensorStats,
+    /// One entry per tensor, in the order given.
+    pub tensors: Vec<TensorStats>,
+}
+
+impl ParameterStatistics {
+    /// The statistics of `tensors`, each a path, a shape and its values.
+    pub fn of(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Self {
+        Self {
+            overall: overall_stats(tensors),
+            tensors: tensors
+                .iter()
+                .map(|(path, shape, values)| tensor_stats(path, shape, values))
+                .collect(),
+        }
+    }
+}
+
 /// [`Histogram::of`] over the values `all` yields, without collecting them.
 fn streamed_histogram<I: Iterator<Item = f32>>(all: impl Fn() -> I, bins: usize) -> Histogram {
     let bins = bins.max(1);
@@ -794,13 +914,15 @@ mod tests {
 
     #[test]
     fn op_classes_name_and_split() {
-        let matmuls: Vec<OpClass> = OpClass::ALL.into_iter().filter(|c| c.is_matmul()).collect();
+        let matmuls: Vec<OpClass> = OpClass::all().filter(|c| c.is_matmul()).collect();
         assert_eq!(
             matmuls,
             [OpClass::Linear, OpClass::QueryKey, OpClass::AttentionValue]
         );
-        let names: std::collections::BTreeSet<_> = OpClass::ALL.iter().map(|c| c.name()).collect();
-        assert_eq!(names.len(), OpClass::ALL.len());
+        let names: std::collections::BTreeSet<_> = OpClass::all().map(|c| c.name()).collect();
+        assert_eq!(names.len(), OpClass::all().count());
+        assert_eq!(OpClass::QueryKey.name(), "QKᵀ");
+        assert_eq!(OptimizerState::SgdMomentum.name(), "SGD + momentum");
     }
 
     #[test]
@@ -828,40 +950,84 @@ mod tests {
     }
 
     #[test]
-    fn memory_by_hand() {
+    fn training_memory_counts_state_only_for_trainable_tensors() {
         assert_eq!(parameter_bytes(1000, 4), 4000);
-        let report = MemoryReport::new(1000, 4, 123);
-        assert_eq!(report.gradients, 4000);
+        let saved = saved_for_backward(&small(), 1, 3);
+        let memory = TrainingMemory::new(1000, 600, saved.clone());
+        assert_eq!(memory.parameters, 4000);
+        // Frozen tensors get no gradient and no optimizer state.
+        assert_eq!(memory.gradients, 2400);
         assert_eq!(
-            report.optimizer,
+            memory.optimizer,
             vec![
                 (OptimizerState::Sgd, 0),
-                (OptimizerState::SgdMomentum, 4000),
-                (OptimizerState::Adam, 8000),
-                (OptimizerState::AdamW, 8000),
+                (OptimizerState::SgdMomentum, 2400),
+                (OptimizerState::Adam, 4800),
+                (OptimizerState::AdamW, 4800),
             ]
         );
-        assert_eq!(report.training_total(OptimizerState::Adam), 16_123);
-        // small(), batch 1, seq 3: embedding 12, per layer weights 18 + attn/linear2/out 36 +
-        // norms 24 + linear1/activation 48, logits 30: 168 values.
-        assert_eq!(activation_bytes(&small(), 1, 3), 168 * 4);
         assert_eq!(
-            project_activation_bytes(&small(), &[1, 2], &[3, 4]),
-            vec![
-                vec![
-                    activation_bytes(&small(), 1, 3),
-                    activation_bytes(&small(), 1, 4)
-                ],
-                vec![
-                    activation_bytes(&small(), 2, 3),
-                    activation_bytes(&small(), 2, 4)
-                ],
-            ]
+            memory.total(OptimizerState::Adam),
+            4000 + 2400 + 4800 + saved.total()
         );
+        let all_trainable = TrainingMemory::new(1000, 1000, saved.clone());
+        assert_eq!(
+            all_trainable.total(OptimizerState::AdamW),
+            4000 + 4000 + 8000 + saved.total()
+        );
+        assert_eq!(TrainingMemory::new(10, 99, saved).gradients, 40);
         assert_eq!(parameter_count(&TransformerConfig::seed()), 3_672_040);
         assert_eq!(
             parameter_count(&TransformerConfig::tiny()),
             64_000 + 512 * 64 + 2 * 49_984 + 65_000
+        );
+    }
+
+    #[test]
+    fn saved_for_backward_by_hand() {
+        // small(), batch 2, seq 3: tokens 6, d 4, heads 2, d_ff 8, vocab 10, post-LN ReLU.
+        let saved = saved_for_backward(&small(), 2, 3);
+        // Attention: five 6×4 tensors and 2·2·3·3 weights.
+        assert_eq!(saved.part(SavedPart::Attention), (5 * 24 + 36) * 4);
+        // Two norms: input 24, mean 6, 1/σ 6.
+        assert_eq!(saved.part(SavedPart::LayerNorm), 2 * (24 + 12) * 4);
+        // linear1's input 24 and the ReLU output 48, shared with linear2.
+        assert_eq!(saved.part(SavedPart::FeedForward), (24 + 48) * 4);
+        assert_eq!(saved.part(SavedPart::Dropout), 0);
+        // The head's input 24 and the log-softmax 60.
+        assert_eq!(saved.part(SavedPart::Head), (24 + 60) * 4);
+        assert_eq!(saved.part(SavedPart::CausalMask), 0);
+        assert_eq!(saved.total(), saved.float_bytes());
+        assert_eq!((saved.batch, saved.seq), (2, 3));
+
+        // GELU keeps its input and linear2 its output: one more d_ff-wide tensor.
+        let gelu = saved_for_backward(&small().with_activation(Activation::Gelu), 2, 3);
+        assert_eq!(gelu.part(SavedPart::FeedForward), (24 + 96) * 4);
+        // Dropout adds three masks and linear2 keeps the dropped hidden units.
+        let dropped = saved_for_backward(&small().with_dropout(0.1), 2, 3);
+        assert_eq!(dropped.part(SavedPart::Dropout), (2 * 24 + 48) * 4);
+        assert_eq!(dropped.part(SavedPart::FeedForward), (24 + 96) * 4);
+        // A causal mask of one byte per entry, shared by every layer.
+        let causal = saved_for_backward(
+            &TransformerConfig::new(10, 4, 2, 8, 3).with_causal(true),
+            2,
+            3,
+        );
+        assert_eq!(causal.part(SavedPart::CausalMask), 18);
+        assert_eq!(causal.float_bytes(), causal.total() - 18);
+        let bare = saved_for_backward(&small().with_norm_position(NormPosition::None), 2, 3);
+        assert_eq!(bare.part(SavedPart::LayerNorm), 0);
+        // Every part is listed once, in display order.
+        assert_eq!(
+            saved.parts.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            SavedPart::all().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            project_saved_bytes(&small(), &[1, 2], &[3]),
+            vec![
+                vec![saved_for_backward(&small(), 1, 3).total()],
+                vec![saved.total()]
+            ]
         );
     }
 
@@ -957,6 +1123,29 @@ mod tests {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(1536), "1.5 KiB");
         assert_eq!(format_bytes(14_688_160), "14 MiB");
+    }
+}
+
+/// What one timed benchmark run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
+pub enum BenchPass {
+    /// A forward pass and the loss.
+    #[strum(serialize = "forward")]
+    Forward,
+    /// A forward and a backward pass, without an update.
+    #[strum(serialize = "forward + backward")]
+    ForwardBackward,
+}
+
+impl BenchPass {
+    /// Every pass, in the order the benchmark runs them.
+    pub fn all() -> impl Iterator<Item = BenchPass> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The name the benchmark table shows.
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 }
 

@@ -1,14 +1,20 @@
-//! Model diagnostics: FLOPs of attention against the linear layers as the sequence grows.
+//! Model diagnostics: FLOPs of attention against the linear layers as the sequence grows, and
+//! histograms of the weights.
 //!
-//! The training monitor's [`draw_panel`](super::draw_panel) captions its x axis "step", so this
-//! is a small chart of its own: sequence length on a linear x axis, FLOPs on a log y axis.
+//! The training monitor's [`draw_panel`](super::draw_panel) captions its x axis "step", so the
+//! FLOPs chart is a small chart of its own: sequence length on a linear x axis, FLOPs on a log
+//! y axis.
 
-use super::{ChartError, Style, anchored, clear, draw_message, draw_title, text_size};
-use crate::analysis::diagnostics::{LengthFlops, format_si};
+use super::gradients::{fit_text, format_number};
+use super::{
+    ChartError, Style, anchored, cell_span, clear, colormap, draw_message, draw_title, text_size,
+};
+use crate::analysis::diagnostics::{LengthFlops, SPARSITY_THRESHOLD, TensorStats, format_si};
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
 use plotters::coord::Shift;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::drawing::DrawingArea;
+use plotters::element::Rectangle;
 use plotters::element::{EmptyElement, PathElement, Text};
 use plotters::prelude::DrawingBackend;
 use plotters::series::{DashedLineSeries, LineSeries};
@@ -186,6 +192,82 @@ pub fn draw_flops_over_length<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Shown instead of the weight histograms before the weights are read.
+pub const NO_WEIGHTS: &str = "no weights read yet";
+
+/// What a weight histogram's title says is counted: values below the sparsity threshold in
+/// magnitude, not exact zeros.
+pub fn near_zero_label(share: f64) -> String {
+    format!("|w| < {SPARSITY_THRESHOLD:e}: {:.2}%", 100.0 * share)
+}
+
+/// Draws one histogram per tensor side by side: bars of the counts, a frame, the range below,
+/// and a title with the path and the share of values with `|w|` below [`SPARSITY_THRESHOLD`].
+pub fn draw_weight_histograms<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    tensors: &[&TensorStats],
+    style: &Style,
+) -> Result<(), ChartError> {
+    clear(area, style)?;
+    if tensors.is_empty() {
+        return draw_message(area, NO_WEIGHTS, style);
+    }
+    let (width, height) = area.dim_in_pixel();
+    let font = style.label_font();
+    let small = style.text_style(style.font_size.saturating_sub(2).max(8), style.muted, false);
+    let line = text_size(area, "Ag", &font)?.1;
+    let small_line = text_size(area, "Ag", &small)?.1;
+    let title_font = anchored(&font, HPos::Center, VPos::Top);
+    for (index, stats) in tensors.iter().enumerate() {
+        let (x0, x1) = cell_span(index, tensors.len(), width);
+        let (left, right) = (x0 + 2 * MARGIN as i32, x1 - 2 * MARGIN as i32);
+        let top = MARGIN as i32 + line + 4;
+        let bottom = height as i32 - MARGIN as i32 - small_line - 2;
+        if right - left < 8 || bottom - top < 8 {
+            return draw_message(area, "make the canvas larger to show the weights", style);
+        }
+        let suffix = format!(" ({})", near_zero_label(stats.sparsity));
+        let room = right - left - text_size(area, &suffix, &title_font)?.0;
+        let path = fit_text(area, &stats.path, &title_font, room.max(0))?;
+        area.draw_text(
+            &format!("{path}{suffix}"),
+            &title_font,
+            ((x0 + x1) / 2, MARGIN as i32),
+        )?;
+        let histogram = &stats.histogram;
+        let tallest = histogram.counts.iter().copied().max().unwrap_or(0);
+        let fill = colormap::sequential(0.5).filled();
+        let plot_width = (right - left) as u32;
+        for (bin, &count) in histogram.counts.iter().enumerate() {
+            if count == 0 || tallest == 0 {
+                continue;
+            }
+            let (b0, b1) = cell_span(bin, histogram.counts.len(), plot_width);
+            let bar = (f64::from(count) / f64::from(tallest) * f64::from(bottom - top)).round();
+            area.draw(&Rectangle::new(
+                [
+                    (left + b0, bottom - (bar as i32).max(1)),
+                    (left + b1.max(b0 + 1), bottom),
+                ],
+                fill,
+            ))?;
+        }
+        area.draw(&Rectangle::new([(left, top), (right, bottom)], style.grid))?;
+        let below = bottom + 2;
+        for (value, h_pos, x) in [
+            (histogram.min, HPos::Left, left),
+            (histogram.max, HPos::Right, right),
+        ] {
+            area.draw_text(
+                &format_number(value),
+                &anchored(&small, h_pos, VPos::Top),
+                (x, below),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +356,36 @@ mod tests {
     fn decades_enclose_the_values() {
         assert_eq!(decade_range(3.0, 70.0), (1.0, 100.0));
         assert_eq!(decade_range(10.0, 10.0), (10.0, 100.0));
+    }
+
+    #[test]
+    fn weight_histograms_say_what_counts_as_zero() {
+        use crate::analysis::diagnostics::tensor_stats;
+        let stats = tensor_stats(
+            "layers.0.ff.linear1.weight",
+            &[2, 2],
+            &[0.0, 1e-7, -2.0, 2.0],
+        );
+        let mut out = String::new();
+        {
+            let area = SVGBackend::with_string(&mut out, (800, 200)).into_drawing_area();
+            draw_weight_histograms(&area, &[&stats, &stats], &Style::light()).unwrap();
+        }
+        assert_eq!(near_zero_label(0.5), "|w| < 1e-6: 50.00%");
+        assert_eq!(
+            // The SVG escapes `<`.
+            svg_text_count(&out, "layers.0.ff.linear1.weight (|w| &lt; 1e-6: 50.00%)"),
+            2,
+            "{out}"
+        );
+        assert!(!out.contains("zeros"));
+        // Bars of the histogram: three non-empty bins in each of two cells.
+        assert!(out.matches("<rect").count() >= 2 * 3 + 2);
+        let mut empty = String::new();
+        {
+            let area = SVGBackend::with_string(&mut empty, (800, 200)).into_drawing_area();
+            draw_weight_histograms(&area, &[], &Style::light()).unwrap();
+        }
+        assert_eq!(svg_text_count(&empty, NO_WEIGHTS), 1);
     }
 }

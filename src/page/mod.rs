@@ -2,11 +2,9 @@
 //! `app` only wire to signals. No burn, no browser: everything here compiles and is unit-tested
 //! natively.
 
-<<<<<<< HEAD
+pub mod diagnostics;
 pub mod explorer;
 pub mod inside;
-=======
 pub mod training;
 pub mod training_report;
 pub mod training_run;
->>>>>>> h2

@@ -6,6 +6,7 @@ pub mod problems;
 pub mod speed;
 pub mod tasks;
 pub mod trainer;
+pub mod weights;
 
 pub use crate::analysis::ParameterGradient;
 pub use activations::activation_statistics;

@@ -7,7 +7,11 @@ use burn::tensor::{Device, Transaction};
 
 use super::tasks::Batch;
 use super::trainer::{TrainError, batch_loss};
-use crate::model::{ModelError, Transformer};
+use crate::analysis::diagnostics::BenchPass;
+use crate::model::{BackendInfo, ModelError, Transformer};
+
+/// The label of the CPU probe that runs beside a WebGPU one.
+pub const CPU_LABEL: &str = "CPU (burn-flex)";
 
 /// A model and a batch, ready to be run again and again.
 pub struct SpeedProbe {
@@ -23,6 +27,34 @@ impl SpeedProbe {
             model: model.clone().to_device(device),
             device: device.clone(),
             batch,
+        }
+    }
+
+    /// One probe on the page's device, and one on the CPU beside it when the page runs on
+    /// WebGPU, each with its label.
+    pub fn for_backend(
+        model: &Transformer,
+        backend: &BackendInfo,
+        batch: Batch,
+    ) -> Vec<(String, Self)> {
+        let mut probes = vec![(
+            backend.label.clone(),
+            Self::new(model, &backend.device, batch.clone()),
+        )];
+        if backend.webgpu {
+            probes.push((
+                CPU_LABEL.to_string(),
+                Self::new(model, &Device::flex(), batch),
+            ));
+        }
+        probes
+    }
+
+    /// One run of `pass`, waited for.
+    pub async fn run(&self, pass: BenchPass) -> Result<(), TrainError> {
+        match pass {
+            BenchPass::Forward => self.forward().await,
+            BenchPass::ForwardBackward => self.forward_backward().await,
         }
     }
 
@@ -52,6 +84,7 @@ impl SpeedProbe {
     }
 }
 
+/// Waits until the device has computed `value`.
 async fn wait_for(value: burn::tensor::Tensor<1>) -> Result<(), TrainError> {
     Transaction::default()
         .register(value.inner())

@@ -39,31 +39,58 @@ for (const [backend] of Object.entries(BACKENDS)) {
     const check = checker(it, problems, state, { timeout: 10 * 60_000 });
     const diagnostics = () => page.$eval('#diagnostics', (section) => ({ ...section.dataset }));
     const waitFor = (predicate, arg) => page.waitForFunction(predicate, arg, { timeout: WAIT_MS, polling: 100 });
+    const memoryTable = () => page.$$eval('#memory-table tr', (rows) => rows.map((row) => [...row.cells].map((c) => c.textContent)));
+    /** A byte count as the table writes it, 14,688,160. */
+    const bytes = (text) => Number(text.replaceAll(',', ''));
 
     check('counts, FLOPs, memory and weight statistics describe the model that runs', async () => {
       const shown = await diagnostics();
       assert.equal(Number(shown.params), SEED_PARAMETERS);
-      assert.equal(await page.textContent('#param-counts'), `${SEED_PARAMETERS} parameters: ${SEED_PARAMETERS} trainable, 0 frozen`);
+      // Counts are written as the explorer writes them: 3,672,040.
+      const grouped = SEED_PARAMETERS.toLocaleString('en-US');
+      assert.equal(await page.textContent('#param-counts'), `${grouped} parameters: ${grouped} trainable, 0 frozen`);
       const tokens = Number((await page.textContent('#forward')).match(/for (\d+) tokens/)[1]);
       assert.equal(Number(shown.flops), seedFlops(tokens));
+      assert.match(await page.textContent('#flops-note'), new RegExp(`\\(1 × ${tokens} tokens\\)`));
       // The table, biggest first, then by path.
       assert.equal(await page.locator('#leaf-table tbody tr').count(), SEED_TENSORS);
       assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'layers.0.ff.linear1.weight');
+      assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:nth-child(3)'), (256 * 1024).toLocaleString('en-US'));
       await page.click('#sort-path');
       assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'embedding.weight');
       await page.click('#sort-path');
       assert.equal(await page.textContent('#leaf-table tbody tr:first-child td:first-child'), 'output.weight');
-      // Parameter memory is the count times four bytes; the activations measured from the trace
-      // equal the ones computed from shapes.
-      const memory = await page.$$eval('#memory-table tr', (rows) => rows.map((row) => [...row.cells].map((c) => c.textContent)));
-      assert.deepEqual(memory[0].slice(0, 1).concat(memory[0][2]), ['parameters (f32)', String(4 * SEED_PARAMETERS)]);
-      const measured = memory.find((row) => row[0].startsWith('activations of the explorer'));
-      const computed = memory.find((row) => row[0].startsWith('the same, computed'));
-      assert.ok(Number(measured[2]) > 0);
-      assert.equal(measured[2], computed[2]);
+      // Parameter memory is the count times four bytes; the training total is parameters,
+      // gradients and AdamW's two moments of the trainable ones, plus the activations a step
+      // keeps for backward (computed from shapes for the batch and length shown), and not the
+      // explorer's trace.
+      const memory = await memoryTable();
+      assert.deepEqual(memory[0].slice(0, 1).concat(memory[0][2]), ['parameters (f32, all)', (4 * SEED_PARAMETERS).toLocaleString('en-US')]);
+      assert.equal(await page.inputValue('#memory-batch'), '64');
+      assert.equal(await page.inputValue('#memory-seq'), '512');
+      const saved = memory.find((row) => row[0].startsWith('activations kept for backward, 64 × 512 tokens (computed from shapes)'));
+      assert.ok(saved, JSON.stringify(memory));
+      const total = memory.find((row) => row[0].startsWith('training step with AdamW'));
+      assert.equal(bytes(total[2]), 4 * 4 * SEED_PARAMETERS + bytes(saved[2]));
+      const trace = memory.find((row) => row[0].startsWith('not in the total'));
+      assert.ok(bytes(trace[2]) > 0);
+      assert.match(await page.textContent('#memory-note'), /computed from shapes, not measured/);
+      // A smaller step keeps less; a bad length is refused in words.
+      await page.fill('#memory-batch', '8');
+      await page.dispatchEvent('#memory-batch', 'change');
+      await waitFor(() => [...document.querySelectorAll('#memory-table tr')].some((row) => row.cells[0].textContent.startsWith('activations kept for backward, 8 × 512')));
+      assert.ok(bytes((await memoryTable()).find((row) => row[0].startsWith('activations kept'))[2]) < bytes(saved[2]));
+      await page.fill('#memory-seq', '100000');
+      await page.dispatchEvent('#memory-seq', 'change');
+      assert.equal(await page.textContent('#diagnostics-message'), 'The sequence length must be between 1 and 512.');
+      await page.fill('#memory-seq', '512');
+      await page.dispatchEvent('#memory-seq', 'change');
+      assert.ok(await page.$eval('#diagnostics-message', (m) => m.hidden));
+      await page.fill('#memory-batch', '64');
+      await page.dispatchEvent('#memory-batch', 'change');
       // Weight statistics are read back from the device.
       await waitFor((n) => Number(document.querySelector('#diagnostics').dataset.stats) === n, SEED_TENSORS);
-      assert.match(await page.textContent('#param-overall'), new RegExp(`All ${SEED_PARAMETERS} weights: mean`));
+      assert.match(await page.textContent('#param-overall'), new RegExp(`All ${grouped} weights: mean .*% with \\|w\\| < 1e-6\\.`));
       await page.click('#param-stats tbody tr:nth-child(3)');
       for (const canvas of ['#param-histogram', '#flops-chart']) {
         const stats = await canvasStats(page, canvas);
@@ -73,11 +100,35 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await page.screenshot({ path: path.join(SCREENSHOTS, `${backend}-diagnostics.png`), fullPage: true });
     });
 
+    check('without an input the FLOPs note says what it needs instead of "1 × 0 tokens"', async () => {
+      await page.click('#tab-explore');
+      const text = await page.inputValue('#text');
+      await page.fill('#text', '');
+      await page.click('#tab-diagnostics');
+      await waitFor(() => /No input in the explorer yet/.test(document.querySelector('#flops-note').textContent));
+      const note = await page.textContent('#flops-note');
+      assert.doesNotMatch(note, /× 0 tokens/);
+      assert.match(note, /type some text there.*\(512 tokens\)/);
+      assert.equal(Number((await diagnostics()).flops), seedFlops(512));
+      const trace = (await memoryTable()).find((row) => row[0].startsWith('not in the total'));
+      assert.equal(trace[2], '—');
+      await page.click('#tab-explore');
+      await page.fill('#text', text);
+      await page.click('#tab-diagnostics');
+      await waitFor(() => /explorer's input \(1 × \d+ tokens\)/.test(document.querySelector('#flops-note').textContent));
+    });
+
     check('freezing modules changes the counts and training keeps them fixed', async () => {
       await page.check('#freeze-embedding');
       await page.check('#freeze-layers-0');
       await waitFor((n) => Number(document.querySelector('#diagnostics').dataset.frozen) === n, EMBEDDING + LAYER);
       assert.equal(Number((await diagnostics()).trainable), SEED_PARAMETERS - EMBEDDING - LAYER);
+      // Frozen tensors have no gradient and no optimizer state; their weights still count.
+      const memory = await memoryTable();
+      const row = (start) => bytes(memory.find((cells) => cells[0].startsWith(start))[2]);
+      assert.equal(row('gradients'), 4 * (SEED_PARAMETERS - EMBEDDING - LAYER));
+      assert.equal(row('optimizer state: AdamW'), 8 * (SEED_PARAMETERS - EMBEDDING - LAYER));
+      assert.equal(row('parameters'), 4 * SEED_PARAMETERS);
       await page.click('#tab-train');
       assert.match(await page.textContent('#train-frozen'), /Frozen: embedding, layers\.0/);
       await page.click('#train-reset');
@@ -123,7 +174,11 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.equal(report.parameters.tensors.length, SEED_TENSORS);
       assert.equal(report.flops.matmul_total, Number((await diagnostics()).flops));
       assert.equal(report.memory_bytes.parameters, 4 * SEED_PARAMETERS);
-      assert.equal(report.memory_bytes.activations_measured, report.memory_bytes.activations_from_shapes);
+      const kept = report.memory_bytes.saved_for_backward;
+      assert.deepEqual([kept.batch, kept.seq], [64, 512]);
+      assert.equal(kept.total, Object.values(kept.by_part).reduce((a, b) => a + b, 0));
+      assert.equal(report.memory_bytes.training_total_adamw, 4 * 4 * SEED_PARAMETERS + kept.total);
+      assert.ok(report.memory_bytes.explorer_trace_measured > 0);
       await page.click('#arch-layer-2');
       assert.ok(await page.isVisible('#explore-tab'));
       assert.equal(await page.inputValue('#layer'), '2');
