@@ -8,9 +8,13 @@ async function prepareOffline() {
     return;
   }
   try {
-    await navigator.serviceWorker.register('./sw.js');
+    const registration = await navigator.serviceWorker.register('./sw.js');
+    // Check for a new worker now rather than whenever the browser would, and wait until it
+    // runs: it takes over at once (skipWaiting), and only it knows this build's files.
+    await registration.update().catch(() => undefined);
+    await activated(registration.installing ?? registration.waiting);
     await new Promise((resolve) => (document.readyState === 'complete' ? resolve() : addEventListener('load', resolve, { once: true })));
-    const registration = await navigator.serviceWorker.ready;
+    await navigator.serviceWorker.ready;
     const reply = await new Promise((resolve) => {
       const channel = new MessageChannel();
       channel.port1.onmessage = (event) => resolve(event.data);
@@ -23,6 +27,15 @@ async function prepareOffline() {
     // Offline use is a convenience: the page works online without it.
     root.offline = `failed: ${error?.message ?? error}`;
   }
+}
+
+/** Resolves once `worker` (if any) is activated, or replaced. */
+function activated(worker) {
+  return new Promise((resolve) => {
+    const settled = () => !worker || worker.state === 'activated' || worker.state === 'redundant';
+    if (settled()) resolve();
+    else worker.addEventListener('statechange', () => settled() && resolve());
+  });
 }
 
 prepareOffline();
