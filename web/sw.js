@@ -64,29 +64,33 @@ const isManifest = (value) => typeof value?.version === 'string' && value.versio
 
 /**
  * The newest manifest: fetched from the network when `refresh` (and kept in `glassbox-meta`),
- * else the one this worker read last, else the one kept; undefined when none is known.
+ * else the one this worker read last, else the one kept; null or undefined when there is none.
  */
 function latest(refresh) {
   if (refresh || !newest) {
     newest = (refresh ? fetchManifest() : Promise.resolve(undefined))
-      .then(async (manifest) => manifest ?? keptManifest(META))
+      .then(async (manifest) => (manifest === undefined ? keptManifest(META) : manifest))
       .catch(() => undefined);
   }
   return newest;
 }
 
+/**
+ * The server's manifest; null when the server answers without one (a build without it, such as
+ * `trunk serve`'s: then no file is served from the cache while online); undefined when the
+ * server cannot be reached, and the kept manifest serves.
+ */
 async function fetchManifest() {
+  let response;
   try {
-    const response = await fetch(urlOf(MANIFEST), { cache: 'no-store' });
-    if (!response.ok) return undefined;
-    const manifest = await response.json();
-    if (!isManifest(manifest)) return undefined;
-    await putManifest(META, manifest);
-    return manifest;
+    response = await fetch(urlOf(MANIFEST), { cache: 'no-store' });
   } catch {
-    // Offline, or no manifest on the server: the kept one serves.
     return undefined;
   }
+  const manifest = response.ok ? await response.json().catch(() => null) : null;
+  if (!isManifest(manifest)) return null;
+  await putManifest(META, manifest);
+  return manifest;
 }
 
 async function putManifest(cacheName, manifest) {
