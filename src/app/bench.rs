@@ -1,6 +1,6 @@
 //! In-page benchmark (`?bench=1`): forward + capture time, a 512×512 heatmap redraw and its SVG
 //! export, and a 512-token trace file written and read, measured on the device the page runs
-//! on; `scripts/bench` reads the printed JSON.
+//! on; `scripts/bench` reads the JSON (`page::bench::BenchReport`).
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
@@ -8,6 +8,7 @@ use web_sys::HtmlCanvasElement;
 use crate::analysis::diagnostics::Timing;
 use crate::charts::Style;
 use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
+use crate::page::bench::BenchReport;
 
 use super::session::{LoadedModel, RunResult};
 use super::views::{HeadChoice, canvas_svg, draw_heatmap_view};
@@ -21,11 +22,6 @@ const REDRAWS: usize = 10;
 
 fn median(values: &[f64]) -> f64 {
     Timing::of(values).map_or(f64::NAN, |timing| timing.median_ms)
-}
-
-fn json_list(values: &[f64]) -> String {
-    let items: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
-    format!("[{}]", items.join(","))
 }
 
 /// Runs the benchmark on the `seed` preset and returns its result as a JSON object.
@@ -76,22 +72,25 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
     TraceFile::parse(&binary).map_err(|e| e.to_string())?;
     let binary_read_ms = web::now_ms() - started;
 
-    Ok(format!(
-        "{{\"backend\":{:?},\"batch\":2,\"tokens\":10,\"forward_ms_median\":{:.3},\"forward_ms_all\":{},\
-         \"forward_512_tokens_ms\":{:.3},\"heatmap_512_redraw_ms_median\":{:.3},\"heatmap_512_redraw_ms_all\":{},\
-         \"heatmap_512_svg_ms\":{svg_ms:.3},\"heatmap_512_svg_kb\":{:.1},\
-         \"trace_512_write_ms\":{trace_write_ms:.3},\"trace_512_read_ms\":{trace_read_ms:.3},\"trace_512_kb\":{:.1},\
-         \"trace_512_binary_write_ms\":{binary_write_ms:.3},\"trace_512_binary_read_ms\":{binary_read_ms:.3},\"trace_512_binary_kb\":{:.1}}}",
-        backend.label,
-        median(&forward_ms),
-        json_list(&forward_ms),
+    let report = BenchReport {
+        backend: backend.label.clone(),
+        batch: batch.len(),
+        tokens: batch.first().map_or(0, Vec::len),
+        forward_ms_median: median(&forward_ms),
+        forward_ms_all: forward_ms,
         forward_512_ms,
-        median(&redraw_ms),
-        json_list(&redraw_ms),
-        svg.len() as f64 / 1024.0,
-        trace.len() as f64 / 1024.0,
-        binary.len() as f64 / 1024.0,
-    ))
+        redraw_ms_median: median(&redraw_ms),
+        redraw_ms_all: redraw_ms,
+        svg_ms,
+        svg_kb: svg.len() as f64 / 1024.0,
+        trace_write_ms,
+        trace_read_ms,
+        trace_kb: trace.len() as f64 / 1024.0,
+        binary_write_ms,
+        binary_read_ms,
+        binary_kb: binary.len() as f64 / 1024.0,
+    };
+    report.to_json().map_err(|error| error.to_string())
 }
 
 /// Redraws the heatmap of `run` [`REDRAWS`] times on a canvas of the page's size; returns the

@@ -2,7 +2,9 @@
 //! `app` only wire to signals. No burn, no browser: everything here compiles and is unit-tested
 //! natively.
 
+pub mod bench;
 pub mod diagnostics;
+pub mod embed;
 pub mod explorer;
 pub mod inside;
 pub mod training;

@@ -29,6 +29,7 @@ export async function serve(root, port = 0) {
   if (!(await stat(base).catch(() => null))?.isDirectory()) {
     throw new Error(`${base} is not a directory: build the page first (trunk build --release --offline)`);
   }
+  await assertReleaseBuild(base);
   const notFound = [];
   const server = createServer(async (request, response) => {
     const pathname = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
@@ -59,6 +60,17 @@ export async function serve(root, port = 0) {
     server.close(resolve);
   });
   return { url, close, notFound };
+}
+
+/**
+ * Throws when `root/index.html` is a page `trunk serve` wrote: its live-reload script would try
+ * `ws://{{__TRUNK_ADDRESS__}}…` and log an error on every load. Nothing to check without one.
+ */
+export async function assertReleaseBuild(root) {
+  const index = await readFile(path.join(root, 'index.html'), 'utf8').catch(() => '');
+  if (index.includes('.well-known/trunk/ws') || index.includes('{{__TRUNK_ADDRESS__}}')) {
+    throw new Error(`${root}/index.html holds trunk serve's live-reload script: rebuild it with trunk build --release --offline`);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

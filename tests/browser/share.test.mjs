@@ -211,6 +211,35 @@ describe('sharing on cpu', () => {
     await page.close();
   });
 
+  check('a download\'s object URL outlives the click, so the browser can read all of it', async () => {
+    const page = await open('?model=reverse&text=3+1+4');
+    // Record every object URL the page makes and revokes.
+    await page.evaluate(() => {
+      window.objectUrls = { created: [], revoked: [] };
+      const create = URL.createObjectURL.bind(URL);
+      const revoke = URL.revokeObjectURL.bind(URL);
+      URL.createObjectURL = (blob) => {
+        const url = create(blob);
+        window.objectUrls.created.push(url);
+        return url;
+      };
+      URL.revokeObjectURL = (url) => {
+        window.objectUrls.revoked.push(url);
+        revoke(url);
+      };
+    });
+    const csv = await save(page, '#export-csv');
+    const after = await page.evaluate(async () => {
+      const [url] = window.objectUrls.created;
+      const text = await fetch(url).then((response) => response.text(), (error) => `fetch failed: ${error}`);
+      return { created: window.objectUrls.created.length, revoked: window.objectUrls.revoked.length, text };
+    });
+    assert.equal(after.created, 1);
+    assert.equal(after.revoked, 0, 'the object URL was revoked right after the click');
+    assert.equal(after.text, csv.bytes.toString('utf8'));
+    await page.close();
+  });
+
   check('the tutorial page embeds live views that its script drives and listens to', async () => {
     const page = await context.newPage();
     watchProblems(page, problems, () => state.current);

@@ -98,8 +98,34 @@ pub fn download(file_name: &str, bytes: &[u8]) -> Result<(), String> {
     anchor.set_href(&url);
     anchor.set_download(file_name);
     anchor.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
+    revoke_later(url);
     Ok(())
+}
+
+/// How long a download's object URL stays valid after its click. The browser reads the blob
+/// after `click()` returns, so revoking it at once can cut the download off; a minute is ample
+/// for any file the page writes, and the blob is freed then.
+pub const REVOKE_AFTER_MS: i32 = 60_000;
+
+/// Revokes the object URL `url` after [`REVOKE_AFTER_MS`]; at once when no timer can be set.
+fn revoke_later(url: String) {
+    let Some(window) = web_sys::window() else {
+        let _ = web_sys::Url::revoke_object_url(&url);
+        return;
+    };
+    let revoke_url = url.clone();
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&revoke_url);
+    });
+    if window
+        .set_timeout_with_callback_and_timeout_and_arguments_0(
+            revoke.unchecked_ref(),
+            REVOKE_AFTER_MS,
+        )
+        .is_err()
+    {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    }
 }
 
 /// A JavaScript error in words.

@@ -5,6 +5,8 @@ pub mod files;
 
 use std::future::Future;
 
+use crate::page::embed::HostPolicy;
+
 /// Runs a future on the browser's event loop. Every task of the app starts here.
 #[allow(clippy::disallowed_methods)]
 pub fn spawn<F: Future<Output = ()> + 'static>(future: F) {
@@ -201,17 +203,56 @@ pub fn copy_text(text: &str, on_done: impl FnOnce(Result<(), String>) + 'static)
     }
 }
 
-/// Posts `message` to the page that embeds this one in an iframe; nothing when not embedded.
-/// Any origin may embed glassbox, and the messages carry only what the view shows.
+/// Whom the page exchanges messages with, read once from its `host` parameter (the page
+/// rewrites its address later, so it is never read again); the rules are in [`crate::page::embed`].
+fn host_policy() -> &'static HostPolicy {
+    static POLICY: std::sync::OnceLock<HostPolicy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| HostPolicy::from_param(query_param("host").as_deref()))
+}
+
+/// What the page should say about its `host` parameter: `Some` when it is not an origin, in
+/// which case messages are off both ways.
+pub fn embed_host_problem() -> Option<String> {
+    host_policy().problem()
+}
+
+/// The window that embeds this page in a frame; `None` when the page is not in one.
+fn parent_window(window: &web_sys::Window) -> Option<wasm_bindgen::JsValue> {
+    js_sys::Reflect::get(window, &"parent".into())
+        .ok()
+        .filter(|parent| !parent.is_undefined() && !parent.is_null())
+        .filter(|parent| !js_sys::Object::is(parent, window))
+}
+
+/// The embedding page's origin as the browser names it: `location.ancestorOrigins[0]`
+/// (Chromium, Safari), else the origin of `document.referrer` (the page that loaded the frame).
+fn parent_origin(window: &web_sys::Window) -> Option<String> {
+    let ancestors = js_sys::Reflect::get(&window.location(), &"ancestorOrigins".into()).ok();
+    let first = ancestors
+        .filter(|list| !list.is_undefined() && !list.is_null())
+        .and_then(|list| js_sys::Reflect::get(&list, &0.into()).ok())
+        .and_then(|origin| origin.as_string());
+    first.or_else(|| {
+        let referrer = window.document()?.referrer();
+        (!referrer.is_empty())
+            .then(|| web_sys::Url::new(&referrer).ok())
+            .flatten()
+            .map(|url| url.origin())
+    })
+}
+
+/// Posts `message` to the page that embeds this one in an iframe, with the target origin
+/// [`HostPolicy::reply_origin`] gives (the `host` parameter, else the parent's own origin);
+/// nothing when not embedded or when no origin is known. Messages carry only what the view shows.
 pub fn post_to_host(message: &serde_json::Value) {
     use wasm_bindgen::JsCast;
     let Some(window) = web_sys::window() else {
         return;
     };
-    let parent = js_sys::Reflect::get(&window, &"parent".into()).ok();
-    let Some(parent) =
-        parent.filter(|parent| !parent.is_undefined() && !js_sys::Object::is(parent, &window))
-    else {
+    let Some(parent) = parent_window(&window) else {
+        return;
+    };
+    let Some(target) = host_policy().reply_origin(parent_origin(&window).as_deref()) else {
         return;
     };
     let Ok(value) = js_sys::JSON::parse(&message.to_string()) else {
@@ -221,29 +262,59 @@ pub fn post_to_host(message: &serde_json::Value) {
         .ok()
         .and_then(|post| post.dyn_into::<js_sys::Function>().ok())
     {
-        let _ = post.call2(&parent, &value, &"*".into());
+        let _ = post.call2(&parent, &value, &target.into());
     }
 }
 
-/// Calls `on_message` with the data of every message posted to this page (as JSON); messages
-/// that are not JSON-like objects are ignored.
+/// Counts a message on `<html>` (`data-messages-accepted`, `data-messages-refused`), so the
+/// embedding page and the tests can see what became of what they posted.
+fn count_message(attribute: &str, count: u32) {
+    if let Some(root) = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.document_element())
+    {
+        let _ = root.set_attribute(attribute, &count.to_string());
+    }
+}
+
+/// Calls `on_message` with the data (as JSON) of each message the embedding page posts to this
+/// one: only from `window.parent`, and only from the origin the `host` parameter names, if it
+/// names one (see [`crate::page::embed`]). Messages from any other window (a popup, a sibling
+/// frame, this page itself) and data that is not a JSON-like object are refused and counted.
 pub fn on_host_message(mut on_message: impl FnMut(serde_json::Value) + 'static) {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
     let Some(window) = web_sys::window() else {
         return;
     };
+    let policy = host_policy();
+    let parent = parent_window(&window);
+    let (mut accepted, mut refused) = (0_u32, 0_u32);
     let listener =
         Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |event: wasm_bindgen::JsValue| {
-            let data = js_sys::Reflect::get(&event, &"data".into()).unwrap_or_default();
-            let Some(text) = js_sys::JSON::stringify(&data)
-                .ok()
+            let get = |key: &str| js_sys::Reflect::get(&event, &key.into()).unwrap_or_default();
+            let source = get("source");
+            let from_parent = parent
+                .as_ref()
+                .is_some_and(|parent| js_sys::Object::is(&source, parent));
+            let origin = get("origin").as_string().unwrap_or_default();
+            let value = policy
+                .accepts(from_parent, &origin)
+                .then(|| js_sys::JSON::stringify(&get("data")).ok())
+                .flatten()
                 .and_then(|text| text.as_string())
-            else {
-                return;
-            };
-            if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_str(&text) {
-                on_message(value);
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .filter(serde_json::Value::is_object);
+            match value {
+                Some(value) => {
+                    accepted += 1;
+                    count_message("data-messages-accepted", accepted);
+                    on_message(value);
+                }
+                None => {
+                    refused += 1;
+                    count_message("data-messages-refused", refused);
+                }
             }
         });
     if let Some(add) = js_sys::Reflect::get(&window, &"addEventListener".into())
