@@ -6,6 +6,7 @@ pub mod attention;
 pub mod diagnostics;
 pub mod gradients;
 pub mod matrix;
+pub mod parity;
 pub mod stats;
 pub mod training;
 
