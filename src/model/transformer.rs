@@ -36,11 +36,28 @@ impl FeedForward {
     fn forward(&self, x: Tensor<3>, path: &str, recorder: &mut Recorder) -> Tensor<3> {
         let hidden = self.linear1.forward(x); // [batch, seq, d_ff]
         recorder.record(format!("{path}.linear1"), &hidden);
-        let hidden = self.activation.forward(hidden);
+        let hidden = activate(&self.activation, hidden);
         recorder.record(format!("{path}.activation"), &hidden);
         let out = self.linear2.forward(self.dropout.forward(hidden)); // [batch, seq, d_model]
         recorder.record(format!("{path}.linear2"), &out);
         out
+    }
+}
+
+/// Applies `activation`; exact GELU is built from `erf`, so that autodiff differentiates the
+/// exact function on every backend.
+///
+/// burn's own GELU backward is the tanh approximation's derivative on WebGPU (burn-backend's
+/// default `gelu_backward`; only burn-flex overrides it with the exact one), which put the
+/// WebGPU gradients of a GELU model up to 7e-4 (relative) off PyTorch's in the parity check.
+fn activate(activation: &ActivationLayer, x: Tensor<3>) -> Tensor<3> {
+    match activation {
+        ActivationLayer::Gelu(gelu) if !gelu.approximate => {
+            // x·Φ(x) = x · (1 + erf(x / √2)) / 2.
+            let cdf = (x.clone() / std::f64::consts::SQRT_2).erf().add_scalar(1.0) * 0.5;
+            x * cdf
+        }
+        other => other.forward(x),
     }
 }
 
