@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod gradients;
 pub mod matrix;
 pub mod opening;
+pub mod parity;
 pub mod stats;
 pub mod thinning;
 pub mod training;

@@ -97,6 +97,11 @@ pub fn draw_heatmap_view(
             style,
         )
     })?;
+    // Where the cells are, in the canvas' own pixels (not CSS pixels): the browser tests
+    // sample each cell's colour there.
+    let (x, y, width, height) = layout.plot;
+    let _ = canvas.set_attribute("data-plot", &format!("{x} {y} {width} {height}"));
+    let _ = canvas.set_attribute("data-cells", &format!("{} {}", layout.rows, layout.cols));
     Ok((layout, matrix))
 }
 

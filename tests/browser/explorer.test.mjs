@@ -24,6 +24,31 @@ const NON_ASCII_TEXT = '🐋 Ünïcode 東京 whale';
 const FIXTURES = path.join(REPO, 'tests/fixtures');
 const DOWNLOADS = path.join(REPO, 'target/downloads');
 
+/**
+ * The heatmap's colour map, viridis at 0, 1/8, …, 1 (R's `viridisLite::viridis(9)`, as
+ * src/charts/colormap.rs lists it), written out again here so that the canvas is checked
+ * against the map itself, not against the page's own colour code.
+ */
+const VIRIDIS = [[68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 144, 140],
+  [39, 173, 129], [93, 200, 99], [170, 220, 50], [253, 231, 37]];
+
+/** The colour of `t` in 0..=1 (clamped): linear between the two nearest anchors, rounded. */
+function viridis(t) {
+  const position = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const index = Math.min(Math.floor(position), VIRIDIS.length - 2);
+  const frac = position - index;
+  return VIRIDIS[index].map((low, channel) => Math.round(low + (VIRIDIS[index + 1][channel] - low) * frac));
+}
+
+/** The heatmap's cells worth sampling: the strongest and weakest few, the median and two corners. */
+function sampleCells(rows) {
+  const cells = rows.flatMap((row, query) => row.map((weight, key) => ({ query, key, weight })));
+  cells.sort((a, b) => b.weight - a.weight);
+  const picked = [...cells.slice(0, 3), cells[Math.floor(cells.length / 2)], ...cells.slice(-3),
+    cells.find((c) => c.query === 0 && c.key === 0), cells.find((c) => c.query === rows.length - 1 && c.key === rows[0].length - 1)];
+  return [...new Map(picked.map((c) => [`${c.query},${c.key}`, c])).values()];
+}
+
 for (const [backend, { label }] of Object.entries(BACKENDS)) {
   describe(`glassbox on ${backend}`, () => {
     let server;
@@ -114,6 +139,58 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
         for (const id of canvases) await assertDrawn(id);
       }
       await choose('#view', 'heatmap');
+    });
+
+    /** The attention the view shows, as the page exports it ("JSON (its data)"). */
+    async function exportedView() {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-view-json')]);
+      await mkdir(DOWNLOADS, { recursive: true });
+      const saved = path.join(DOWNLOADS, `${backend}-${download.suggestedFilename()}`);
+      await download.saveAs(saved);
+      return JSON.parse(await readFile(saved, 'utf8'));
+    }
+
+    check('the heatmap shows the weights: each sampled cell has the colour map\'s colour of its weight', async () => {
+      await choose('#view', 'heatmap');
+      for (const head of ['mean', '3']) {
+        await choose('#head', head);
+        const exported = await exportedView();
+        assert.equal(exported.view, 'heatmap');
+        assert.equal(exported.maps.length, 1);
+        const rows = exported.maps[0].queries_by_keys;
+        // The page draws 0 in the bottom colour and the map's largest weight in the top one.
+        const vmax = Math.max(...rows.flat());
+        const canvas = await page.$eval('#heatmap', (c) => ({ plot: c.dataset.plot, cells: c.dataset.cells, width: c.width, height: c.height }));
+        assert.ok(canvas.plot && canvas.cells, 'the heatmap canvas names where its cells are (data-plot, data-cells)');
+        const [x, y, width, height] = canvas.plot.split(' ').map(Number);
+        assert.deepEqual(canvas.cells.split(' ').map(Number), [rows.length, rows[0].length], 'one cell per query and key');
+        assert.ok(x >= 0 && y >= 0 && x + width <= canvas.width && y + height <= canvas.height,
+          `the cells (${canvas.plot}) lie inside the ${canvas.width}×${canvas.height} canvas`);
+        // Cells of several pixels, so that the middle of a cell is far from its neighbours.
+        assert.ok(width / rows[0].length >= 4 && height / rows.length >= 4, `cells of ${width / rows[0].length}×${height / rows.length} pixels`);
+        const cells = sampleCells(rows);
+        const pixels = await page.$eval('#heatmap', (c, points) => {
+          const context = c.getContext('2d');
+          return points.map(([px, py]) => [...context.getImageData(px, py, 1, 1).data]);
+        }, cells.map(({ query, key }) => [
+          x + Math.floor(((key + 0.5) * width) / rows[0].length),
+          y + Math.floor(((query + 0.5) * height) / rows.length),
+        ]));
+        const wrong = [];
+        cells.forEach(({ query, key, weight }, index) => {
+          const want = viridis(weight / vmax);
+          const [r, g, b, a] = pixels[index];
+          // One unit per channel for rounding the ratio in f32 on the page and f64 here.
+          if (a !== 255 || [r, g, b].some((value, channel) => Math.abs(value - want[channel]) > 1)) {
+            wrong.push(`cell (q ${query}, k ${key}) weight ${weight.toFixed(4)}: canvas rgba(${r},${g},${b},${a}), colour map rgb(${want})`);
+          }
+        });
+        assert.deepEqual(wrong, [], `head ${head}: ${wrong.length} of ${cells.length} cells show another colour than their weight's`);
+        // The strongest cell is the map's top colour and the weakest is near its bottom: the check can tell them apart.
+        assert.deepEqual(pixels[0].slice(0, 3), VIRIDIS[VIRIDIS.length - 1]);
+        assert.ok(Math.min(...cells.map((c) => c.weight)) < cells[0].weight, 'the sampled cells differ in weight');
+      }
+      await choose('#head', 'mean');
     });
 
     check('saves a full-page screenshot of each view', async () => {

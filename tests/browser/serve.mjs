@@ -23,8 +23,10 @@ const MIME_TYPES = {
 /**
  * Serves `root` on 127.0.0.1; port 0 picks a free one. Resolves to `{ url, close, notFound }`,
  * where `notFound` lists the paths answered with 404 (the browser's console does not name them).
+ * With `fixtures` (a folder), test-only files are served from it under `/__fixtures/`; they
+ * are never part of dist/ (the page's `?parity=` check fetches them).
  */
-export async function serve(root, port = 0) {
+export async function serve(root, port = 0, { fixtures } = {}) {
   const base = path.resolve(root);
   if (!(await stat(base).catch(() => null))?.isDirectory()) {
     throw new Error(`${base} is not a directory: build the page first (trunk build --release --offline)`);
@@ -33,9 +35,12 @@ export async function serve(root, port = 0) {
   const notFound = [];
   const server = createServer(async (request, response) => {
     const pathname = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
-    let file = path.join(base, pathname);
+    const [folder, rest] = fixtures && pathname.startsWith('/__fixtures/')
+      ? [path.resolve(fixtures), pathname.slice('/__fixtures'.length)]
+      : [base, pathname];
+    let file = path.join(folder, rest);
     // Refuse paths that climb out of the served folder.
-    if (file !== base && !file.startsWith(base + path.sep)) {
+    if (file !== folder && !file.startsWith(folder + path.sep)) {
       response.writeHead(403).end();
       return;
     }
