@@ -56,7 +56,8 @@ fn forward_parity(name: &str) {
         &trace,
         &logits,
         fixture.checkpoint.config.norm_position,
-    ).unwrap();
+    )
+    .unwrap();
     for (what, difference) in [
         ("attention", &parity.attention),
         ("module outputs", &parity.modules),
@@ -150,7 +151,8 @@ fn a_slightly_wrong_model_fails_the_shared_comparison() {
         &trace,
         &logits,
         fixture.checkpoint.config.norm_position,
-    ).unwrap();
+    )
+    .unwrap();
     assert!(
         !parity.attention.within_tolerance(),
         "{}",

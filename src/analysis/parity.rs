@@ -616,13 +616,23 @@ mod tests {
         let mut wrong_shape = trace([1.0, 0.0, 0.25, 0.75], [0.5, -0.5]);
         wrong_shape.modules[0].shape = vec![2, 1, 1];
         assert!(matches!(
-            compare_forward(&reference(), &wrong_shape, &[1.0, 2.0, 3.0, 4.0], NormPosition::Post),
+            compare_forward(
+                &reference(),
+                &wrong_shape,
+                &[1.0, 2.0, 3.0, 4.0],
+                NormPosition::Post
+            ),
             Err(ParityError::Shape { .. })
         ));
         let mut uncaptured = trace([1.0, 0.0, 0.25, 0.75], [0.5, -0.5]);
         uncaptured.modules.clear();
         assert_eq!(
-            compare_forward(&reference(), &uncaptured, &[1.0, 2.0, 3.0, 4.0], NormPosition::Post),
+            compare_forward(
+                &reference(),
+                &uncaptured,
+                &[1.0, 2.0, 3.0, 4.0],
+                NormPosition::Post
+            ),
             Err(ParityError::Coverage(
                 "glassbox captured no output for modules.embedding".into()
             ))
@@ -630,10 +640,23 @@ mod tests {
         let mut extra = trace([1.0, 0.0, 0.25, 0.75], [0.5, -0.5]);
         extra.modules[0].role = Role::Logits;
         assert_eq!(
-            compare_forward(&reference(), &extra, &[1.0, 2.0, 3.0, 4.0], NormPosition::Post),
+            compare_forward(
+                &reference(),
+                &extra,
+                &[1.0, 2.0, 3.0, 4.0],
+                NormPosition::Post
+            ),
             Err(ParityError::Missing("modules.output".into()))
         );
-        assert!(compare_forward(&reference(), &trace([0.0; 4], [0.0; 2]), &[1.0], NormPosition::Post).is_err());
+        assert!(
+            compare_forward(
+                &reference(),
+                &trace([0.0; 4], [0.0; 2]),
+                &[1.0],
+                NormPosition::Post
+            )
+            .is_err()
+        );
     }
 
     #[test]

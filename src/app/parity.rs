@@ -87,7 +87,8 @@ async fn check(name: &str, force_cpu: bool) -> Result<Outcome, String> {
         .try_into_vec_as::<f32>()
         .map_err(|error| format!("the logits are not f32: {error:?}"))?;
     let forward_ms = web::now_ms() - started_ms;
-    let forward = compare_forward(&reference, &trace, &logits, checkpoint.config.norm_position).map_err(|e| e.to_string())?;
+    let forward = compare_forward(&reference, &trace, &logits, checkpoint.config.norm_position)
+        .map_err(|e| e.to_string())?;
 
     let started_ms = web::now_ms();
     let analysis = analyse_batch(&model, &Batch { inputs, targets })

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LOAD_TIMEOUT_MS, checker, launch, watchProblems } from './browser.mjs';
+import { LOAD_TIMEOUT_MS, checker, launch, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -162,5 +162,16 @@ describe('embedding messages on cpu', () => {
     assert.equal(after.runs, before.runs);
     assert.deepEqual(await other.page.evaluate(() => received), [], 'the view posted to an origin host= does not name');
     await other.page.close();
+  });
+
+  check('a host= that is not an origin is named in the page, and messages stay off', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1000 } });
+    watchProblems(page, problems, () => state.current);
+    await page.goto(`${viewOrigin()}/glassbox/?embed=1&model=reverse&text=3+1+4&host=not-an-origin`);
+    await waitForApp(page, { runs: 1 });
+    const problem = await page.textContent('#host-problem');
+    assert.match(problem, /not-an-origin/);
+    assert.match(problem, /Messages to and from the embedding page are off/);
+    await page.close();
   });
 });

@@ -114,6 +114,9 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
                 <ExportBar explorer=explorer canvases=canvases />
             </div>
             <div class="explorer-views">
+                {web::embed_host_problem().map(|problem| view! {
+                    <p id="host-problem" class="error" role="alert">{problem}</p>
+                })}
                 <p id="error" class="error" role="alert" hidden=move || run.error.get().is_none()>
                     {move || run.error.get()}
                 </p>
