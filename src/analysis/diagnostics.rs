@@ -453,14 +453,17 @@ pub fn activation_bytes(config: &TransformerConfig, batch: usize, seq: usize) ->
     } else {
         tokens * d
     };
-    let norms = if config.norm_position == NormPosition::None {
-        0
-    } else {
-        2 * tokens * d
+    // Each distinct tensor is captured once. The attention output and linear2 are d wide in
+    // every layout; post-LN adds its two norms (the second is the layer's output), pre-LN its
+    // two norms and the residual sum, and without norms the residual sum is the layer's output
+    // (without a residual, linear2 is). linear1 and the activation are d_ff wide.
+    let d_wide = 2 + match config.norm_position {
+        NormPosition::Post => 2,
+        NormPosition::Pre => 2 + u64::from(config.residual),
+        NormPosition::None => u64::from(config.residual),
     };
     let weights = tokens * heads * seq as u64;
-    // attention output, linear2 and the layer output are d wide; linear1 and activation d_ff.
-    let layer = weights + 3 * tokens * d + norms + 2 * tokens * d_ff;
+    let layer = weights + d_wide * tokens * d + 2 * tokens * d_ff;
     let values = tokens * d + positions + config.num_layers as u64 * layer + tokens * vocab;
     values * F32_BYTES
 }
@@ -842,9 +845,9 @@ mod tests {
             ]
         );
         assert_eq!(report.training_total(OptimizerState::Adam), 16_123);
-        // small(), batch 1, seq 3: embedding 12, per layer weights 18 + attn/linear2/out 36 +
-        // norms 24 + linear1/activation 48, logits 30: 168 values.
-        assert_eq!(activation_bytes(&small(), 1, 3), 168 * 4);
+        // small(), batch 1, seq 3: embedding 12, per layer weights 18 + attn/norm1/linear2 and
+        // norm2 (the layer's output, once) 48 + linear1/activation 48, logits 30: 156 values.
+        assert_eq!(activation_bytes(&small(), 1, 3), 156 * 4);
         assert_eq!(
             project_activation_bytes(&small(), &[1, 2], &[3, 4]),
             vec![
