@@ -5,14 +5,17 @@
 
 use burn::tensor::Device;
 use glassbox::analysis::diagnostics::{
-    OpClass, SavedPart, forward_flops, leaf_table, parameter_bytes, parameter_count,
+    BenchPass, OpClass, SavedPart, forward_flops, leaf_table, parameter_bytes, parameter_count,
     saved_for_backward,
 };
-use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::{FlatParameters, parse_config, read_parameters};
+use glassbox::model::{BackendInfo, TransformerConfig};
 use glassbox::page::diagnostics::{DEFAULT_TRAINING_BATCH, ParamCounts};
+use glassbox::train::speed::{CPU_LABEL, SpeedProbe};
 use glassbox::train::weights::{parameter_shapes, weight_statistics};
-use glassbox::train::{TaskKind, TrainConfig};
+use glassbox::train::{Task, TaskKind, TrainConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -214,4 +217,34 @@ fn weight_statistics_cover_every_parameter() {
 fn the_memory_default_is_the_training_forms_batch() {
     let form = TrainConfig::new(TaskKind::Reverse, TransformerConfig::tiny());
     assert_eq!(DEFAULT_TRAINING_BATCH, form.batch_size);
+}
+
+#[test]
+fn the_benchmark_copies_a_webgpu_model_to_the_cpu_by_reading_it_back() {
+    let task = Task::new(TaskKind::Reverse);
+    let config = TrainConfig::new(TaskKind::Reverse, TransformerConfig::tiny()).model_config(&task);
+    let model = config.init(&Device::flex()).unwrap();
+    // A backend that says WebGPU: the CPU probe beside it is built from weights read back.
+    let backend = BackendInfo {
+        device: Device::flex(),
+        webgpu: true,
+        label: "WebGPU (test)".into(),
+    };
+    let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(0), 2);
+    let probes =
+        pollster::block_on(SpeedProbe::for_backend(&model, &config, &backend, batch)).unwrap();
+    assert_eq!(probes.len(), SpeedProbe::count_for(&backend));
+    assert_eq!(
+        probes
+            .iter()
+            .map(|(label, _)| label.as_str())
+            .collect::<Vec<_>>(),
+        ["WebGPU (test)", CPU_LABEL]
+    );
+    for (_, probe) in &probes {
+        assert_eq!(probe.batch_size(), 2);
+        for pass in BenchPass::all() {
+            pollster::block_on(probe.run(pass)).unwrap();
+        }
+    }
 }

@@ -569,22 +569,29 @@ fn run_benchmark(state: DiagnosticsState) {
     let prepared = state.loaded.with_value(|model| {
         let model = model.as_ref().ok_or("no model is loaded yet")?;
         let (batch, _) = model.analysis_batch(&state.text.get_untracked())?;
-        Ok::<_, String>((model.model.clone(), batch))
+        Ok::<_, String>((model.model.clone(), model.config.clone(), batch))
     });
-    let (model, batch) = match prepared {
+    let (model, config, batch) = match prepared {
         Ok(prepared) => prepared,
         Err(failure) => return state.fail(failure),
     };
     let Some(info) = state.backend.get_value() else {
         return state.fail("The device is not ready yet.".into());
     };
-    let probes = SpeedProbe::for_backend(&model, &info, batch);
-    let total = bench_total_runs(probes.len());
+    let total = bench_total_runs(SpeedProbe::count_for(&info));
     state.bench_cancel.set_value(false);
     state.bench_rows.set(Vec::new());
     state.bench_progress.set(Some((0, total)));
     state.message.set(None);
     web::spawn(async move {
+        let probes = match SpeedProbe::for_backend(&model, &config, &info, batch).await {
+            Ok(probes) => probes,
+            Err(error) => {
+                state.fail(format!("The benchmark could not start: {error}"));
+                state.bench_progress.set(None);
+                return;
+            }
+        };
         let mut done = 0;
         'probes: for (label, probe) in probes {
             for pass in BenchPass::all() {

@@ -1,6 +1,8 @@
 //! One timed unit of work for the in-page speed benchmark: a forward pass, or a forward and
 //! backward pass, each finished by reading one number back so that the device has really done it.
 
+use std::collections::BTreeMap;
+
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Transaction};
@@ -8,7 +10,22 @@ use burn::tensor::{Device, Transaction};
 use super::tasks::Batch;
 use super::trainer::{TrainError, batch_loss};
 use crate::analysis::diagnostics::BenchPass;
-use crate::model::{BackendInfo, ModelError, Transformer};
+use crate::model::checkpoint::read_parameters;
+use crate::model::{
+    BackendInfo, Checkpoint, CheckpointError, ModelError, Naming, Transformer, TransformerConfig,
+    Vocabulary,
+};
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A pass failed.
+    #[error(transparent)]
+    Run(#[from] TrainError),
+    /// The model could not be copied to the CPU.
+    #[error("copying the model to the CPU failed: {0}")]
+    Copy(#[from] CheckpointError),
+}
 
 /// The label of the CPU probe that runs beside a WebGPU one.
 pub const CPU_LABEL: &str = "CPU (burn-flex)";
@@ -30,24 +47,47 @@ impl SpeedProbe {
         }
     }
 
+    /// How many probes [`SpeedProbe::for_backend`] makes for `backend`.
+    pub fn count_for(backend: &BackendInfo) -> usize {
+        if backend.webgpu { 2 } else { 1 }
+    }
+
     /// One probe on the page's device, and one on the CPU beside it when the page runs on
     /// WebGPU, each with its label.
-    pub fn for_backend(
+    ///
+    /// The CPU copy is built from weights read back asynchronously: moving a WebGPU model with
+    /// `to_device` reads synchronously, which panics in the browser.
+    pub async fn for_backend(
         model: &Transformer,
+        config: &TransformerConfig,
         backend: &BackendInfo,
         batch: Batch,
-    ) -> Vec<(String, Self)> {
+    ) -> Result<Vec<(String, Self)>, BenchError> {
         let mut probes = vec![(
             backend.label.clone(),
             Self::new(model, &backend.device, batch.clone()),
         )];
         if backend.webgpu {
+            let cpu = Device::flex();
+            let copy = Checkpoint {
+                config: config.clone(),
+                // `to_model` reads only the config and the parameters.
+                vocabulary: Vocabulary::bundled(),
+                naming: Naming::Glassbox,
+                metadata: BTreeMap::new(),
+                parameters: read_parameters(model).await?,
+            }
+            .to_model(&cpu)?;
             probes.push((
                 CPU_LABEL.to_string(),
-                Self::new(model, &Device::flex(), batch),
+                Self {
+                    model: copy,
+                    device: cpu,
+                    batch,
+                },
             ));
         }
-        probes
+        Ok(probes)
     }
 
     /// One run of `pass`, waited for.
