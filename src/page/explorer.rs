@@ -359,13 +359,16 @@ pub const TYPING_PAUSE_MS: i32 = 150;
 
 /// Decides when a text runs, so that typing runs the model a few times, not once a keystroke.
 ///
-/// Every change of the text takes a ticket. A ticket whose pause ran out starts a run only if
-/// it is still the newest and no run is in flight; a run that finishes shows its result only if
-/// no newer text came while it ran, and then the newest text runs at once.
+/// Every change of the text takes a ticket, which makes every older one stale. A text runs
+/// only once its pause ran out while it was still the newest: at once when no run is in flight,
+/// else as soon as that run finishes. A run that finishes shows its result only if no newer
+/// text came while it ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunScheduler {
     newest: u64,
     in_flight: Option<u64>,
+    /// The newest ticket whose pause ran out while a run was in flight.
+    waiting: Option<u64>,
     started: u64,
 }
 
@@ -378,25 +381,31 @@ impl RunScheduler {
 
     /// `ticket`'s pause ran out: whether it runs now (it is marked in flight if so).
     pub fn pause_over(&mut self, ticket: u64) -> bool {
-        if ticket != self.newest || self.in_flight.is_some() {
+        if ticket != self.newest {
             return false;
         }
-        self.in_flight = Some(ticket);
-        self.started += 1;
+        if self.in_flight.is_some() {
+            self.waiting = Some(ticket);
+            return false;
+        }
+        self.start(ticket);
         true
     }
 
     /// `ticket`'s run finished. Returns whether its result is the newest text's (show it), and
-    /// the ticket to run at once when a newer text came while it ran.
+    /// the ticket to run at once: the newest text, when its pause ran out during this run.
     pub fn finished(&mut self, ticket: u64) -> (bool, Option<u64>) {
         if self.in_flight == Some(ticket) {
             self.in_flight = None;
         }
-        if ticket == self.newest {
-            return (true, None);
+        let next = self
+            .waiting
+            .take()
+            .filter(|&waiting| waiting == self.newest);
+        if let Some(next) = next {
+            self.start(next);
         }
-        let next = self.newest;
-        (false, self.pause_over(next).then_some(next))
+        (ticket == self.newest, next)
     }
 
     /// How many runs started so far.
@@ -406,8 +415,14 @@ impl RunScheduler {
 
     /// Drops every pending text (an imported trace replaces the run): nothing older runs.
     pub fn cancel(&mut self) -> u64 {
+        self.waiting = None;
         self.newest += 1;
         self.newest
+    }
+
+    fn start(&mut self, ticket: u64) {
+        self.in_flight = Some(ticket);
+        self.started += 1;
     }
 }
 
@@ -520,17 +535,37 @@ mod tests {
     }
 
     #[test]
-    fn text_typed_during_a_run_runs_once_that_run_is_done_and_the_stale_result_is_dropped() {
+    fn text_typed_during_a_run_runs_after_its_own_pause_and_the_stale_result_is_dropped() {
+        let mut runs = RunScheduler::default();
+        let first = runs.changed();
+        assert!(runs.pause_over(first));
+        let second = runs.changed();
+        // The run ends before the second text's pause: nothing starts until that pause ends.
+        assert_eq!(runs.finished(first), (false, None));
+        assert!(runs.pause_over(second));
+        assert_eq!(runs.finished(second), (true, None));
+        assert_eq!(runs.started(), 2);
+    }
+
+    #[test]
+    fn a_pause_that_ends_during_a_run_starts_the_text_when_the_run_finishes() {
         let mut runs = RunScheduler::default();
         let first = runs.changed();
         assert!(runs.pause_over(first));
         let second = runs.changed();
         let third = runs.changed();
-        assert!(!runs.pause_over(second));
+        assert!(!runs.pause_over(second), "superseded");
         assert!(!runs.pause_over(third), "one run at a time");
         assert_eq!(runs.finished(first), (false, Some(third)));
         assert_eq!(runs.finished(third), (true, None));
         assert_eq!(runs.started(), 2);
+        // A text typed after the pause ran out but before the run ended is not started early.
+        let fourth = runs.changed();
+        assert!(runs.pause_over(fourth));
+        let fifth = runs.changed();
+        assert_eq!(runs.finished(fourth), (false, None));
+        assert!(runs.pause_over(fifth));
+        assert_eq!(runs.started(), 4);
     }
 
     #[test]
