@@ -111,4 +111,13 @@ describe('the first view on cpu', () => {
     assert.deepEqual(tokens, words.trim().split(' '), `the views show ${shown.join(' ')}`);
     await page.close();
   });
+
+  check('a link to the Gradients & activations tab analyses the model once it has loaded', async () => {
+    const page = await open('?model=reverse&tab=inside', { width: 1400, height: 1000 });
+    await page.waitForFunction(() => document.querySelector('#inside').dataset.source === 'batch'
+      || !document.querySelector('#inside-message').hidden, null, { polling: 100 });
+    assert.ok(await page.$eval('#inside-message', (message) => message.hidden), await page.textContent('#inside-message'));
+    assert.ok(Number(await page.$eval('#inside', (section) => section.dataset.modules)) > 0);
+    await page.close();
+  });
 });

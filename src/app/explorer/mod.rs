@@ -177,7 +177,8 @@ fn OtherTabs(explorer: Explorer) -> impl IntoView {
         </div>
         <div id="inside-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Inside>
             <InsidePanel state=inside visible=shows(Tab::Inside)
-                analyse=analyse analysing=Signal::from(analysing) message=inside_message />
+                analyse=analyse analysing=Signal::from(analysing) message=inside_message
+                model_version=Signal::from(model.version) />
         </div>
         <div id="diagnostics-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Diagnostics>
             <DiagnosticsPanel backend=model.backend loaded=model.loaded model_version=model.version
