@@ -5,7 +5,7 @@
 //! Run with `--nocapture` to see the largest error found for each quantity.
 
 use burn::tensor::Device;
-use glassbox::analysis::parity::{Reference, compare_forward, compare_gradients};
+use glassbox::analysis::parity::{ForwardParity, Reference, compare_forward, compare_gradients};
 use glassbox::model::{Checkpoint, Naming, Sidecars, Transformer};
 use glassbox::train::{Batch, analyse_batch};
 use serde_json::Value;
@@ -41,9 +41,8 @@ fn load(name: &str) -> Fixture {
     }
 }
 
-fn forward_parity(name: &str) {
-    let fixture = load(name);
-    assert_eq!(fixture.checkpoint.naming, Naming::PyTorch);
+/// The fixture's model run on burn-flex over its inputs, compared with PyTorch's numbers.
+fn traced_forward(fixture: &Fixture) -> ForwardParity {
     let device = Device::flex();
     let model = fixture.checkpoint.to_model(&device).unwrap();
     let ids = fixture.reference.ids("input_ids").unwrap();
@@ -51,13 +50,19 @@ fn forward_parity(name: &str) {
     let (logits, recorder) = model.forward_traced(tokens);
     let trace = pollster::block_on(recorder.read()).unwrap();
     let logits: Vec<f32> = logits.into_data().try_into_vec_as::<f32>().unwrap();
-    let parity = compare_forward(
+    compare_forward(
         &fixture.reference,
         &trace,
         &logits,
         fixture.checkpoint.config.norm_position,
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn forward_parity(name: &str) {
+    let fixture = load(name);
+    assert_eq!(fixture.checkpoint.naming, Naming::PyTorch);
+    let parity = traced_forward(&fixture);
     for (what, difference) in [
         ("attention", &parity.attention),
         ("module outputs", &parity.modules),
@@ -140,19 +145,7 @@ fn a_slightly_wrong_model_fails_the_shared_comparison() {
     for value in &mut query.values {
         *value *= 1.01;
     }
-    let device = Device::flex();
-    let model = fixture.checkpoint.to_model(&device).unwrap();
-    let ids = fixture.reference.ids("input_ids").unwrap();
-    let (logits, recorder) = model.forward_traced(model.token_tensor(&ids, &device).unwrap());
-    let trace = pollster::block_on(recorder.read()).unwrap();
-    let logits: Vec<f32> = logits.into_data().try_into_vec_as::<f32>().unwrap();
-    let parity = compare_forward(
-        &fixture.reference,
-        &trace,
-        &logits,
-        fixture.checkpoint.config.norm_position,
-    )
-    .unwrap();
+    let parity = traced_forward(&fixture);
     assert!(
         !parity.attention.within_tolerance(),
         "{}",
