@@ -13,6 +13,26 @@ pub fn group_thousands(value: usize) -> String {
     out
 }
 
+/// Rows of fields as CSV text, written by the `csv` crate (which quotes what needs it); the
+/// first row is the header.
+pub fn csv_text<R, F>(rows: impl IntoIterator<Item = R>) -> String
+where
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing into memory cannot fail, and the fields are UTF-8 text, so the empty fallback is
+    // never taken.
+    let mut written = Ok(());
+    for row in rows {
+        written = written.and_then(|()| writer.write_record(row));
+    }
+    match (written, writer.into_inner()) {
+        (Ok(()), Ok(bytes)) => String::from_utf8(bytes).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,32 +194,24 @@ pub fn view_json(
 
 /// One map as CSV: a header row of key tokens, then one row per query token.
 pub fn matrix_csv(tokens: &[String], matrix: &crate::analysis::Matrix) -> String {
-    let cell = |text: &str| {
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text.to_string()
-        }
-    };
     let label = |index: usize| {
         tokens
             .get(index)
-            .map_or_else(|| index.to_string(), |t| cell(t))
+            .cloned()
+            .unwrap_or_else(|| index.to_string())
     };
-    let mut out = String::from("query \\ key");
-    for key in 0..matrix.cols {
-        out.push(',');
-        out.push_str(&label(key));
-    }
-    out.push('\n');
-    for (query, row) in matrix.values.chunks(matrix.cols.max(1)).enumerate() {
-        out.push_str(&label(query));
-        for value in row {
-            let _ = write!(out, ",{value}");
-        }
-        out.push('\n');
-    }
-    out
+    let header = std::iter::once("query \\ key".to_string()).chain((0..matrix.cols).map(label));
+    let header: Vec<String> = header.collect();
+    let rows = matrix
+        .values
+        .chunks(matrix.cols.max(1))
+        .enumerate()
+        .map(|(query, row)| {
+            std::iter::once(label(query))
+                .chain(row.iter().map(f32::to_string))
+                .collect::<Vec<String>>()
+        });
+    crate::format::csv_text(std::iter::once(header).chain(rows))
 }
 
 #[cfg(test)]

@@ -226,19 +226,9 @@ impl History {
     }
 }
 
-/// `header` and `rows` as CSV text, written by the `csv` crate (which quotes what needs it).
+/// `header` and `rows` as CSV text.
 fn csv_text<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    // Writing into memory cannot fail, and the fields are UTF-8 text, so the empty fallbacks
-    // are never taken.
-    let mut written = writer.write_record(header);
-    for row in rows {
-        written = written.and_then(|()| writer.write_record(&row));
-    }
-    match (written, writer.into_inner()) {
-        (Ok(()), Ok(bytes)) => String::from_utf8(bytes).unwrap_or_default(),
-        _ => String::new(),
-    }
+    crate::format::csv_text(std::iter::once(header.map(String::from)).chain(rows))
 }
 
 /// Thresholds of the report's warnings (shown and editable on the page).
