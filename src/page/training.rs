@@ -137,6 +137,7 @@ impl RunSettings {
         if self.steps == 0 || self.batch_size == 0 || self.eval_every == 0 {
             return Err("steps, batch size and the evaluation interval must be at least 1".into());
         }
+        check_limits(&model, self.batch_size, self.steps)?;
         Ok(TrainConfig {
             task: self.task,
             model,
@@ -408,6 +409,52 @@ impl RunSettings {
     }
 }
 
+/// The largest model and run the page trains: past these a browser tab runs out of memory
+/// (wasm32 has 4 GiB at most, SwiftShader 128 MiB per buffer) long before a step finishes.
+pub const LIMITS: Limits = Limits {
+    layers: 24,
+    d_model: 1024,
+    d_ff: 4096,
+    heads: 32,
+    batch_size: 1024,
+    steps: 1_000_000,
+};
+
+/// Upper bounds of the training form's sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Encoder layers.
+    pub layers: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// Training steps.
+    pub steps: usize,
+}
+
+/// Refuses, in words, a model or run past [`LIMITS`].
+fn check_limits(model: &TransformerConfig, batch_size: usize, steps: usize) -> Result<(), String> {
+    let checks = [
+        ("layers", model.num_layers, LIMITS.layers),
+        ("d_model", model.d_model, LIMITS.d_model),
+        ("the feed-forward width", model.d_ff, LIMITS.d_ff),
+        ("heads", model.num_heads, LIMITS.heads),
+        ("the batch size", batch_size, LIMITS.batch_size),
+        ("steps", steps, LIMITS.steps),
+    ];
+    match checks.iter().find(|(_, value, limit)| value > limit) {
+        Some((name, value, limit)) => Err(format!(
+            "{name} {value} is more than the page trains (at most {limit}): a browser tab would run out of memory"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,5 +571,27 @@ mod tests {
             ..RunSettings::default()
         };
         assert!(settings.config(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn sizes_past_the_limits_are_refused_in_words() {
+        let huge_batch = RunSettings {
+            batch_size: 1_000_000_000,
+            ..RunSettings::default()
+        };
+        let error = huge_batch.config(Vec::new()).unwrap_err();
+        assert!(error.contains("batch size 1000000000"), "{error}");
+        let wide = RunSettings {
+            preset: ModelPreset::Custom,
+            d_model: 1_000_000,
+            heads: 4,
+            ..RunSettings::default()
+        };
+        assert!(
+            wide.config(Vec::new())
+                .unwrap_err()
+                .contains("d_model 1000000")
+        );
+        assert!(RunSettings::default().config(Vec::new()).is_ok());
     }
 }

@@ -54,8 +54,15 @@ pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
             },
         };
         match drawn {
-            Ok(()) => run.draws.update(|count| *count += 1),
-            Err(failure) => run.error.set(Some(format!("Drawing failed: {failure}"))),
+            Ok(()) => {
+                if run.draw_error.with_untracked(Option::is_some) {
+                    run.draw_error.set(None);
+                }
+                run.draws.update(|count| *count += 1);
+            }
+            Err(failure) => run
+                .draw_error
+                .set(Some(format!("Drawing failed: {failure}"))),
         }
     });
 }

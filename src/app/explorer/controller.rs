@@ -28,6 +28,10 @@ pub enum LoadSource {
 
 /// Sets the controls from a link's (or host page's) settings, those that fit the model shown.
 pub fn apply_view(explorer: Explorer, state: &ViewState) {
+    // A layer or head the address or the host page names is kept: no view is chosen over it.
+    if state.layer.is_some() || state.head.is_some() {
+        explorer.run.choose_opening.set_value(false);
+    }
     let (layers, heads) = (
         explorer.model.num_layers.get_untracked(),
         explorer.model.num_heads.get_untracked(),
@@ -267,6 +271,10 @@ pub fn leave_trace(explorer: Explorer) {
         }
     });
     explorer.view.pinned.set(None);
+    // The views showed the file's numbers: the model runs again, even on the same text.
+    if explorer.model.ready.get_untracked() {
+        text_changed(explorer);
+    }
 }
 
 /// Opens a model from `source` on `device`; a failure leaves the current model in place.
@@ -290,11 +298,23 @@ fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
                 }
                 install(explorer, loaded);
             }
-            Err(failure) => model.load_error.set(Some(format!(
-                "Could not open the model: {failure}. The model already loaded is still in use."
-            ))),
+            Err(failure) => {
+                model.load_error.set(Some(format!(
+                    "Could not open the model: {failure}. The model already loaded is still in use."
+                )));
+                settle_pending(explorer);
+            }
         }
     });
+}
+
+/// A link's settings that waited for a model that did not open apply to the model in use, so
+/// that the address follows the view again.
+fn settle_pending(explorer: Explorer) {
+    if let Some(state) = explorer.address.pending.get_value() {
+        explorer.address.pending.set_value(None);
+        apply_view(explorer, &state);
+    }
 }
 
 /// Loads a shipped model or the user's files (a lone trace file is shown as a trace); a
@@ -317,6 +337,7 @@ pub fn load(explorer: Explorer, source: LoadSource) {
         return;
     }
     let Some(device) = explorer.model.backend.get_value() else {
+        settle_pending(explorer);
         return;
     };
     // A lone .safetensors file may be a binary trace: its header says so.

@@ -153,7 +153,10 @@ pub fn ViewPickers(explorer: Explorer) -> impl IntoView {
             </label>
             <label>"Layer "
                 <select id="layer" aria-label="Layer" prop:value=move || view.layer.get().to_string()
-                    on:change=move |event| view.layer.set(event_target_value(&event).parse().unwrap_or(0))>
+                    on:change=move |event| {
+                        explorer.run.choose_opening.set_value(false);
+                        view.layer.set(event_target_value(&event).parse().unwrap_or(0));
+                    }>
                     {move || (0..model.num_layers.get()).map(|index| view! {
                         <option value=index.to_string() selected=move || view.layer.get() == index>
                             {format!("Layer {index}")}
@@ -164,7 +167,10 @@ pub fn ViewPickers(explorer: Explorer) -> impl IntoView {
             <label>"Head "
                 <select id="head" aria-label="Head" prop:value=move || view.head.get().name()
                     disabled=move || view.view.get() == ViewKind::Heads
-                    on:change=move |event| view.head.set(HeadChoice::parse(&event_target_value(&event)))>
+                    on:change=move |event| {
+                        explorer.run.choose_opening.set_value(false);
+                        view.head.set(HeadChoice::parse(&event_target_value(&event)));
+                    }>
                     <option value="mean" selected=move || view.head.get() == HeadChoice::Mean>"Mean of heads"</option>
                     {move || (0..model.num_heads.get()).map(|index| view! {
                         <option value=index.to_string() selected=move || view.head.get() == HeadChoice::Head(index)>

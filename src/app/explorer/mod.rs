@@ -50,7 +50,7 @@ pub fn App() -> impl IntoView {
 
     let (page, model, run) = (explorer.page, explorer.model, explorer.run);
     let page_state = move || {
-        if run.error.get().is_some() {
+        if run.error.get().is_some() || run.draw_error.get().is_some() {
             "error"
         } else if !model.ready.get() || run.running.get() || model.loading.get() {
             "busy"
@@ -117,8 +117,9 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
                 {web::embed_host_problem().map(|problem| view! {
                     <p id="host-problem" class="error" role="alert">{problem}</p>
                 })}
-                <p id="error" class="error" role="alert" hidden=move || run.error.get().is_none()>
-                    {move || run.error.get()}
+                <p id="error" class="error" role="alert"
+                    hidden=move || run.error.get().is_none() && run.draw_error.get().is_none()>
+                    {move || run.error.get().or_else(|| run.draw_error.get())}
                 </p>
                 <p id="empty-state" class="empty" hidden=move || !is_empty()>
                     "Type some text to see how the model attends to it."

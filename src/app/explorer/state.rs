@@ -182,8 +182,10 @@ pub struct RunState {
     pub imported: RwSignal<Option<String>>,
     /// Set while a text waits for its run or runs.
     pub running: RwSignal<bool>,
-    /// Why the last run or drawing failed.
+    /// Why the last run failed.
     pub error: RwSignal<Option<String>>,
+    /// Why the last drawing failed; cleared by the next drawing that works.
+    pub draw_error: RwSignal<Option<String>>,
     /// Runs whose result the views showed.
     pub runs: RwSignal<u32>,
     /// Runs started (a superseded text never starts one).
@@ -211,6 +213,7 @@ impl RunState {
             imported: RwSignal::new(None),
             running: RwSignal::new(false),
             error: RwSignal::new(None),
+            draw_error: RwSignal::new(None),
             runs: RwSignal::new(0),
             started: RwSignal::new(0),
             draws: RwSignal::new(0),

@@ -222,13 +222,17 @@ async fn run_step(
         })
     });
     if (report.step.is_multiple_of(eval_every) || last)
-        && let Err(failure) = evaluate(session, &current, &report).await
+        && let Err(failure) = evaluate(session, &current, &report, this_run).await
     {
         session.message.set(Some(failure));
         return (current, false);
     }
     if report.step.is_multiple_of(probe_every) || last {
-        take_snapshot(session, &current, report.step).await;
+        take_snapshot(session, &current, report.step, this_run).await;
+    }
+    // A reset while the evaluation or the probe ran makes this run stale: it writes nothing.
+    if session.generation.get_value() != this_run {
+        return (current, false);
     }
     session
         .history
@@ -275,11 +279,15 @@ async fn evaluate(
     session: TrainingSession,
     current: &Trainer,
     report: &StepReport,
+    this_run: u64,
 ) -> Result<(), String> {
     let evaluation = current
         .evaluate()
         .await
         .map_err(|error| format!("Evaluation failed: {error}"))?;
+    if session.generation.get_value() != this_run {
+        return Ok(());
+    }
     let epoch = current.epochs();
     session.history.update_value(|history| {
         let previous = history.evals.last().map_or(0, |eval| eval.step);
@@ -299,7 +307,7 @@ async fn evaluate(
 }
 
 /// Traces the probe text through the current weights and keeps its attention.
-async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize) {
+async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize, this_run: u64) {
     let Some(device) = session.backend.get_value().map(|backend| backend.device) else {
         return;
     };
@@ -312,6 +320,9 @@ async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize)
     let Ok(mut trace) = run_traced(&current.model(), &[tokens.ids()], &device).await else {
         return;
     };
+    if session.generation.get_value() != this_run {
+        return;
+    }
     // Only the attention is replayed; the module outputs would cost memory.
     trace.modules.clear();
     let run = Arc::new(RunResult {
