@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::web;
 use super::web::files::PickedFile;
+use crate::format::group_thousands;
 
 /// Seed of the untrained `seed` preset's weights, named on the page.
 pub const WEIGHT_SEED: u64 = 42;
@@ -316,5 +317,3 @@ fn percent(fraction: &str) -> String {
         |value| format!("{:.1}%", 100.0 * value),
     )
 }
-
-pub use crate::format::group_thousands;

@@ -161,7 +161,9 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
         return;
     };
     let text = explorer.view.text.get_untracked();
-    run.started.update(|count| *count += 1);
+    // The page counts what the scheduler started: one count, kept in one place.
+    run.started
+        .set(run.scheduler.with_value(|runs| runs.started()));
     web::spawn(async move {
         web::next_frame().await;
         let outcome = current.run(&text, &device).await;

@@ -188,7 +188,7 @@ pub struct RunState {
     pub draw_error: RwSignal<Option<String>>,
     /// Runs whose result the views showed.
     pub runs: RwSignal<u32>,
-    /// Runs started (a superseded text never starts one).
+    /// Runs started (a superseded text never starts one), as the scheduler counts them.
     pub started: RwSignal<u64>,
     /// Redraws done.
     pub draws: RwSignal<u32>,
