@@ -42,6 +42,10 @@ Run (see ``scripts/requirements-fixtures.txt`` for the pinned versions)::
     ~/.cache/glassbox/torchenv/bin/python scripts/make_fixtures.py
 
 The output is deterministic: two runs produce byte-identical files.
+
+At the end ``main()`` also writes the HuggingFace-layout fixtures in
+``tests/fixtures/hf/`` through ``hf_fixtures.main()`` (see ``scripts/hf_fixtures.py``,
+which can also be run alone).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from safetensors.torch import save_file
 from torch.utils.flop_counter import FlopCounterMode
 
 import autograd_memory
+import hf_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "tests" / "fixtures"
@@ -524,13 +529,17 @@ def main() -> None:
     print("\nfiles:")
     total = 0
     for path in sorted(OUT_DIR.iterdir()):
-        if path.name == "README.md":
+        if path.name == "README.md" or path.is_dir():  # hf/ is listed by hf_fixtures
             continue
         size = path.stat().st_size
         total += size
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         print(f"  {path.name:<30} {size:>10,} B  sha256 {digest}")
     print(f"  {'total':<30} {total:>10,} B")
+
+    # The HuggingFace-layout models in tests/fixtures/hf/ (scripts/hf_fixtures.py).
+    print()
+    hf_fixtures.main()
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ fn loss_with(
 ) -> f64 {
     let mut model = model.clone();
     let param = match tensor {
-        "output.bias" => model.output.bias.as_mut().unwrap(),
+        "output.bias" => model.output.as_mut().unwrap().bias.as_mut().unwrap(),
         "layers.1.norm2.gamma" => &mut model.layers[1].norm2.as_mut().unwrap().gamma,
         other => panic!("no {other}"),
     };

@@ -92,10 +92,10 @@ fn gradient_parity(name: &str) {
     let fixture = load(name);
     // The page's "analyse one batch" path: one forward and backward pass, reduced on the device.
     let model: Transformer = fixture.checkpoint.to_model(&Device::flex()).unwrap();
-    let batch = Batch {
-        inputs: fixture.reference.ids("input_ids").unwrap(),
-        targets: fixture.reference.ids("targets").unwrap(),
-    };
+    let batch = Batch::new(
+        fixture.reference.ids("input_ids").unwrap(),
+        fixture.reference.ids("targets").unwrap(),
+    );
     let analysis = pollster::block_on(analyse_batch(&model, &batch)).unwrap();
     let parity = compare_gradients(&fixture.reference, analysis.loss, &analysis.gradients).unwrap();
     println!("{name}: loss: {}", parity.loss.describe());

@@ -170,7 +170,7 @@ impl FlopCount {
 pub fn activation_flops(activation: Activation) -> u64 {
     match activation {
         Activation::Relu => RELU_FLOPS,
-        Activation::Gelu => GELU_FLOPS,
+        Activation::Gelu | Activation::GeluNew => GELU_FLOPS,
         Activation::Sigmoid => SIGMOID_FLOPS,
     }
 }
@@ -470,7 +470,7 @@ pub fn saved_for_backward(
     // keeps the dropped output instead.
     let hidden = match (config.activation, dropout) {
         (Activation::Relu | Activation::Sigmoid, false) => tokens * d_ff,
-        (Activation::Gelu, false) | (_, true) => 2 * tokens * d_ff,
+        (Activation::Gelu | Activation::GeluNew, false) | (_, true) => 2 * tokens * d_ff,
     };
     let feed_forward = tokens * d + hidden;
     // Masks on the attention output, the hidden units and the feed-forward output.

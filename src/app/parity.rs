@@ -91,7 +91,7 @@ async fn check(name: &str, force_cpu: bool) -> Result<Outcome, String> {
         .map_err(|e| e.to_string())?;
 
     let started_ms = web::now_ms();
-    let analysis = analyse_batch(&model, &Batch { inputs, targets })
+    let analysis = analyse_batch(&model, &Batch::new(inputs, targets))
         .await
         .map_err(|error| error.to_string())?;
     let analysis_ms = web::now_ms() - started_ms;

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
+use crate::model::hf::{self, open_folder};
 use crate::model::{
-    BackendInfo, Checkpoint, ModelError, Naming, Sidecars, Transformer, TransformerConfig,
-    Vocabulary, WordTokenizer, init_browser_device, run_traced,
+    BackendInfo, Checkpoint, Head, ModelError, Naming, Sidecars, TextTokenizer, Transformer,
+    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced_typed,
 };
-use crate::train::{Batch, Task, TaskKind};
+use crate::train::{Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -68,7 +69,7 @@ pub struct LoadedModel {
     /// The model itself, on the session's device.
     pub model: Transformer,
     /// Text to ids.
-    pub tokenizer: WordTokenizer,
+    pub tokenizer: TextTokenizer,
     /// Where the weights come from, in words.
     pub provenance: String,
     /// A good first input for this model, when it has one.
@@ -96,7 +97,10 @@ pub async fn start_backend(force_cpu: bool) -> BackendInfo {
 impl LoadedModel {
     /// The batch "analyse one batch" runs on: 16 sequences of the model's task when it was trained
     /// on one, else the explorer's text with each word's successor as its target.
-    pub fn analysis_batch(&self, text: &str) -> Result<(Batch, String), String> {
+    pub fn analysis_batch(&self, text: &str, text_b: &str) -> Result<(Batch, String), String> {
+        if let TextTokenizer::Hf(tokenizer) = &self.tokenizer {
+            return hf_analysis_batch(&self.config, tokenizer, text, text_b);
+        }
         if let Some(kind) = self
             .metadata
             .get("glassbox.task")
@@ -114,10 +118,7 @@ impl LoadedModel {
         }
         let count = ids.len();
         Ok((
-            Batch {
-                inputs: vec![ids[..count - 1].to_vec()],
-                targets: vec![ids[1..].to_vec()],
-            },
+            Batch::new(vec![ids[..count - 1].to_vec()], vec![ids[1..].to_vec()]),
             format!(
                 "the explorer's text ({} tokens, each predicting the next)",
                 count - 1
@@ -142,7 +143,10 @@ impl LoadedModel {
         );
         Ok(Self {
             id: "seed".into(),
-            tokenizer: WordTokenizer::new(Vocabulary::bundled(), config.max_seq_len),
+            tokenizer: TextTokenizer::Word(WordTokenizer::new(
+                Vocabulary::bundled(),
+                config.max_seq_len,
+            )),
             config,
             model,
             provenance,
@@ -173,7 +177,14 @@ impl LoadedModel {
 
     /// Reads the files the user picked or dropped: one `.safetensors`, and optionally a config
     /// JSON and a vocabulary (`vocab.json`, `vocab.txt`) beside it.
-    pub async fn open_files(files: &[PickedFile], backend: &BackendInfo) -> Result<Self, String> {
+    pub async fn open_files(
+        files: &[PickedFile],
+        backend: &BackendInfo,
+        progress: impl FnMut(f64),
+    ) -> Result<Self, String> {
+        if hf::is_model_folder(files.iter().map(|file| file.path.as_str())) {
+            return Self::open_folder(files, backend, progress).await;
+        }
         let mut weights = None;
         let mut config_json = None;
         let mut vocabulary = None;
@@ -257,7 +268,10 @@ impl LoadedModel {
         let probe_text = task.map(|task| crate::train::Task::new(task).probe_text().to_string());
         Ok(Self {
             id: id.into(),
-            tokenizer: WordTokenizer::new(checkpoint.vocabulary.clone(), config.max_seq_len),
+            tokenizer: TextTokenizer::Word(WordTokenizer::new(
+                checkpoint.vocabulary.clone(),
+                config.max_seq_len,
+            )),
             config,
             model,
             provenance,
@@ -274,34 +288,137 @@ impl LoadedModel {
         for key in ["format", "glassbox.config", "glassbox.vocabulary"] {
             metadata.remove(key);
         }
-        save_checkpoint(
-            &self.model,
-            &self.config,
-            &self.tokenizer.vocabulary,
-            &metadata,
-        )
-        .await
-        .map_err(|error| error.to_string())
+        let vocabulary = self.tokenizer.vocabulary().ok_or(
+            "a HuggingFace model is kept in its own folder's files; glassbox does not rewrite it",
+        )?;
+        save_checkpoint(&self.model, &self.config, vocabulary, &metadata)
+            .await
+            .map_err(|error| error.to_string())
     }
 
     /// Tokenizes `text` and runs the model on it; `Ok(None)` when there are no tokens.
     pub async fn run(
         &self,
         text: &str,
+        text_b: Option<&str>,
         backend: &BackendInfo,
     ) -> Result<Option<RunResult>, ModelError> {
-        let tokens = self.tokenizer.tokenize(text);
+        let tokens = self.tokenizer.tokenize_pair(text, text_b);
         if tokens.tokens.is_empty() {
             return Ok(None);
         }
         let started_ms = web::now_ms();
-        let trace = run_traced(&self.model, &[tokens.ids()], &backend.device).await?;
+        let types = [tokens.segments()];
+        let trace =
+            run_traced_typed(&self.model, &[tokens.ids()], Some(&types), &backend.device).await?;
         let forward_ms = web::now_ms() - started_ms;
         Ok(Some(RunResult {
             tokens,
             trace,
             forward_ms,
         }))
+    }
+}
+
+impl LoadedModel {
+    /// Opens a HuggingFace model folder: config, weights (read a tensor at a time, straight to
+    /// the device) and tokenizer; `progress` hears the fraction of the weights read.
+    async fn open_folder(
+        files: &[PickedFile],
+        backend: &BackendInfo,
+        mut progress: impl FnMut(f64),
+    ) -> Result<Self, String> {
+        let named = files
+            .iter()
+            .map(|file| (file.path.clone(), file.clone()))
+            .collect();
+        let opened = open_folder(named, &backend.device, |done, total| {
+            progress(done as f64 / total.max(1) as f64);
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+        let folder = files
+            .iter()
+            .find_map(|file| {
+                file.path
+                    .split_once('/')
+                    .map(|(folder, _)| folder.to_string())
+            })
+            .unwrap_or_else(|| "model".into());
+        let mut provenance = format!("Model: {}.", opened.describe());
+        let unused: Vec<&str> = opened
+            .plan
+            .unused
+            .iter()
+            .filter(|(_, why)| *why != "buffer" && *why != "tied")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !unused.is_empty() {
+            provenance.push_str(&format!(" Not used: {}.", unused.join(", ")));
+        }
+        provenance.push_str(match opened.plan.config.config.head {
+            Head::MaskedLm => " Put [MASK] in the text to see its top-5 predictions.",
+            Head::TiedEmbedding => " The top-5 next tokens are shown at each position.",
+            Head::None => {
+                " It has no language-model head: no predictions, and no loss to differentiate."
+            }
+            Head::Linear => "",
+        });
+        for assumption in &opened.tokenizer.assumptions {
+            provenance.push_str(&format!(" Tokenizer: {assumption}."));
+        }
+        Ok(Self {
+            id: "file".into(),
+            config: opened.plan.config.config.clone(),
+            model: opened.model,
+            tokenizer: TextTokenizer::Hf(Box::new(opened.tokenizer)),
+            provenance,
+            probe_text: None,
+            metadata: BTreeMap::new(),
+            file_name: folder,
+        })
+    }
+}
+
+/// "Analyse one batch" for a HuggingFace model: the masked-LM loss at every
+/// [`MASK_EVERY`]-th token of the text (BERT), or the next-token loss (GPT-2).
+fn hf_analysis_batch(
+    config: &TransformerConfig,
+    tokenizer: &crate::model::hf_tokenizer::HfTokenizer,
+    text: &str,
+    text_b: &str,
+) -> Result<(Batch, String), String> {
+    let pair = Some(text_b).filter(|b| !b.trim().is_empty());
+    let tokens = tokenizer.tokenize(text, pair);
+    match config.head {
+        Head::MaskedLm => {
+            let mask = tokenizer
+                .token_id("[MASK]")
+                .ok_or("the tokenizer has no [MASK] token")?;
+            let (batch, masked) = masked_lm_batch(&tokens, mask).ok_or_else(|| {
+                format!("Type at least {MASK_EVERY} words: every {MASK_EVERY}th token is masked and predicted in the analysed batch.")
+            })?;
+            Ok((
+                batch,
+                format!(
+                    "the explorer's text ({} tokens) with {} of them masked (every {MASK_EVERY}th), the masked-LM loss",
+                    tokens.tokens.len(),
+                    masked.len()
+                ),
+            ))
+        }
+        Head::None => Err("This model has no language-model head (a sentence encoder such as MiniLM): there is no loss, so no gradients to show. Its activations are in the explorer's views.".into()),
+        _ => {
+            let batch = next_token_batch(&tokens)
+                .ok_or("Type at least two tokens: each token's successor is its target.")?;
+            Ok((
+                batch,
+                format!(
+                    "the explorer's text ({} tokens, each predicting the next)",
+                    tokens.tokens.len() - 1
+                ),
+            ))
+        }
     }
 }
 

@@ -6,6 +6,10 @@
 //!     --text "3 1 4 1 5 9" --out reverse-trace.json
 //! ```
 //!
+//! `--model DIR` opens a HuggingFace folder (BERT or GPT-2: `config.json`, `model.safetensors`
+//! or its shards, the tokenizer's files) instead of a checkpoint, as the page's "Open model
+//! folder…" does; `--text-b` gives BERT its sentence B.
+//!
 //! It runs on the CPU (burn-flex). An `--out` ending in `.safetensors` writes the binary form.
 
 use std::path::PathBuf;
@@ -13,15 +17,24 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use clap::Parser;
-use glassbox::model::{Checkpoint, Sidecars, WordTokenizer, capture_trace};
+use glassbox::model::hf::open_folder;
+use glassbox::model::{
+    Checkpoint, Sidecars, TextTokenizer, TraceFile, WordTokenizer, capture_trace, run_traced_typed,
+};
 
 /// Run a glassbox or PyTorch checkpoint on a text and save everything it computed as a trace.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// The .safetensors checkpoint.
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    checkpoint: Option<PathBuf>,
+    /// A HuggingFace model folder (BERT or GPT-2).
     #[arg(long)]
-    checkpoint: PathBuf,
+    model: Option<PathBuf>,
+    /// Sentence B, for a BERT model (token type 1).
+    #[arg(long)]
+    text_b: Option<String>,
     /// A glassbox config JSON, for a checkpoint without glassbox metadata.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -59,9 +72,55 @@ fn read_text(path: &Option<PathBuf>) -> Result<Option<String>, String> {
         .transpose()
 }
 
+/// Opens the HuggingFace folder `dir` and traces the text (and sentence B) through it.
+async fn trace_folder(dir: &std::path::Path, args: &Args) -> Result<TraceFile, String> {
+    let entries = std::fs::read_dir(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|error| error.to_string())?.path();
+        if path.is_file() {
+            let bytes =
+                std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+            files.push((path.to_string_lossy().into_owned(), bytes));
+        }
+    }
+    let device = Device::flex();
+    let opened = open_folder(files, &device, |_, _| {})
+        .await
+        .map_err(|error| format!("{}: {error}", dir.display()))?;
+    let tokens = opened
+        .tokenizer
+        .tokenize(&args.text, args.text_b.as_deref());
+    if tokens.tokens.is_empty() {
+        return Err("the text has no tokens".into());
+    }
+    let trace = run_traced_typed(
+        &opened.model,
+        &[tokens.ids()],
+        Some(&[tokens.segments()]),
+        &device,
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    let name = dir.file_name().map_or_else(
+        || "model".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let about = format!("{}; traced by glassbox-trace on the CPU", opened.describe());
+    Ok(TraceFile::new(&name, &about, &args.text, &tokens, &trace))
+}
+
 async fn run(args: &Args) -> Result<String, String> {
-    let bytes = std::fs::read(&args.checkpoint)
-        .map_err(|error| format!("{}: {error}", args.checkpoint.display()))?;
+    let trace = match (&args.model, &args.checkpoint) {
+        (Some(dir), _) => trace_folder(dir, args).await?,
+        (None, Some(checkpoint)) => trace_checkpoint(checkpoint, args).await?,
+        (None, None) => return Err("give --checkpoint FILE or --model DIR".into()),
+    };
+    write_trace(&trace, args)
+}
+
+async fn trace_checkpoint(path: &std::path::Path, args: &Args) -> Result<TraceFile, String> {
+    let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let (config_json, vocabulary) = (read_text(&args.config)?, read_text(&args.vocab)?);
     let checkpoint = Checkpoint::parse(
         &bytes,
@@ -70,28 +129,33 @@ async fn run(args: &Args) -> Result<String, String> {
             vocabulary: vocabulary.as_deref(),
         },
     )
-    .map_err(|error| format!("{}: {error}", args.checkpoint.display()))?;
+    .map_err(|error| format!("{}: {error}", path.display()))?;
     let device = Device::flex();
     let model = checkpoint
         .to_model(&device)
         .map_err(|error| error.to_string())?;
-    let tokenizer =
-        WordTokenizer::new(checkpoint.vocabulary.clone(), checkpoint.config.max_seq_len);
-    let name = args.checkpoint.file_stem().map_or_else(
+    let tokenizer = TextTokenizer::Word(WordTokenizer::new(
+        checkpoint.vocabulary.clone(),
+        checkpoint.config.max_seq_len,
+    ));
+    let name = path.file_stem().map_or_else(
         || "checkpoint".into(),
         |stem| stem.to_string_lossy().into_owned(),
     );
     let config = &checkpoint.config;
     let about = format!(
         "{}: {} layers, {} heads, d_model {}; traced by glassbox-trace on the CPU",
-        args.checkpoint.display(),
+        path.display(),
         config.num_layers,
         config.num_heads,
         config.d_model
     );
-    let trace = capture_trace(&model, &tokenizer, &args.text, &name, &about, &device)
+    capture_trace(&model, &tokenizer, &args.text, &name, &about, &device)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| error.to_string())
+}
+
+fn write_trace(trace: &TraceFile, args: &Args) -> Result<String, String> {
     let binary = args
         .out
         .extension()

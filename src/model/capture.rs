@@ -45,6 +45,11 @@ impl Recorder {
         }
     }
 
+    /// Whether this recorder keeps anything (so labels need not be made for one that does not).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Keeps the tensor at `site`, labelled `path`. Each site is kept once: a second record of
     /// the same site is ignored, so the same tensor is never read back twice.
     pub(crate) fn record(&mut self, site: Site, path: String, output: &Tensor<3>) {

@@ -23,9 +23,8 @@ use super::paths::{ParameterVisitor, visit_parameters};
 use super::tokenizer::Vocabulary;
 use super::transformer::Transformer;
 
-/// Largest checkpoint the page opens: 256 MiB keeps a model, its gradients and Adam's state
-/// within what a browser tab can hold.
-pub const MAX_CHECKPOINT_BYTES: usize = 256 * 1024 * 1024;
+/// Largest checkpoint the page opens: 1 GiB, as for HuggingFace folders (`hf::MAX_MODEL_BYTES`).
+pub const MAX_CHECKPOINT_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Metadata key of the config JSON.
 pub const META_CONFIG: &str = "glassbox.config";
@@ -685,7 +684,18 @@ fn tensor_of_wrong_size(bytes: &[u8], header_end: usize) -> Option<String> {
         })
 }
 
-fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, CheckpointError> {
+/// The safetensors dtype a header names (`F32`, `BF16`, …), for the floating-point ones.
+pub(crate) fn dtype_named(name: &str) -> Option<Dtype> {
+    Some(match name {
+        "F32" => Dtype::F32,
+        "F16" => Dtype::F16,
+        "BF16" => Dtype::BF16,
+        "F64" => Dtype::F64,
+        _ => return None,
+    })
+}
+
+pub(crate) fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, CheckpointError> {
     let values = match dtype {
         Dtype::F32 => data
             .chunks_exact(4)

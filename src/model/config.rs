@@ -16,6 +16,8 @@ pub enum Activation {
     /// The logistic sigmoid: saturates on both sides, so deep stacks of it starve the
     /// gradient (the vanishing-gradient problem preset).
     Sigmoid,
+    /// GELU's tanh approximation, `gelu_new` in GPT-2's config (`gelunew` in URLs).
+    GeluNew,
 }
 
 /// Where each LayerNorm sits relative to its residual connection; its lower-case name (`post`,
@@ -42,6 +44,20 @@ pub enum Positional {
     Learned,
     /// Fixed sine/cosine table of "Attention is all you need", added to the token embedding.
     Sinusoidal,
+}
+
+/// What turns the last layer's output into vocabulary logits.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// A linear layer of its own with a bias, `[d_model, vocab_size]`: glassbox's models.
+    Linear,
+    /// The token embedding, transposed, without a bias: GPT-2's `lm_head`.
+    TiedEmbedding,
+    /// BERT's masked-LM head: a dense layer, the activation and a LayerNorm, then the token
+    /// embedding, transposed, plus a bias of its own (`cls.predictions`).
+    MaskedLm,
+    /// No head: the model ends at its last layer (a sentence encoder such as MiniLM).
+    None,
 }
 
 /// Shape and behaviour of a [`Transformer`](super::Transformer).
@@ -82,6 +98,22 @@ pub struct TransformerConfig {
     /// Without it, gradients reach the lower layers only through every layer above.
     #[config(default = true)]
     pub residual: bool,
+    /// Rows of the token-type (segment) embedding; 0 for none. BERT has 2: sentence A and B.
+    #[config(default = 0)]
+    pub token_types: usize,
+    /// Whether a LayerNorm follows the sum of the embeddings (BERT).
+    #[config(default = false)]
+    pub embedding_norm: bool,
+    /// Whether a LayerNorm follows the last layer (pre-LN stacks such as GPT-2's `ln_f`).
+    #[config(default = false)]
+    pub final_norm: bool,
+    /// How logits are made.
+    #[config(default = "Head::Linear")]
+    pub head: Head,
+    /// First position id (RoBERTa counts positions from `padding_idx + 1`); the learned
+    /// position table has `position_offset + max_seq_len` rows.
+    #[config(default = 0)]
+    pub position_offset: usize,
 }
 
 impl TransformerConfig {
@@ -105,6 +137,11 @@ impl TransformerConfig {
             "tiny" => Some(Self::tiny()),
             _ => None,
         }
+    }
+
+    /// Whether the model makes vocabulary logits (a sentence encoder does not).
+    pub fn has_head(&self) -> bool {
+        self.head != Head::None
     }
 
     /// Width of one attention head.

@@ -30,6 +30,14 @@ pub enum ModelError {
         /// Size of the vocabulary.
         vocab_size: usize,
     },
+    /// A token type (segment id) outside the model's type table.
+    #[error("token type {id} is outside the model's {types} token types")]
+    UnknownType {
+        /// The offending type.
+        id: u32,
+        /// Rows of the type table (0: the model has none).
+        types: usize,
+    },
     /// The device failed to return data.
     #[error("reading results back from the device failed: {0}")]
     ReadBack(String),

@@ -6,7 +6,11 @@ pub mod checkpoint;
 mod config;
 mod device;
 mod error;
+pub mod hf;
+pub mod hf_tokenizer;
+pub mod layout;
 pub mod paths;
+mod text;
 mod tokenizer;
 pub mod trace;
 pub mod trace_file;
@@ -14,15 +18,17 @@ mod transformer;
 
 pub use capture::{RecordedOutput, Recorder};
 pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
-pub use config::{Activation, NormPosition, Positional, TransformerConfig};
+pub use config::{Activation, Head, NormPosition, Positional, TransformerConfig};
 pub use device::BackendInfo;
 #[cfg(target_arch = "wasm32")]
 pub use device::init_browser_device;
 pub use error::ModelError;
+pub use layout::Layout;
+pub use text::TextTokenizer;
 pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
 pub use trace::{AttentionCapture, Capture, Role, Site, Trace};
 pub use trace_file::{TraceFile, TraceFileError};
-pub use transformer::{EncoderLayer, FeedForward, Transformer};
+pub use transformer::{EncoderLayer, FeedForward, HeadTransform, Transformer};
 
 use burn::tensor::Device;
 
@@ -35,8 +41,24 @@ pub async fn run_traced(
     batch: &[Vec<u32>],
     device: &Device,
 ) -> Result<Trace, ModelError> {
+    run_traced_typed(model, batch, None, device).await
+}
+
+/// [`run_traced`] with token types (sentence A/B) for a model that has them.
+pub async fn run_traced_typed(
+    model: &Transformer,
+    batch: &[Vec<u32>],
+    types: Option<&[Vec<u32>]>,
+    device: &Device,
+) -> Result<Trace, ModelError> {
     let tokens = model.token_tensor(batch, device)?;
-    let (_logits, recorder) = model.forward_traced(tokens);
+    let types = match types {
+        Some(types) if model.token_type_embedding.is_some() => {
+            Some(model.type_tensor(types, device)?)
+        }
+        _ => None,
+    };
+    let (_logits, recorder) = model.forward_traced_typed(tokens, types);
     recorder.read().await
 }
 
@@ -44,7 +66,7 @@ pub async fn run_traced(
 /// described by `about`: what the page's "Trace (JSON)" saves, made without a page.
 pub async fn capture_trace(
     model: &Transformer,
-    tokenizer: &WordTokenizer,
+    tokenizer: &TextTokenizer,
     text: &str,
     name: &str,
     about: &str,
@@ -54,6 +76,7 @@ pub async fn capture_trace(
     if tokens.tokens.is_empty() {
         return Err(ModelError::EmptyInput);
     }
-    let trace = run_traced(model, &[tokens.ids()], device).await?;
+    let trace =
+        run_traced_typed(model, &[tokens.ids()], Some(&[tokens.segments()]), device).await?;
     Ok(TraceFile::new(name, about, text, &tokens, &trace))
 }

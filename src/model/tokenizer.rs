@@ -128,6 +128,12 @@ pub struct Token {
     pub source: String,
     /// Whether the word is in the vocabulary.
     pub known: bool,
+    /// Token type (segment): 0 for sentence A, 1 for sentence B.
+    #[serde(default)]
+    pub segment: u32,
+    /// Whether the tokenizer added it (`[CLS]`, `[SEP]`) rather than the text.
+    #[serde(default)]
+    pub special: bool,
 }
 
 /// The result of tokenizing one text.
@@ -151,6 +157,11 @@ impl Tokenized {
             .iter()
             .map(|token| token.display.clone())
             .collect()
+    }
+
+    /// Token types (segments), one per token.
+    pub fn segments(&self) -> Vec<u32> {
+        self.tokens.iter().map(|token| token.segment).collect()
     }
 
     /// Number of tokens mapped to `[UNK]`.
@@ -190,12 +201,16 @@ impl WordTokenizer {
                     display: word.clone(),
                     source: word,
                     known: true,
+                    segment: 0,
+                    special: false,
                 },
                 None => Token {
                     id: self.vocabulary.unk_id(),
                     display: UNK.to_string(),
                     source: word,
                     known: false,
+                    segment: 0,
+                    special: false,
                 },
             })
             .collect();

@@ -30,8 +30,11 @@ use super::config::NormPosition;
 pub enum Role {
     /// Token embeddings, `[batch, seq, d_model]`.
     Embedding,
-    /// Token embeddings with the positions added (learned or sinusoidal).
+    /// Token embeddings with the positions added (learned or sinusoidal), and the token
+    /// types where the model has them.
     Positional,
+    /// The embeddings' sum after the embedding LayerNorm (BERT): what the first layer reads.
+    EmbeddingNorm,
     /// What a layer's attention reads when it is not the layer's input: the normalised input
     /// of a pre-LN block.
     AttentionInput,
@@ -48,6 +51,8 @@ pub enum Role {
     FeedForwardOutput,
     /// The layer's output, what the next layer reads (post-LN: its second norm's output).
     BlockOutput,
+    /// The last layer's output after the final LayerNorm (GPT-2's `ln_f`).
+    FinalNorm,
     /// The vocabulary logits, `[batch, seq, vocab_size]`.
     Logits,
 }
@@ -55,7 +60,14 @@ pub enum Role {
 impl Role {
     /// Whether a tensor of this role belongs to one encoder layer.
     pub fn in_layer(self) -> bool {
-        !matches!(self, Self::Embedding | Self::Positional | Self::Logits)
+        !matches!(
+            self,
+            Self::Embedding
+                | Self::Positional
+                | Self::EmbeddingNorm
+                | Self::FinalNorm
+                | Self::Logits
+        )
     }
 
     /// The role in a few plain words, for the page.
@@ -63,6 +75,8 @@ impl Role {
         match self {
             Self::Embedding => "token embedding",
             Self::Positional => "embedding + positions",
+            Self::EmbeddingNorm => "embeddings (normalised)",
+            Self::FinalNorm => "final norm",
             Self::AttentionInput => "attention input (normalised)",
             Self::AttentionOutput => "attention output",
             Self::FeedForwardInput => "feed-forward input (normalised)",

@@ -551,6 +551,8 @@ mod tests {
             display: word.into(),
             source: word.into(),
             known: true,
+            segment: 0,
+            special: false,
         }
     }
 

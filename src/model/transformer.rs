@@ -14,8 +14,9 @@ use burn::nn::{
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::capture::Recorder;
-use super::config::{Activation, NormPosition, Positional, TransformerConfig};
+use super::config::{Activation, Head, NormPosition, Positional, TransformerConfig};
 use super::error::ModelError;
+use super::layout::Layout;
 use super::trace::{Role, Site};
 
 /// Position-wise feed-forward block: `linear2(activation(linear1(x)))`.
@@ -38,28 +39,16 @@ impl FeedForward {
         &self,
         x: Tensor<3>,
         layer: usize,
-        path: &str,
+        names: Names,
         recorder: &mut Recorder,
     ) -> Tensor<3> {
         let site = |role| Site::layer(role, layer);
         let hidden = self.linear1.forward(x); // [batch, seq, d_ff]
-        recorder.record(
-            site(Role::FeedForwardHidden),
-            format!("{path}.linear1"),
-            &hidden,
-        );
+        names.record(recorder, site(Role::FeedForwardHidden), &hidden);
         let hidden = activate(&self.activation, hidden);
-        recorder.record(
-            site(Role::FeedForwardActivation),
-            format!("{path}.activation"),
-            &hidden,
-        );
+        names.record(recorder, site(Role::FeedForwardActivation), &hidden);
         let out = self.linear2.forward(self.dropout.forward(hidden)); // [batch, seq, d_model]
-        recorder.record(
-            site(Role::FeedForwardOutput),
-            format!("{path}.linear2"),
-            &out,
-        );
+        names.record(recorder, site(Role::FeedForwardOutput), &out);
         out
     }
 }
@@ -78,6 +67,21 @@ fn activate(activation: &ActivationLayer, x: Tensor<3>) -> Tensor<3> {
             x * cdf
         }
         other => other.forward(x),
+    }
+}
+
+/// The labels of a model's captures: its layout's module paths.
+#[derive(Debug, Clone, Copy)]
+struct Names {
+    layout: Layout,
+    norm: NormPosition,
+}
+
+impl Names {
+    fn record(self, recorder: &mut Recorder, site: Site, tensor: &Tensor<3>) {
+        if recorder.is_enabled() {
+            recorder.record(site, self.layout.module_path(site, self.norm), tensor);
+        }
     }
 }
 
@@ -114,9 +118,9 @@ impl EncoderLayer {
         x: Tensor<3>,
         mask: Option<Tensor<3, burn::tensor::Bool>>,
         layer: usize,
+        names: Names,
         recorder: &mut Recorder,
     ) -> Tensor<3> {
-        let path = format!("layers.{layer}");
         let site = |role| Site::layer(role, layer);
         let attend = |input: Tensor<3>, recorder: &mut Recorder| {
             let mut mha_input = MhaInput::self_attn(input);
@@ -126,14 +130,9 @@ impl EncoderLayer {
             let output = self.attn.forward(mha_input);
             // The weights come straight from burn's attention: [batch, heads, seq, seq].
             recorder.record_attention(output.weights);
-            recorder.record(
-                site(Role::AttentionOutput),
-                format!("{path}.attn"),
-                &output.context,
-            );
+            names.record(recorder, site(Role::AttentionOutput), &output.context);
             self.dropout.forward(output.context)
         };
-        let ff_path = format!("{path}.ff");
         // The residual sum, or the sub-layer alone when residual connections are off.
         let add = |input: Tensor<3>, output: Tensor<3>| {
             if self.residual {
@@ -151,32 +150,26 @@ impl EncoderLayer {
                 let attended = attend(x.clone(), recorder);
                 let x = normalise(&self.norm1, add(x, attended));
                 if self.norm1.is_some() {
-                    recorder.record(site(Role::FeedForwardInput), format!("{path}.norm1"), &x);
+                    names.record(recorder, site(Role::FeedForwardInput), &x);
                 }
-                let ff = self.ff.forward(x.clone(), layer, &ff_path, recorder);
+                let ff = self.ff.forward(x.clone(), layer, names, recorder);
                 let out = normalise(&self.norm2, add(x, self.dropout.forward(ff)));
                 // Without a norm or a residual the layer's output is the feed-forward output.
-                if self.norm2.is_some() {
-                    recorder.record(site(Role::BlockOutput), format!("{path}.norm2"), &out);
-                } else if self.residual {
-                    recorder.record(site(Role::BlockOutput), path.clone(), &out);
+                if self.norm2.is_some() || self.residual {
+                    names.record(recorder, site(Role::BlockOutput), &out);
                 }
                 out
             }
             NormPosition::Pre => {
                 let normed = normalise(&self.norm1, x.clone());
-                recorder.record(site(Role::AttentionInput), format!("{path}.norm1"), &normed);
+                names.record(recorder, site(Role::AttentionInput), &normed);
                 let x = add(x, attend(normed, recorder));
                 let normed = normalise(&self.norm2, x.clone());
-                recorder.record(
-                    site(Role::FeedForwardInput),
-                    format!("{path}.norm2"),
-                    &normed,
-                );
-                let ff = self.ff.forward(normed, layer, &ff_path, recorder);
+                names.record(recorder, site(Role::FeedForwardInput), &normed);
+                let ff = self.ff.forward(normed, layer, names, recorder);
                 let out = add(x, self.dropout.forward(ff));
                 if self.residual {
-                    recorder.record(site(Role::BlockOutput), path.clone(), &out);
+                    names.record(recorder, site(Role::BlockOutput), &out);
                 }
                 out
             }
@@ -184,25 +177,59 @@ impl EncoderLayer {
     }
 }
 
-/// A Transformer encoder with a vocabulary head, as configured by [`TransformerConfig`].
+/// BERT's masked-LM transform: dense, activation, LayerNorm, before the tied decoder.
+#[derive(Module, Debug)]
+pub struct HeadTransform {
+    /// `d_model → d_model`.
+    pub dense: Linear,
+    /// The model's activation.
+    pub activation: ActivationLayer,
+    /// LayerNorm over the transformed hidden state.
+    pub norm: LayerNorm,
+}
+
+/// A Transformer with a vocabulary head, as configured by [`TransformerConfig`]: glassbox's
+/// encoders, BERT and GPT-2 are this one architecture with different options.
 #[derive(Module, Debug)]
 pub struct Transformer {
     /// Token embedding, `[vocab_size, d_model]`.
     pub embedding: Embedding,
     /// Learned position embedding, when configured.
     pub position_embedding: Option<Embedding>,
+    /// Token-type (segment) embedding, when configured (BERT).
+    pub token_type_embedding: Option<Embedding>,
     /// Fixed sinusoidal positions, when configured.
     pub sinusoids: Option<PositionalEncoding>,
+    /// LayerNorm over the embeddings' sum, when configured (BERT).
+    pub embedding_norm: Option<LayerNorm>,
     /// The encoder stack.
     pub layers: Vec<EncoderLayer>,
-    /// Projection to vocabulary logits.
-    pub output: Linear,
+    /// LayerNorm after the last layer, when configured (GPT-2's `ln_f`).
+    pub final_norm: Option<LayerNorm>,
+    /// Projection to vocabulary logits, for [`Head::Linear`].
+    pub output: Option<Linear>,
+    /// The masked-LM transform, for [`Head::MaskedLm`].
+    pub head_transform: Option<HeadTransform>,
+    /// The bias added to the tied decoder's logits, for [`Head::MaskedLm`].
+    pub head_bias: Option<Param<Tensor<1>>>,
+    /// How logits are made.
+    #[module(skip)]
+    pub head: Head,
     /// Whether attention is causal.
     #[module(skip)]
     pub causal: bool,
     /// Longest sequence accepted.
     #[module(skip)]
     pub max_seq_len: usize,
+    /// First position id.
+    #[module(skip)]
+    pub position_offset: usize,
+    /// Whose module paths label the captures.
+    #[module(skip)]
+    pub layout: Layout,
+    /// LayerNorm placement, for the labels.
+    #[module(skip)]
+    pub norm_position: NormPosition,
 }
 
 impl TransformerConfig {
@@ -213,14 +240,14 @@ impl TransformerConfig {
             Activation::Relu => ActivationConfig::Relu,
             Activation::Gelu => ActivationConfig::Gelu,
             Activation::Sigmoid => ActivationConfig::Sigmoid,
+            Activation::GeluNew => ActivationConfig::GeluApproximate,
         };
-        let norm = || {
-            (self.norm_position != NormPosition::None).then(|| {
-                LayerNormConfig::new(self.d_model)
-                    .with_epsilon(self.layer_norm_eps)
-                    .init(device)
-            })
+        let layer_norm = || {
+            LayerNormConfig::new(self.d_model)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
         };
+        let norm = || (self.norm_position != NormPosition::None).then(layer_norm);
         let layers = (0..self.num_layers)
             .map(|_| EncoderLayer {
                 attn: MultiHeadAttentionConfig::new(self.d_model, self.num_heads)
@@ -239,10 +266,14 @@ impl TransformerConfig {
                 residual: self.residual,
             })
             .collect();
+        let positions = self.position_offset + self.max_seq_len;
         Ok(Transformer {
             embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
             position_embedding: (self.positional == Positional::Learned)
-                .then(|| EmbeddingConfig::new(self.max_seq_len, self.d_model).init(device)),
+                .then(|| EmbeddingConfig::new(positions, self.d_model).init(device)),
+            token_type_embedding: (self.token_types > 0)
+                .then(|| EmbeddingConfig::new(self.token_types, self.d_model).init(device)),
+            embedding_norm: self.embedding_norm.then(layer_norm),
             sinusoids: (self.positional == Positional::Sinusoidal).then(|| {
                 PositionalEncodingConfig::new(self.d_model)
                     .with_max_sequence_size(self.max_seq_len)
@@ -250,9 +281,22 @@ impl TransformerConfig {
                     .init(device)
             }),
             layers,
-            output: LinearConfig::new(self.d_model, self.vocab_size).init(device),
+            final_norm: self.final_norm.then(layer_norm),
+            output: (self.head == Head::Linear)
+                .then(|| LinearConfig::new(self.d_model, self.vocab_size).init(device)),
+            head_transform: (self.head == Head::MaskedLm).then(|| HeadTransform {
+                dense: LinearConfig::new(self.d_model, self.d_model).init(device),
+                activation: activation.init(device),
+                norm: layer_norm(),
+            }),
+            head_bias: (self.head == Head::MaskedLm)
+                .then(|| Param::from_tensor(Tensor::zeros([self.vocab_size], device))),
+            head: self.head,
             causal: self.causal,
             max_seq_len: self.max_seq_len,
+            position_offset: self.position_offset,
+            layout: Layout::Glassbox,
+            norm_position: self.norm_position,
         })
     }
 
@@ -324,12 +368,51 @@ impl Transformer {
         ))
     }
 
+    /// Turns token types (segment ids: 0 for sentence A, 1 for B) into a tensor like
+    /// [`Self::token_tensor`]'s, checking each against the model's type table.
+    pub fn type_tensor(
+        &self,
+        types: &[Vec<u32>],
+        device: &Device,
+    ) -> Result<Tensor<2, Int>, ModelError> {
+        let rows = self
+            .token_type_embedding
+            .as_ref()
+            .map_or(0, |table| table.weight.val().dims()[0]);
+        let seq_len = types.first().map_or(0, Vec::len);
+        let mut ids = Vec::with_capacity(types.len() * seq_len);
+        for sequence in types {
+            if sequence.len() != seq_len {
+                return Err(ModelError::RaggedBatch);
+            }
+            for &id in sequence {
+                if id as usize >= rows.max(1) {
+                    return Err(ModelError::UnknownType { id, types: rows });
+                }
+                ids.push(i64::from(id));
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(ids, [types.len(), seq_len]),
+            device,
+        ))
+    }
+
     /// Logits only, recording nothing (the training path).
     ///
     /// # Shapes
     /// - `tokens`: `[batch, seq]` → `[batch, seq, vocab_size]`
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        self.run(tokens, &mut Recorder::disabled())
+        self.run(tokens, None, &mut Recorder::disabled())
+    }
+
+    /// Like [`Self::forward`], with token types (sentence A/B) for a model that has them.
+    pub fn forward_typed(
+        &self,
+        tokens: Tensor<2, Int>,
+        types: Option<Tensor<2, Int>>,
+    ) -> Tensor<3> {
+        self.run(tokens, types, &mut Recorder::disabled())
     }
 
     /// Logits and every intermediate the [`Recorder`] was asked to keep.
@@ -337,35 +420,113 @@ impl Transformer {
     /// # Shapes
     /// - `tokens`: `[batch, seq]` → `[batch, seq, vocab_size]`
     pub fn forward_traced(&self, tokens: Tensor<2, Int>) -> (Tensor<3>, Recorder) {
+        self.forward_traced_typed(tokens, None)
+    }
+
+    /// [`Self::forward_traced`] with token types. A model without a head returns its last
+    /// hidden state in place of logits.
+    pub fn forward_traced_typed(
+        &self,
+        tokens: Tensor<2, Int>,
+        types: Option<Tensor<2, Int>>,
+    ) -> (Tensor<3>, Recorder) {
         let mut recorder = Recorder::enabled();
-        let logits = self.run(tokens, &mut recorder);
+        let logits = self.run(tokens, types, &mut recorder);
         (logits, recorder)
     }
 
-    fn run(&self, tokens: Tensor<2, Int>, recorder: &mut Recorder) -> Tensor<3> {
+    /// Whether the model makes vocabulary logits.
+    pub fn has_head(&self) -> bool {
+        self.head != Head::None
+    }
+
+    fn names(&self) -> Names {
+        Names {
+            layout: self.layout,
+            norm: self.norm_position,
+        }
+    }
+
+    fn run(
+        &self,
+        tokens: Tensor<2, Int>,
+        types: Option<Tensor<2, Int>>,
+        recorder: &mut Recorder,
+    ) -> Tensor<3> {
         let [batch, seq_len] = tokens.dims();
         let device = tokens.device();
+        let names = self.names();
         let mut x = self.embedding.forward(tokens); // [batch, seq, d_model]
-        recorder.record(Site::global(Role::Embedding), "embedding".into(), &x);
+        names.record(recorder, Site::global(Role::Embedding), &x);
+        let mut positioned = false;
         if let Some(position_embedding) = &self.position_embedding {
-            let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device)
+            let start = self.position_offset as i64;
+            let positions = Tensor::<1, Int>::arange(start..start + seq_len as i64, &device)
                 .unsqueeze::<2>()
                 .expand([batch, seq_len]); // [batch, seq]
             x = x + position_embedding.forward(positions);
-            recorder.record(Site::global(Role::Positional), "positional".into(), &x);
+            positioned = true;
         }
         if let Some(sinusoids) = &self.sinusoids {
             x = sinusoids.forward(x);
-            recorder.record(Site::global(Role::Positional), "positional".into(), &x);
+            positioned = true;
+        }
+        if let Some(table) = &self.token_type_embedding {
+            // Without types every token is sentence A (type 0), as in HuggingFace.
+            let types = types.unwrap_or_else(|| Tensor::<2, Int>::zeros([batch, seq_len], &device));
+            x = x + table.forward(types);
+            positioned = true;
+        }
+        if positioned {
+            names.record(recorder, Site::global(Role::Positional), &x);
+        }
+        if let Some(norm) = &self.embedding_norm {
+            x = norm.forward(x);
+            names.record(recorder, Site::global(Role::EmbeddingNorm), &x);
         }
         let mask = self
             .causal
             .then(|| generate_autoregressive_mask(batch, seq_len, &device)); // [batch, seq, seq]
         for (index, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x, mask.clone(), index, recorder);
+            x = layer.forward(x, mask.clone(), index, names, recorder);
         }
-        let logits = self.output.forward(x); // [batch, seq, vocab_size]
-        recorder.record(Site::global(Role::Logits), "output".into(), &logits);
+        if let Some(norm) = &self.final_norm {
+            x = norm.forward(x);
+            names.record(recorder, Site::global(Role::FinalNorm), &x);
+        }
+        let Some(logits) = self.logits(x) else {
+            return Tensor::zeros([batch, seq_len, 0], &device);
+        };
+        names.record(recorder, Site::global(Role::Logits), &logits);
         logits
+    }
+
+    /// Vocabulary logits from the last hidden state, by the model's head; none without one.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, vocab_size]`
+    fn logits(&self, x: Tensor<3>) -> Option<Tensor<3>> {
+        let tied = |x: Tensor<3>| {
+            let [batch, seq_len, d_model] = x.dims();
+            let table = self.embedding.weight.val(); // [vocab, d_model]
+            let vocab = table.dims()[0];
+            x.reshape([batch * seq_len, d_model])
+                .matmul(table.transpose())
+                .reshape([batch, seq_len, vocab])
+        };
+        match self.head {
+            Head::Linear => self.output.as_ref().map(|output| output.forward(x)),
+            Head::TiedEmbedding => Some(tied(x)),
+            Head::MaskedLm => {
+                let transform = self.head_transform.as_ref()?;
+                let hidden = activate(&transform.activation, transform.dense.forward(x));
+                let logits = tied(transform.norm.forward(hidden));
+                Some(match &self.head_bias {
+                    Some(bias) => logits + bias.val().unsqueeze::<3>(),
+                    None => logits,
+                })
+            }
+            Head::None => None,
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod embed;
 pub mod explorer;
 pub mod inside;
+pub mod predictions;
 pub mod training;
 pub mod training_report;
 pub mod training_run;

@@ -12,7 +12,9 @@ pub use crate::analysis::ParameterGradient;
 pub use activations::activation_statistics;
 pub use gradients::gradient_statistics;
 pub use problems::Problem;
-pub use tasks::{Batch, Task, TaskKind, token_accuracy};
+pub use tasks::{
+    Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch, token_accuracy,
+};
 pub use trainer::{
     Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Schedule, ScheduleChoice,
     StepReport, TrainConfig, TrainError, Trainer, analyse_batch, batch_loss, evaluate, is_under,

@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::{BUNDLED_CORPUS, Vocabulary, split_words};
+use crate::model::{BUNDLED_CORPUS, Tokenized, Vocabulary, split_words};
 
 /// Examples in each held-out batch; the last language batch may hold fewer.
 pub const HELD_OUT_BATCH_SIZE: usize = 32;
@@ -78,15 +78,29 @@ impl TaskKind {
 
 /// One batch: every sequence has the same length, and `targets[b][i]` is the token the model
 /// should predict at position `i` of `inputs[b]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Batch {
     /// Input token ids, `[batch][seq]`.
     pub inputs: Vec<Vec<u32>>,
     /// Target token ids, `[batch][seq]`.
     pub targets: Vec<Vec<u32>>,
+    /// Token types (sentence A/B), `[batch][seq]`, for a model that has them.
+    pub types: Option<Vec<Vec<u32>>>,
+    /// Which positions the loss counts, `[batch][seq]`; all when `None`. A masked-LM batch
+    /// counts its masked positions, a next-token batch all but the last.
+    pub counted: Option<Vec<Vec<bool>>>,
 }
 
 impl Batch {
+    /// A batch whose loss counts every position, without token types.
+    pub fn new(inputs: Vec<Vec<u32>>, targets: Vec<Vec<u32>>) -> Self {
+        Self {
+            inputs,
+            targets,
+            ..Self::default()
+        }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.inputs.len()
@@ -300,7 +314,7 @@ impl Task {
                 target
             })
             .collect();
-        Batch { inputs, targets }
+        Batch::new(inputs, targets)
     }
 
     /// The windows of `max_len + 1` tokens starting at `starts`, split into inputs and targets
@@ -316,7 +330,7 @@ impl Task {
             inputs.push(window[..seq_len].to_vec());
             targets.push(window[1..].to_vec());
         }
-        Batch { inputs, targets }
+        Batch::new(inputs, targets)
     }
 }
 
@@ -339,12 +353,64 @@ fn digit_vocabulary() -> Vocabulary {
     Vocabulary::from_corpus("0 1 2 3 4 5 6 7 8 9", 12)
 }
 
+/// Every `MASK_EVERY`-th token of the text (special tokens not counted) is masked in a
+/// masked-LM batch: the 7th, the 14th, …
+pub const MASK_EVERY: usize = 7;
+
+/// The explorer's text as a next-token batch: position `i` predicts token `i + 1`, and the last
+/// position, which has no next token, is not counted (HuggingFace's shifted LM loss).
+pub fn next_token_batch(tokens: &Tokenized) -> Option<Batch> {
+    let ids = tokens.ids();
+    if ids.len() < 2 {
+        return None;
+    }
+    let mut targets: Vec<u32> = ids[1..].to_vec();
+    targets.push(0);
+    let mut counted = vec![true; ids.len()];
+    counted[ids.len() - 1] = false;
+    Some(Batch {
+        inputs: vec![ids],
+        targets: vec![targets],
+        types: Some(vec![tokens.segments()]),
+        counted: Some(vec![counted]),
+    })
+}
+
+/// The explorer's text as a masked-LM batch: every [`MASK_EVERY`]-th text token is replaced by
+/// `mask_id` and predicted; nothing else is counted. Also returns the masked positions.
+pub fn masked_lm_batch(tokens: &Tokenized, mask_id: u32) -> Option<(Batch, Vec<usize>)> {
+    let mut inputs = tokens.ids();
+    let targets = inputs.clone();
+    let mut counted = vec![false; inputs.len()];
+    let mut masked = Vec::new();
+    let text_positions = tokens
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, token)| !token.special)
+        .map(|(position, _)| position);
+    for (index, position) in text_positions.enumerate() {
+        if index % MASK_EVERY == MASK_EVERY - 1 {
+            inputs[position] = mask_id;
+            counted[position] = true;
+            masked.push(position);
+        }
+    }
+    if masked.is_empty() {
+        return None;
+    }
+    let batch = Batch {
+        inputs: vec![inputs],
+        targets: vec![targets],
+        types: Some(vec![tokens.segments()]),
+        counted: Some(vec![counted]),
+    };
+    Some((batch, masked))
+}
+
 /// A batch with no examples.
 fn empty_batch() -> Batch {
-    Batch {
-        inputs: Vec::new(),
-        targets: Vec::new(),
-    }
+    Batch::default()
 }
 
 #[cfg(test)]

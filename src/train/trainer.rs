@@ -7,7 +7,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
@@ -616,19 +616,59 @@ fn traced_batch_loss(
 ) -> Result<(Tensor<1>, Tensor<3>, Option<Recorder>), TrainError> {
     let inputs = model.token_tensor(&batch.inputs, device)?;
     let targets = model.token_tensor(&batch.targets, device)?;
+    let types = match &batch.types {
+        Some(types) => Some(model.type_tensor(types, device)?),
+        None => None,
+    };
     let (logits, recorder) = if trace {
-        let (logits, recorder) = model.forward_traced(inputs);
+        let (logits, recorder) = model.forward_traced_typed(inputs, types);
         (logits, Some(recorder))
     } else {
-        (model.forward(inputs), None)
+        (model.forward_typed(inputs, types), None)
     }; // logits: [batch, seq, vocab]
     let [batch_size, seq_len, vocab_size] = logits.dims();
+    if vocab_size == 0 {
+        return Err(TrainError::Config(
+            "the model has no head, so it has no loss to differentiate".into(),
+        ));
+    }
     let flat_logits = logits.clone().reshape([batch_size * seq_len, vocab_size]);
     let flat_targets = targets.reshape([batch_size * seq_len]);
-    let loss = CrossEntropyLossConfig::new()
-        .init(device)
-        .forward(flat_logits, flat_targets);
+    let loss = match &batch.counted {
+        None => CrossEntropyLossConfig::new()
+            .init(device)
+            .forward(flat_logits, flat_targets),
+        Some(counted) => counted_cross_entropy(flat_logits, flat_targets, counted, device)?,
+    };
     Ok((loss, logits, recorder))
+}
+
+/// The mean cross-entropy over the positions `counted` marks (flattened `[batch × seq]`).
+fn counted_cross_entropy(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    counted: &[Vec<bool>],
+    device: &Device,
+) -> Result<Tensor<1>, TrainError> {
+    let weights: Vec<f32> = counted
+        .iter()
+        .flatten()
+        .map(|&counted| if counted { 1.0 } else { 0.0 })
+        .collect();
+    let count = weights.iter().filter(|weight| **weight > 0.0).count();
+    let rows = logits.dims()[0];
+    if weights.len() != rows || count == 0 {
+        return Err(TrainError::Config(format!(
+            "the batch counts {count} of {} positions for its loss; it needs at least one of {rows}",
+            weights.len()
+        )));
+    }
+    let weights = Tensor::<1>::from_data(TensorData::new(weights, [rows]), device);
+    let log_probabilities = burn::tensor::activation::log_softmax(logits, 1);
+    let picked = log_probabilities
+        .gather(1, targets.reshape([rows, 1]))
+        .reshape([rows]); // [rows]
+    Ok((picked * weights).sum().neg() / count as f64)
 }
 
 /// One forward and backward pass of `model` on `batch` without updating anything: the

@@ -56,7 +56,8 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     let (page_model, view, run) = (explorer.model, explorer.view, explorer.run);
     page_model.provenance.set(model.provenance.clone());
     fit_controls(explorer, model.config.num_layers, model.config.num_heads);
-    page_model.max_tokens.set(model.tokenizer.max_len);
+    page_model.max_tokens.set(model.tokenizer.max_len());
+    page_model.takes_pair.set(model.config.token_types > 1);
     if let Some(probe) = &model.probe_text {
         view.text.set(probe.clone());
     }
@@ -161,12 +162,13 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
         return;
     };
     let text = explorer.view.text.get_untracked();
+    let text_b = explorer.view.text_b.get_untracked();
     // The page counts what the scheduler started: one count, kept in one place.
     run.started
         .set(run.scheduler.with_value(|runs| runs.started()));
     web::spawn(async move {
         web::next_frame().await;
-        let outcome = current.run(&text, &device).await;
+        let outcome = current.run(&text, Some(&text_b), &device).await;
         let (show, next) = run
             .scheduler
             .try_update_value(|runs| runs.finished(ticket))
@@ -290,9 +292,13 @@ fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
                 Some(shipped) => LoadedModel::shipped(shipped, &device).await,
                 None => Err(format!("there is no model called `{id}`")),
             },
-            LoadSource::Files(files) => LoadedModel::open_files(files, &device).await,
+            LoadSource::Files(files) => {
+                let progress = model.progress;
+                LoadedModel::open_files(files, &device, move |done| progress.set(Some(done))).await
+            }
         };
         model.loading.set(false);
+        model.progress.set(None);
         match outcome {
             Ok(loaded) => {
                 if let LoadSource::Files(_) = source {

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::page::explorer::{HeadChoice, RunLine, Tab, ViewKind, pinned_label, token_notice};
+use crate::page::predictions::{heading, prediction_rows};
 
 use super::super::session::SHIPPED_MODELS;
 use super::super::web;
@@ -98,9 +99,17 @@ pub fn ModelBar(explorer: Explorer) -> impl IntoView {
             </label>
             <label class="file-button">"Open checkpoint or trace…"
                 <input id="open" type="file" multiple accept=".safetensors,.json,.txt"
-                    aria-label="Open a .safetensors checkpoint (with its config JSON and vocabulary if it has no glassbox metadata), or a glassbox trace .json"
+                    aria-label="Open a .safetensors checkpoint (with its config JSON and vocabulary if it has no glassbox metadata), a glassbox trace .json, or a HuggingFace model's files (config.json, model.safetensors, tokenizer.json)"
                     on:change=on_open />
             </label>
+            <label class="file-button">"Open model folder…"
+                <input id="open-folder" type="file" webkitdirectory="" multiple
+                    aria-label="Open a HuggingFace model folder (BERT or GPT-2: config.json, model.safetensors, tokenizer.json); nothing is uploaded"
+                    on:change=on_open />
+            </label>
+            <progress id="load-progress" max="1" hidden=move || model.progress.get().is_none()
+                prop:value=move || model.progress.get().unwrap_or(0.0)
+                aria-label="Loading the model's weights"></progress>
             <button id="save" type="button" on:click=move |_| save_model(explorer)
                 disabled=move || !model.ready.get()>"Save model (.safetensors)"</button>
             <span id="save-status" aria-live="polite">{move || model.saved.get()}</span>
@@ -133,6 +142,15 @@ pub fn TextBox(explorer: Explorer) -> impl IntoView {
                 leave_trace(explorer);
                 view.text.set(event_target_value(&event));
             }></textarea>
+        <div hidden=move || !model.takes_pair.get()>
+            <label class="field" for="text-b">"Sentence B (token type 1)"</label>
+            <textarea id="text-b" rows="2" spellcheck="false" inert=explorer.page.locked()
+                prop:value=move || view.text_b.get()
+                on:input=move |event| {
+                    leave_trace(explorer);
+                    view.text_b.set(event_target_value(&event));
+                }></textarea>
+        </div>
         <p id="token-notice" class="notice" hidden=move || notice().is_none()>{notice}</p>
     }
 }
@@ -259,5 +277,55 @@ pub fn PinPicker(explorer: Explorer) -> impl IntoView {
                 {label}
             </p>
         </div>
+    }
+}
+
+/// The model head's top-5 tokens at each `[MASK]` (BERT) or after each position (GPT-2),
+/// from the logits of the run shown; hovering a token shows its id.
+#[component]
+pub fn Predictions(explorer: Explorer) -> impl IntoView {
+    let (model, run) = (explorer.model, explorer.run);
+    let rows = move || {
+        model.version.track();
+        let result = run.result.get()?;
+        model.loaded.with_value(|loaded| {
+            let loaded = loaded.as_ref()?;
+            let tokenizer = loaded.tokenizer.hf()?;
+            let mask = tokenizer.token_id("[MASK]");
+            let head = loaded.config.head;
+            let (rows, more) =
+                prediction_rows(head, &result.tokens.tokens, &result.trace, mask, |id| {
+                    tokenizer.token_text(id)
+                })?;
+            Some((heading(head), rows, more))
+        })
+    };
+    move || {
+        rows().map(|(title, rows, more)| {
+            let empty = rows.is_empty();
+            view! {
+                <section id="predictions" class="predictions" aria-label=title>
+                    <h3>{title}</h3>
+                    <p class="notice" hidden=!empty>"No [MASK] in the text: type [MASK] where a word should be predicted."</p>
+                    <table hidden=empty>
+                        <thead><tr><th>"#"</th><th>"token"</th><th>"top 5 (probability)"</th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|row| view! {
+                                <tr data-position=row.position>
+                                    <td>{row.position}</td>
+                                    <td>{row.token}</td>
+                                    <td>{row.top.into_iter().map(|(text, id, probability)| view! {
+                                        <span class="prediction" title=format!("id {id}") data-id=id>
+                                            {format!("{text} ({:.1}%)", 100.0 * probability)}
+                                        </span>
+                                    }).collect_view()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <p class="notice" hidden=more == 0>{format!("{more} more positions are not listed.")}</p>
+                </section>
+            }
+        })
     }
 }

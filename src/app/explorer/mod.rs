@@ -24,7 +24,9 @@ use super::views::PanelLink;
 use super::web;
 use canvases::{FlowSection, HeadsSection, HeatmapSection, redraw_on_change};
 use controller::{LoadSource, install, load, pin, start, text_changed};
-use controls::{ExportBar, ModelBar, PinPicker, StatusLine, TabBar, TextBox, ViewPickers};
+use controls::{
+    ExportBar, ModelBar, PinPicker, Predictions, StatusLine, TabBar, TextBox, ViewPickers,
+};
 use export::ViewCanvases;
 use state::Explorer;
 
@@ -100,7 +102,7 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
         <div class="explorer">
             <div class="explorer-controls">
                 <ModelBar explorer=explorer />
-                <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata) anywhere on the page. A trace .json (exported below) opens on its own and shows that run without the model. Files never leave this machine."</p>
+                <p class="hint">"Or drop a .safetensors file (with its config.json and vocabulary, if it has no glassbox metadata), or a HuggingFace model's files (BERT, MiniLM, GPT-2: config.json, model.safetensors, tokenizer.json), anywhere on the page. A trace .json (exported below) opens on its own and shows that run without the model. Files never leave this machine."</p>
                 <p id="load-error" class="error" role="alert" hidden=move || model.load_error.get().is_none()>
                     {move || model.load_error.get()}
                 </p>
@@ -112,6 +114,7 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
                 </p>
                 <PinPicker explorer=explorer />
                 <ExportBar explorer=explorer canvases=canvases />
+                <Predictions explorer=explorer />
             </div>
             <div class="explorer-views">
                 {web::embed_host_problem().map(|problem| view! {
@@ -146,7 +149,8 @@ fn OtherTabs(explorer: Explorer) -> impl IntoView {
     let analyse = Callback::new(move |()| -> Result<(), String> {
         let (model, batch, source) = model.loaded.with_value(|current| {
             let current = current.as_ref().ok_or("no model is loaded yet")?;
-            let (batch, source) = current.analysis_batch(&view.text.get_untracked())?;
+            let (batch, source) =
+                current.analysis_batch(&view.text.get_untracked(), &view.text_b.get_untracked())?;
             Ok::<_, String>((current.model.clone(), batch, source))
         })?;
         analysing.set(true);
@@ -194,6 +198,7 @@ fn run_on_change(explorer: Explorer) {
     let (model, view, run) = (explorer.model, explorer.view, explorer.run);
     Effect::new(move |_| {
         view.text.track();
+        view.text_b.track();
         model.version.track();
         if !model.ready.get() || run.imported.get_untracked().is_some() {
             return;

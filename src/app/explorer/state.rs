@@ -85,6 +85,10 @@ pub struct ModelState {
     pub max_tokens: RwSignal<usize>,
     /// Set once the first model is installed.
     pub ready: RwSignal<bool>,
+    /// How far a model folder's weights have loaded, from 0 to 1, while they load.
+    pub progress: RwSignal<Option<f64>>,
+    /// Whether the model reads sentence pairs (token types): the sentence B box shows.
+    pub takes_pair: RwSignal<bool>,
 }
 
 impl ModelState {
@@ -104,6 +108,8 @@ impl ModelState {
             num_heads: RwSignal::new(0),
             max_tokens: RwSignal::new(0),
             ready: RwSignal::new(false),
+            progress: RwSignal::new(None),
+            takes_pair: RwSignal::new(false),
         }
     }
 }
@@ -113,6 +119,8 @@ impl ModelState {
 pub struct ViewSignals {
     /// The text the model reads.
     pub text: RwSignal<String>,
+    /// Sentence B (token type 1), for a model that reads sentence pairs.
+    pub text_b: RwSignal<String>,
     /// Layer, from 0.
     pub layer: RwSignal<usize>,
     /// One head or the mean of heads.
@@ -130,6 +138,7 @@ impl ViewSignals {
         let defaults = ViewSettings::default();
         Self {
             text: RwSignal::new(defaults.text),
+            text_b: RwSignal::new(String::new()),
             layer: RwSignal::new(defaults.layer),
             head: RwSignal::new(defaults.head),
             view: RwSignal::new(defaults.view),

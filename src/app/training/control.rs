@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::analysis::thinning;
 use crate::analysis::training::{EvalRecord, StepRecord, UpdateRatios};
-use crate::model::{TransformerConfig, WordTokenizer, run_traced};
+use crate::model::{TextTokenizer, TransformerConfig, WordTokenizer, run_traced};
 use crate::page::training_report::provenance;
 use crate::page::training_run::{Phase, finished_words};
 use crate::train::{StepReport, TrainError, Trainer};
@@ -366,7 +366,10 @@ pub(super) fn use_in_explorer(session: TrainingSession) {
     }
     session.on_use.run(LoadedModel {
         id: "trained".into(),
-        tokenizer: WordTokenizer::new(task.vocabulary().clone(), config.max_seq_len),
+        tokenizer: TextTokenizer::Word(WordTokenizer::new(
+            task.vocabulary().clone(),
+            config.max_seq_len,
+        )),
         model: current.model(),
         provenance: provenance(task.kind(), current.steps_done(), accuracy),
         probe_text: Some(task.probe_text().to_string()),

@@ -162,6 +162,7 @@ fn ModelFields() -> impl IntoView {
                 Activation::Relu => "ReLU".to_string(),
                 Activation::Gelu => "GELU".to_string(),
                 Activation::Sigmoid => "sigmoid".to_string(),
+                Activation::GeluNew => "GELU (tanh)".to_string(),
             }, |f| f.activation, |f, v| f.activation = v)}
             {check_box("train-residual", "Residual connections", |f| f.residual, |f, v| f.residual = v)}
             {check_box("train-causal", "Causal", |f| f.causal, |f, v| f.causal = v)}

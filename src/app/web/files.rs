@@ -10,6 +10,8 @@ use wasm_bindgen_futures::JsFuture;
 pub struct PickedFile {
     /// Its name, without a path.
     pub name: String,
+    /// Its path inside a picked folder (`webkitRelativePath`), else its name.
+    pub path: String,
     /// Its size in bytes.
     pub size_bytes: f64,
     blob: web_sys::Blob,
@@ -19,6 +21,25 @@ impl PickedFile {
     /// Reads the whole file.
     pub async fn read(&self) -> Result<Vec<u8>, String> {
         let buffer = JsFuture::from(self.blob.array_buffer())
+            .await
+            .map_err(|error| format!("reading {} failed: {}", self.name, describe(&error)))?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+}
+
+/// A picked file read by range (`Blob.slice`), so that a model's weights are read one tensor
+/// at a time and never whole.
+impl crate::model::hf::ByteSource for PickedFile {
+    fn size(&self) -> u64 {
+        self.size_bytes as u64
+    }
+
+    async fn read(&self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        let slice = self
+            .blob
+            .slice_with_f64_and_f64(start as f64, end as f64)
+            .map_err(|error| format!("reading {} failed: {}", self.name, describe(&error)))?;
+        let buffer = JsFuture::from(slice.array_buffer())
             .await
             .map_err(|error| format!("reading {} failed: {}", self.name, describe(&error)))?;
         Ok(Uint8Array::new(&buffer).to_vec())
@@ -39,8 +60,14 @@ pub fn files_of(list: &JsValue) -> Vec<PickedFile> {
             let file = Reflect::get(list, &JsValue::from(index)).ok()?;
             let name = Reflect::get(&file, &"name".into()).ok()?.as_string()?;
             let size_bytes = Reflect::get(&file, &"size".into()).ok()?.as_f64()?;
+            let path = Reflect::get(&file, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|path| path.as_string())
+                .filter(|path| !path.is_empty())
+                .unwrap_or_else(|| name.clone());
             Some(PickedFile {
                 name,
+                path,
                 size_bytes,
                 blob: file.unchecked_into(),
             })
