@@ -229,6 +229,7 @@ fn the_benchmark_copies_a_webgpu_model_to_the_cpu_by_reading_it_back() {
         device: Device::flex(),
         webgpu: true,
         label: "WebGPU (test)".into(),
+        max_tensor_bytes: Some(128 << 20),
     };
     let batch = task.train_batch(&mut ChaCha8Rng::seed_from_u64(0), 2);
     let probes =

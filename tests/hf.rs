@@ -583,3 +583,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_diagnostics_formulas_count_what_the_loaded_model_holds() {
+    use glassbox::analysis::diagnostics::{forward_flops, parameter_count};
+    for name in MODELS {
+        let opened = open(folder_files(name)).unwrap();
+        let config = &opened.plan.config.config;
+        assert_eq!(
+            parameter_count(config),
+            opened.model.parameter_count() as u64,
+            "{name}"
+        );
+        // The head's matrix product is there exactly when the model has a head.
+        let flops = forward_flops(config, 1, 10);
+        let head = 2 * 10 * config.d_model as u64 * config.vocab_size as u64;
+        let layers: u64 = (0..config.num_layers)
+            .map(|layer| flops.per_layer_matmul(layer))
+            .sum();
+        let outside = flops.matmul_total() - layers;
+        assert_eq!(
+            outside >= head,
+            opened.model.has_head(),
+            "{name}: {outside} vs {head}"
+        );
+    }
+}
+
+#[test]
+fn a_model_with_a_tensor_over_the_device_buffer_limit_opens_on_the_cpu_and_says_why() {
+    use glassbox::model::hf::open_folder_within;
+    // The gpt2 fixture's largest tensor is its logits at 64 positions: 64 × 512 × 4 bytes.
+    let limit = 64 * 512 * 4 - 1;
+    let (opened, fallback) = pollster::block_on(open_folder_within(
+        folder_files("gpt2"),
+        &Device::flex(),
+        Some(limit),
+        |_, _| {},
+    ))
+    .unwrap();
+    let fallback = fallback.unwrap();
+    assert!(
+        fallback.contains("the logits of 64 tokens (131072 bytes)"),
+        "{fallback}"
+    );
+    assert!(opened.model.has_head());
+    let (_, none) = pollster::block_on(open_folder_within(
+        folder_files("gpt2"),
+        &Device::flex(),
+        Some(limit + 1),
+        |_, _| {},
+    ))
+    .unwrap();
+    assert_eq!(none, None);
+}

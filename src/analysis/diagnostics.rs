@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use super::Summary;
 use super::activations::{HISTOGRAM_BINS, Histogram};
-use crate::model::{Activation, NormPosition, Positional, Trace, TransformerConfig};
+use crate::model::{Activation, Head, NormPosition, Positional, Trace, TransformerConfig};
 
 /// The FLOP convention in one sentence, for the page to show beside the numbers.
 pub const FLOP_CONVENTION: &str = "a multiply-add counts 2 FLOPs, as torch.utils.flop_counter; \
@@ -252,9 +252,46 @@ pub fn forward_flops(config: &TransformerConfig, batch: usize, seq: usize) -> Fl
     } else {
         ADD_FLOPS * tokens * d
     };
-    add(&mut outside, OpClass::Embedding, positions);
-    add(&mut outside, OpClass::Linear, 2 * tokens * d * vocab);
-    add(&mut outside, OpClass::Add, ADD_FLOPS * tokens * vocab);
+    let token_types = if config.token_types > 0 {
+        ADD_FLOPS * tokens * d
+    } else {
+        0
+    };
+    add(&mut outside, OpClass::Embedding, positions + token_types);
+    let outer_norms = u64::from(config.embedding_norm) + u64::from(config.final_norm);
+    add(
+        &mut outside,
+        OpClass::LayerNorm,
+        outer_norms * LAYER_NORM_FLOPS * tokens * d,
+    );
+    match config.head {
+        Head::Linear | Head::TiedEmbedding => {
+            add(&mut outside, OpClass::Linear, 2 * tokens * d * vocab);
+        }
+        Head::MaskedLm => {
+            // The transform (dense, activation, LayerNorm), then the tied decoder.
+            add(
+                &mut outside,
+                OpClass::Linear,
+                2 * tokens * d * d + 2 * tokens * d * vocab,
+            );
+            add(&mut outside, OpClass::Add, ADD_FLOPS * tokens * d);
+            add(
+                &mut outside,
+                OpClass::Activation,
+                activation_flops(config.activation) * tokens * d,
+            );
+            add(
+                &mut outside,
+                OpClass::LayerNorm,
+                LAYER_NORM_FLOPS * tokens * d,
+            );
+        }
+        Head::None => {}
+    }
+    if matches!(config.head, Head::Linear | Head::MaskedLm) {
+        add(&mut outside, OpClass::Add, ADD_FLOPS * tokens * vocab);
+    }
 
     FlopCount {
         layers: vec![layer; config.num_layers],
@@ -316,7 +353,12 @@ pub fn attention_overtakes(config: &TransformerConfig, batch: usize) -> Option<u
     if batch == 0 || per_seq == 0 {
         return None;
     }
-    let linear_per_token = layers * (8 * d * d + 4 * d * d_ff) + 2 * d * vocab;
+    let head = match config.head {
+        Head::Linear | Head::TiedEmbedding => 2 * d * vocab,
+        Head::MaskedLm => 2 * d * d + 2 * d * vocab,
+        Head::None => 0,
+    };
+    let linear_per_token = layers * (8 * d * d + 4 * d * d_ff) + head;
     usize::try_from(linear_per_token / per_seq + 1).ok()
 }
 
@@ -479,14 +521,25 @@ pub fn saved_for_backward(
     } else {
         0
     };
-    let head = tokens * d + tokens * vocab;
+    // The head's input and the loss's log-softmax; BERT's masked-LM transform adds its dense
+    // input, the activation's input, and its LayerNorm's input and statistics. Outer
+    // LayerNorms (BERT's over the embeddings, GPT-2's final one) keep input and statistics.
+    let outer_norms = u64::from(config.embedding_norm) + u64::from(config.final_norm);
+    let head = match config.head {
+        Head::Linear | Head::TiedEmbedding => tokens * d + tokens * vocab,
+        Head::MaskedLm => 4 * tokens * d + 2 * tokens + tokens * vocab,
+        Head::None => 0,
+    };
     let causal_mask = if config.causal { b * s * s } else { 0 };
     SavedForBackward {
         batch,
         seq,
         parts: vec![
             (SavedPart::Attention, layers * attention * F32_BYTES),
-            (SavedPart::LayerNorm, layers * norms * F32_BYTES),
+            (
+                SavedPart::LayerNorm,
+                (layers * norms + outer_norms * (tokens * d + 2 * tokens)) * F32_BYTES,
+            ),
             (SavedPart::FeedForward, layers * feed_forward * F32_BYTES),
             (SavedPart::Dropout, layers * masks * F32_BYTES),
             (SavedPart::Head, head * F32_BYTES),
@@ -561,7 +614,8 @@ pub fn parameter_bytes(count: usize, bytes_per_element: usize) -> u64 {
 
 /// Parameters of `config`, counted from its shapes: embeddings, per layer four `d×d` attention
 /// projections, two LayerNorms (γ and β) unless there are none, two feed-forward linears, and
-/// the output head; every linear has a bias.
+/// the embedding LayerNorm and final norm where configured, and the head (none of its own when
+/// tied to the embedding); every linear has a bias.
 pub fn parameter_count(config: &TransformerConfig) -> u64 {
     let Sizes { d, d_ff, vocab, .. } = Sizes::of(config);
     let norms = if config.norm_position == NormPosition::None {
@@ -571,11 +625,19 @@ pub fn parameter_count(config: &TransformerConfig) -> u64 {
     };
     let layer = 4 * (d * d + d) + norms + (d * d_ff + d_ff) + (d_ff * d + d);
     let positions = if config.positional == Positional::Learned {
-        config.max_seq_len as u64 * d
+        (config.position_offset + config.max_seq_len) as u64 * d
     } else {
         0
     };
-    vocab * d + positions + config.num_layers as u64 * layer + (d * vocab + vocab)
+    let embeddings = vocab * d + positions + config.token_types as u64 * d;
+    let outer_norms = (u64::from(config.embedding_norm) + u64::from(config.final_norm)) * 2 * d;
+    let head = match config.head {
+        Head::Linear => d * vocab + vocab,
+        // Tied to the token embedding: no weights of its own.
+        Head::TiedEmbedding | Head::None => 0,
+        Head::MaskedLm => (d * d + d) + 2 * d + vocab,
+    };
+    embeddings + outer_norms + config.num_layers as u64 * layer + head
 }
 
 /// Bytes of the values `trace` holds: every module output and every attention map, as `f32`:

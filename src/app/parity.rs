@@ -1,4 +1,5 @@
-//! The internal parity check (`?parity=tiny`, `?parity=seed`): loads a PyTorch fixture, runs it
+//! The internal parity check (`?parity=tiny`, `?parity=seed`, and `?parity=hf/gpt2&files=…`
+//! for a HuggingFace folder of `tests/fixtures/hf/`): loads a PyTorch fixture, runs it
 //! through the page's own code on the page's device (WebGPU, or the CPU) and reports how far
 //! glassbox's numbers lie from PyTorch's, for the browser tests.
 //!
@@ -9,10 +10,14 @@
 use leptos::prelude::*;
 use serde_json::json;
 
+use crate::analysis::hf_parity::{
+    HfReference, compare_hf_forward, gradient_reference, gradients_by_checkpoint_name,
+};
 use crate::analysis::parity::{ForwardParity, GradientParity, Reference};
 use crate::analysis::parity::{compare_forward, compare_gradients};
-use crate::model::{BackendInfo, Checkpoint, Sidecars};
-use crate::train::{Batch, analyse_batch};
+use crate::model::hf::open_folder;
+use crate::model::{BackendInfo, Checkpoint, Head, Sidecars};
+use crate::train::{Batch, analyse_batch, masked_lm_batch, next_token_batch};
 
 use super::session::start_backend;
 use super::web;
@@ -23,10 +28,13 @@ pub const FIXTURE_ROUTE: &str = "__fixtures";
 /// The fixtures there are (`tests/fixtures/README.md`).
 const FIXTURES: [&str; 2] = ["tiny", "seed"];
 
+/// The HuggingFace fixture folders (`tests/fixtures/hf/`).
+const HF_FIXTURES: [&str; 4] = ["bert-mlm", "bert-plain", "gpt2", "gpt2-bare"];
+
 /// What one check found, and how long its two passes took on the device.
 struct Outcome {
     backend: BackendInfo,
-    forward: ForwardParity,
+    forward: Forward,
     gradients: GradientParity,
     forward_ms: f64,
     analysis_ms: f64,
@@ -40,6 +48,147 @@ async fn fetch(name: &str, suffix: &str) -> Result<Vec<u8>, String> {
 async fn fetch_text(name: &str, suffix: &str) -> Result<String, String> {
     String::from_utf8(fetch(name, suffix).await?)
         .map_err(|_| format!("{name}{suffix} is not UTF-8 text"))
+}
+
+/// The forward comparison of a glassbox fixture or a HuggingFace one.
+enum Forward {
+    Glassbox(ForwardParity),
+    Hf(crate::analysis::hf_parity::HfForwardParity),
+}
+
+impl Forward {
+    fn within_tolerance(&self) -> bool {
+        match self {
+            Self::Glassbox(forward) => forward.within_tolerance(),
+            Self::Hf(forward) => forward.within_tolerance(),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Glassbox(forward) => json!(forward),
+            Self::Hf(forward) => json!(forward),
+        }
+    }
+
+    /// Attention, module outputs (hidden states), logits: each one's largest error.
+    fn largest(&self) -> [f64; 3] {
+        match self {
+            Self::Glassbox(f) => [f.attention.largest, f.modules.largest, f.logits.largest],
+            Self::Hf(f) => [f.attention.largest, f.hidden.largest, f.logits.largest],
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        match self {
+            Self::Glassbox(f) => vec![
+                format!("Attention: {}", f.attention.describe()),
+                format!("Module outputs: {}", f.modules.describe()),
+                format!("Logits: {}", f.logits.describe()),
+            ],
+            Self::Hf(f) => vec![
+                format!("Attention: {}", f.attention.describe()),
+                format!("Hidden states: {}", f.hidden.describe()),
+                format!("Logits: {}", f.logits.describe()),
+            ],
+        }
+    }
+}
+
+/// Opens the HuggingFace fixture folder `hf/{name}` (its `files`, fetched from the test
+/// server) with the page's folder loader and compares a traced run and "analyse one batch"
+/// with `transformers`' numbers, on the page's device.
+async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outcome, String> {
+    if !HF_FIXTURES.contains(&name) {
+        return Err(format!(
+            "there is no HuggingFace fixture called “{name}”: use one of {}",
+            HF_FIXTURES.join(", ")
+        ));
+    }
+    if let Some(file) = files
+        .iter()
+        .find(|file| file.contains('/') || file.starts_with('.'))
+    {
+        return Err(format!("“{file}” is not a file name of the folder"));
+    }
+    let backend = start_backend(force_cpu).await;
+    let mut folder = Vec::new();
+    for file in files {
+        folder.push((
+            format!("{name}/{file}"),
+            fetch(&format!("hf/{name}/{file}"), "").await?,
+        ));
+    }
+    let expected = fetch(&format!("hf/{name}"), ".expected.safetensors").await?;
+    let expected_json = fetch_text(&format!("hf/{name}"), ".expected.json").await?;
+    let reference =
+        HfReference::parse(&expected, &expected_json).map_err(|error| error.to_string())?;
+    let device = &backend.device;
+    let opened = open_folder(folder, device, |_, _| {})
+        .await
+        .map_err(|error| error.to_string())?;
+    let text_b = reference.expected.text_b.as_deref();
+    let tokens = opened.tokenizer.tokenize(&reference.expected.text, text_b);
+    if tokens.ids() != reference.expected.ids {
+        return Err(format!(
+            "the token ids differ from transformers': {:?} vs {:?}",
+            tokens.ids(),
+            reference.expected.ids
+        ));
+    }
+    let started_ms = web::now_ms();
+    let model = &opened.model;
+    let ids = model
+        .token_tensor(&[tokens.ids()], device)
+        .map_err(|e| e.to_string())?;
+    let types = model
+        .type_tensor(&[tokens.segments()], device)
+        .map_err(|e| e.to_string())?;
+    let (logits, recorder) = model.forward_traced_typed(ids, Some(types));
+    let trace = recorder.read().await.map_err(|error| error.to_string())?;
+    let logits = logits
+        .into_data_async()
+        .await
+        .map_err(|error| format!("reading the logits back failed: {error:?}"))?
+        .try_into_vec_as::<f32>()
+        .map_err(|error| format!("the logits are not f32: {error:?}"))?;
+    let forward_ms = web::now_ms() - started_ms;
+    let forward = compare_hf_forward(&reference, &trace, &logits).map_err(|e| e.to_string())?;
+    let analysis = reference
+        .expected
+        .analysis
+        .as_ref()
+        .ok_or("the fixture has no analysed batch (a model without a head)")?;
+    let batch = match model.head {
+        Head::MaskedLm => {
+            let unmasked = reference.expected.text.replace("[MASK]", "Ishmael");
+            let tokens = opened.tokenizer.tokenize(&unmasked, text_b);
+            let mask = opened
+                .tokenizer
+                .token_id("[MASK]")
+                .ok_or("no [MASK] token")?;
+            masked_lm_batch(&tokens, mask)
+                .ok_or("too few tokens to mask")?
+                .0
+        }
+        _ => next_token_batch(&tokens).ok_or("too few tokens")?,
+    };
+    let started_ms = web::now_ms();
+    let result = analyse_batch(model, &batch)
+        .await
+        .map_err(|error| error.to_string())?;
+    let analysis_ms = web::now_ms() - started_ms;
+    let layout = opened.plan.config.layout;
+    let gradients = gradients_by_checkpoint_name(&result.gradients, layout, &analysis.gradients);
+    let gradients = compare_gradients(&gradient_reference(analysis), result.loss, &gradients)
+        .map_err(|error| error.to_string())?;
+    Ok(Outcome {
+        backend,
+        forward: Forward::Hf(forward),
+        gradients,
+        forward_ms,
+        analysis_ms,
+    })
 }
 
 /// Loads fixture `name` with the page's checkpoint loader, runs the traced forward pass and
@@ -99,7 +248,7 @@ async fn check(name: &str, force_cpu: bool) -> Result<Outcome, String> {
         .map_err(|error| error.to_string())?;
     Ok(Outcome {
         backend,
-        forward,
+        forward: Forward::Glassbox(forward),
         gradients,
         forward_ms,
         analysis_ms,
@@ -114,7 +263,7 @@ impl Outcome {
             "fixture": name,
             "backend": self.backend.label,
             "webgpu": self.backend.webgpu,
-            "forward": self.forward,
+            "forward": self.forward.to_json(),
             "gradients": self.gradients,
             "forward_ms": self.forward_ms,
             "analysis_ms": self.analysis_ms,
@@ -135,14 +284,9 @@ impl Outcome {
 
 /// Each quantity's largest error in words, one per line.
 fn summary(outcome: &Outcome) -> String {
-    let forward = &outcome.forward;
     let gradients = &outcome.gradients;
-    let mut lines = vec![
-        format!("Attention: {}", forward.attention.describe()),
-        format!("Module outputs: {}", forward.modules.describe()),
-        format!("Logits: {}", forward.logits.describe()),
-        format!("Loss (relative): {}", gradients.loss.describe()),
-    ];
+    let mut lines = outcome.forward.lines();
+    lines.push(format!("Loss (relative): {}", gradients.loss.describe()));
     for (key, difference) in &gradients.statistics {
         lines.push(format!(
             "Gradient {key} (relative): {}",
@@ -172,13 +316,26 @@ pub fn ParityPage(
     let backend = RwSignal::new(String::new());
     let name = fixture.clone();
     web::spawn(async move {
-        match check(&name, force_cpu).await {
+        let outcome = match name.strip_prefix("hf/") {
+            Some(folder) => {
+                let files: Vec<String> = web::query_param("files")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|file| !file.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                check_hf(folder, &files, force_cpu).await
+            }
+            None => check(&name, force_cpu).await,
+        };
+        match outcome {
             Ok(outcome) => {
                 let forward = &outcome.forward;
+                let [attention, modules, logits] = forward.largest();
                 numbers.set(Some([
-                    forward.attention.largest,
-                    forward.modules.largest,
-                    forward.logits.largest,
+                    attention,
+                    modules,
+                    logits,
                     outcome.largest_gradient_error(),
                     outcome.gradients.loss.largest,
                 ]));

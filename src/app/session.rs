@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
-use crate::model::hf::{self, open_folder};
+use crate::model::hf::{self, open_folder_within};
 use crate::model::{
     BackendInfo, Checkpoint, Head, ModelError, Naming, Sidecars, TextTokenizer, Transformer,
     TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced_typed,
@@ -309,8 +309,15 @@ impl LoadedModel {
         }
         let started_ms = web::now_ms();
         let types = [tokens.segments()];
-        let trace =
-            run_traced_typed(&self.model, &[tokens.ids()], Some(&types), &backend.device).await?;
+        // A model too large for the WebGPU device's buffers was opened on the CPU: it runs
+        // where its weights are.
+        let device = self
+            .model
+            .devices()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| backend.device.clone());
+        let trace = run_traced_typed(&self.model, &[tokens.ids()], Some(&types), &device).await?;
         let forward_ms = web::now_ms() - started_ms;
         Ok(Some(RunResult {
             tokens,
@@ -332,9 +339,12 @@ impl LoadedModel {
             .iter()
             .map(|file| (file.path.clone(), file.clone()))
             .collect();
-        let opened = open_folder(named, &backend.device, |done, total| {
-            progress(done as f64 / total.max(1) as f64);
-        })
+        let (opened, fallback) = open_folder_within(
+            named,
+            &backend.device,
+            backend.max_tensor_bytes,
+            |done, total| progress(done as f64 / total.max(1) as f64),
+        )
         .await
         .map_err(|error| error.to_string())?;
         let folder = files
@@ -346,6 +356,9 @@ impl LoadedModel {
             })
             .unwrap_or_else(|| "model".into());
         let mut provenance = format!("Model: {}.", opened.describe());
+        if let Some(fallback) = fallback {
+            provenance.push_str(&format!(" On this device {fallback}."));
+        }
         let unused: Vec<&str> = opened
             .plan
             .unused

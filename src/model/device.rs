@@ -11,6 +11,9 @@ pub struct BackendInfo {
     pub webgpu: bool,
     /// One line for the status bar, e.g. `WebGPU (google swiftshader)` or `CPU: WebGPU unavailable (…)`.
     pub label: String,
+    /// The largest storage buffer one tensor may occupy on the device
+    /// (`maxStorageBufferBindingSize`: 128 MiB on SwiftShader); `None` on the CPU.
+    pub max_tensor_bytes: Option<u64>,
 }
 
 impl BackendInfo {
@@ -20,6 +23,7 @@ impl BackendInfo {
             device: Device::flex(),
             webgpu: false,
             label: format!("CPU (burn-flex): {reason}"),
+            max_tensor_bytes: None,
         }
     }
 }
@@ -48,10 +52,14 @@ pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
             } else {
                 details.join(" ")
             };
+            let limits = setup.device.limits();
             BackendInfo {
                 device,
                 webgpu: true,
                 label: format!("WebGPU ({details})"),
+                max_tensor_bytes: Some(
+                    u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size),
+                ),
             }
         }
         Err(burn::tensor::wgpu::WgpuInitError::AdapterUnavailable { .. }) => {

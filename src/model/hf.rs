@@ -804,6 +804,29 @@ impl LoadPlan {
         })
     }
 
+    /// The largest tensor the model holds on its device, with its name, in f32 bytes: the
+    /// largest weight, or the logits of an input as long as the model's positions.
+    pub fn largest_tensor(&self) -> (String, u64) {
+        let config = &self.config.config;
+        let weights = self.steps.iter().flat_map(|step| {
+            step.targets.iter().map(|(_, _, shape)| {
+                let values: usize = shape.iter().product();
+                (step.source.clone(), 4 * values as u64)
+            })
+        });
+        let logits = config.has_head().then(|| {
+            let values = config.max_seq_len as u64 * config.vocab_size as u64;
+            (
+                format!("the logits of {} tokens", config.max_seq_len),
+                4 * values,
+            )
+        });
+        weights
+            .chain(logits)
+            .max_by_key(|(_, bytes)| *bytes)
+            .unwrap_or_default()
+    }
+
     /// Bytes of weights the plan reads.
     pub fn bytes(&self) -> u64 {
         self.steps
@@ -1169,17 +1192,40 @@ pub async fn open_folder<S: ByteSource>(
     device: &Device,
     progress: impl FnMut(u64, u64),
 ) -> Result<OpenedModel, HfError> {
+    open_folder_within(files, device, None, progress)
+        .await
+        .map(|(opened, _)| opened)
+}
+
+/// [`open_folder`] onto a device whose tensors may occupy at most `max_tensor_bytes`; a model
+/// with a larger tensor opens on the CPU instead, and the second value says why.
+pub async fn open_folder_within<S: ByteSource>(
+    files: Vec<(String, S)>,
+    device: &Device,
+    max_tensor_bytes: Option<u64>,
+    progress: impl FnMut(u64, u64),
+) -> Result<(OpenedModel, Option<String>), HfError> {
     let folder = sort_folder(files).await?;
     let (plan, tokenizer) = plan_folder(&folder).await?;
+    let (largest, bytes) = plan.largest_tensor();
+    let fallback = max_tensor_bytes.filter(|limit| bytes > *limit).map(|limit| {
+        format!(
+            "it runs on the CPU: {largest} ({bytes} bytes) is over this WebGPU device's {limit}-byte limit for one buffer"
+        )
+    });
+    let cpu = Device::flex();
+    let device = if fallback.is_some() { &cpu } else { device };
     let model = plan.load(&folder.weights, device, progress).await?;
-    Ok(OpenedModel {
+    let files = folder
+        .weights
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect();
+    let opened = OpenedModel {
         model,
         tokenizer,
         plan,
-        files: folder
-            .weights
-            .iter()
-            .map(|(name, _)| name.clone())
-            .collect(),
-    })
+        files,
+    };
+    Ok((opened, fallback))
 }

@@ -9,7 +9,7 @@ use crate::analysis::diagnostics::{
     SPARSITY_THRESHOLD, SavedPart, SortKey, Timing, TrainingMemory, format_bytes, sort_rows,
 };
 use crate::format::group_thousands;
-use crate::model::{Positional, TransformerConfig};
+use crate::model::{Head, Positional, TransformerConfig};
 use crate::train::is_under;
 
 /// Warm-up runs before timing, per benchmark pass.
@@ -126,6 +126,23 @@ pub fn architecture(config: &TransformerConfig, seq: Option<usize>) -> Vec<Archi
             None,
         ));
     }
+    if config.token_types > 0 {
+        blocks.push(block(
+            "token_type_embedding".into(),
+            format!(
+                "{} token types (sentence A/B) [1, {seq}] → [1, {seq}, {d}]",
+                config.token_types
+            ),
+            None,
+        ));
+    }
+    if config.embedding_norm {
+        blocks.push(block(
+            "embedding_norm".into(),
+            format!("LayerNorm over the embeddings' sum [1, {seq}, {d}]"),
+            None,
+        ));
+    }
     for layer in 0..config.num_layers {
         blocks.push(block(
             format!("layers.{layer}"),
@@ -136,14 +153,35 @@ pub fn architecture(config: &TransformerConfig, seq: Option<usize>) -> Vec<Archi
             Some(layer),
         ));
     }
-    blocks.push(block(
-        "output".into(),
-        format!(
-            "output head [1, {seq}, {d}] → [1, {seq}, {}]",
-            config.vocab_size
-        ),
-        None,
-    ));
+    if config.final_norm {
+        blocks.push(block(
+            "final_norm".into(),
+            format!("final LayerNorm [1, {seq}, {d}]"),
+            None,
+        ));
+    }
+    let vocab = config.vocab_size;
+    match config.head {
+        Head::Linear => blocks.push(block(
+            "output".into(),
+            format!("output head [1, {seq}, {d}] → [1, {seq}, {vocab}]"),
+            None,
+        )),
+        // The embedding's own block (and freeze box) stands for the tied head too.
+        Head::TiedEmbedding => {
+            blocks[0].description.push_str(&format!(
+                "; also the output head, tied: [1, {seq}, {d}] → [1, {seq}, {vocab}]"
+            ));
+        }
+        Head::MaskedLm => blocks.push(block(
+            "head_transform".into(),
+            format!(
+                "masked-LM head: dense, activation, LayerNorm, then the tied embedding [1, {seq}, {d}] → [1, {seq}, {vocab}]"
+            ),
+            None,
+        )),
+        Head::None => {}
+    }
     blocks
 }
 

@@ -1,7 +1,7 @@
 // The PyTorch parity fixtures on the page's own code path, in headless Chromium on WebGPU (SwiftShader) and on the CPU fallback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -130,6 +130,34 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
           + `module outputs ${forward.modules.largest.toExponential(2)} (${forward.modules.worst.what}), `
           + `logits ${forward.logits.largest.toExponential(2)}, loss (relative) ${gradients.loss.largest.toExponential(2)}, `
           + `gradient statistics (relative) ${JSON.stringify(largest)}, zero-gradient norms ${gradients.zero_norms.largest.toExponential(2)}; `
+          + `forward ${report.forward_ms.toFixed(0)} ms, analysis ${report.analysis_ms.toFixed(0)} ms`);
+      });
+    }
+
+    for (const name of ['bert-mlm', 'gpt2']) {
+      check(`the HuggingFace ${name} folder matches transformers on ${backend}: attention, hidden states, logits, loss and gradients`, async () => {
+        const files = (await readdir(path.join(FIXTURES, 'hf', name))).join(',');
+        const { report, status } = await runParity(`hf/${name}&files=${files}`);
+        assert.ok(report.backend.startsWith(label), `the page ran on "${report.backend}", expected "${label}…"`);
+        const reference = JSON.parse(await readFile(path.join(FIXTURES, 'hf', `${name}.expected.json`), 'utf8'));
+        const { forward, gradients } = report;
+        assertWithin('attention', forward.attention, TOLERANCE.attention);
+        assertWithin('hidden states', forward.hidden, TOLERANCE.modules);
+        assertWithin('logits', forward.logits, TOLERANCE.logits);
+        assert.ok(forward.attention.compared > 0 && forward.hidden.compared > 0 && forward.logits.compared > 0);
+        assertWithin('loss', gradients.loss, TOLERANCE.loss, 1);
+        assert.ok(Math.abs(gradients.loss.worst.expected - reference.analysis.loss) <= 1e-12 * reference.analysis.loss, 'the page compared with transformers\' loss');
+        for (const key of STATISTICS) assertWithin(`gradient ${key}`, gradients.statistics[key], TOLERANCE.gradient);
+        const largestNorm = Math.max(1, ...Object.values(reference.analysis.gradients).map((gradient) => gradient.norm));
+        assertWithin('gradients zero up to round-off', gradients.zero_norms, TOLERANCE.zeroNorm * largestNorm);
+        assert.equal(gradients.statistics.norm.compared + gradients.zero_norms.compared, Object.keys(reference.analysis.gradients).length,
+          'one gradient per HuggingFace parameter');
+        assert.equal(report.within_tolerance, true);
+        assert.match(status, /^Within tolerance on /);
+        console.log(`${backend} hf/${name} vs transformers, largest differences: attention ${forward.attention.largest.toExponential(2)}, `
+          + `hidden states ${forward.hidden.largest.toExponential(2)}, logits ${forward.logits.largest.toExponential(2)}, `
+          + `loss (relative) ${gradients.loss.largest.toExponential(2)}, gradient statistics (relative) `
+          + `${JSON.stringify(Object.fromEntries(STATISTICS.map((key) => [key, gradients.statistics[key].largest.toExponential(2)])))}; `
           + `forward ${report.forward_ms.toFixed(0)} ms, analysis ${report.analysis_ms.toFixed(0)} ms`);
       });
     }
