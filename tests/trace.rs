@@ -89,3 +89,90 @@ fn the_cli_says_what_is_wrong_and_writes_nothing() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn the_cli_traces_a_huggingface_folder_with_its_module_paths_and_transformers_attention() {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf/bert-mlm");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hf/bert-mlm.expected.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let text = expected["text"].as_str().unwrap();
+    let text_b = expected["text_b"].as_str().unwrap();
+    let out = out_path("bert-trace.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_glassbox-trace"))
+        .args([
+            "--model", folder, "--text", text, "--text-b", text_b, "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let file = TraceFile::parse(&std::fs::read(&out).unwrap()).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    assert_eq!(file.model, "bert-mlm");
+    assert!(file.about.starts_with("BERT"), "{}", file.about);
+    let ids: Vec<u64> = file
+        .tokens
+        .iter()
+        .map(|token| u64::from(token.id))
+        .collect();
+    let want: Vec<u64> = expected["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, want);
+    assert!(
+        file.modules
+            .iter()
+            .any(|capture| capture.path == "bert.encoder.layer.1.intermediate.dense")
+    );
+    // The page opens the same file: its attention is transformers' (checked in tests/hf.rs).
+    let reference = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hf/bert-mlm.expected.safetensors"
+    ))
+    .unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&reference).unwrap();
+    for capture in &file.attention {
+        let want = reference
+            .tensor(&format!("attention.{}", capture.layer))
+            .unwrap();
+        let want: Vec<f32> = want
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let largest = capture
+            .values
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(largest <= 1e-5, "layer {}: {largest}", capture.layer);
+    }
+    // A folder that is not a model is refused in words.
+    let run = Command::new(env!("CARGO_BIN_EXE_glassbox-trace"))
+        .args([
+            "--model",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src"),
+            "--text",
+            "x",
+            "--out",
+        ])
+        .arg(out_path("none.json"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no config.json"));
+}
