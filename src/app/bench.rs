@@ -47,7 +47,7 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
     let long_text = split_words(BUNDLED_CORPUS).join(" ");
     let started = web::now_ms();
     let long = session
-        .run(&long_text, backend)
+        .run(&long_text, None, backend)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the corpus has no tokens")?;

@@ -568,7 +568,7 @@ fn run_benchmark(state: DiagnosticsState) {
     }
     let prepared = state.loaded.with_value(|model| {
         let model = model.as_ref().ok_or("no model is loaded yet")?;
-        let (batch, _) = model.analysis_batch(&state.text.get_untracked())?;
+        let (batch, _) = model.analysis_batch(&state.text.get_untracked(), "")?;
         Ok::<_, String>((model.model.clone(), model.config.clone(), batch))
     });
     let (model, config, batch) = match prepared {

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use burn::module::Module;
+
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::hf::{self, open_folder_within};
 use crate::model::{

@@ -103,7 +103,7 @@ pub fn ModelBar(explorer: Explorer) -> impl IntoView {
                     on:change=on_open />
             </label>
             <label class="file-button">"Open model folder…"
-                <input id="open-folder" type="file" webkitdirectory="" multiple
+                <input id="open-folder" type="file" prop:webkitdirectory=true multiple
                     aria-label="Open a HuggingFace model folder (BERT or GPT-2: config.json, model.safetensors, tokenizer.json); nothing is uploaded"
                     on:change=on_open />
             </label>
