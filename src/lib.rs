@@ -11,6 +11,7 @@ pub mod format;
 pub mod model;
 pub mod page;
 pub mod share;
+pub mod structure;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

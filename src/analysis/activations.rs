@@ -2,7 +2,7 @@
 //! sample, and the feed-forward neurons that are zero for every token (dead neurons).
 
 use super::Summary;
-use crate::model::{Role, Site, Trace};
+use crate::structure::{Role, Site, Trace};
 
 /// Bins of every activation histogram.
 pub const HISTOGRAM_BINS: usize = 50;
@@ -268,7 +268,7 @@ impl DeadHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Capture;
+    use crate::structure::Capture;
 
     #[test]
     fn histogram_counts_every_finite_value_once() {

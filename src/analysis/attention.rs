@@ -1,7 +1,7 @@
 //! Per-head views of one layer's attention: maps, averages, similarity, entropy and flow edges.
 
 use super::matrix::Matrix;
-use crate::model::trace::AttentionCapture;
+use crate::structure::trace::AttentionCapture;
 
 /// One query→key weight kept for the flow chart.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use super::Summary;
 use super::activations::{HISTOGRAM_BINS, Histogram};
-use crate::model::{Activation, Head, NormPosition, Positional, Trace, TransformerConfig};
+use crate::structure::{Activation, Head, NormPosition, Positional, Trace, TransformerConfig};
 
 /// The FLOP convention in one sentence, for the page to show beside the numbers.
 pub const FLOP_CONVENTION: &str = "a multiply-add counts 2 FLOPs, as torch.utils.flop_counter; \
@@ -906,7 +906,7 @@ pub fn sort_rows(rows: &mut [LeafRow], key: SortKey, descending: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttentionCapture, Capture};
+    use crate::structure::{AttentionCapture, Capture};
 
     /// vocab 10, d 4, 2 heads, d_ff 8, 1 layer: small enough to count by hand.
     fn small() -> TransformerConfig {
@@ -1105,7 +1105,7 @@ mod tests {
                 values: vec![0.0; 18],
             }],
             modules: vec![Capture {
-                role: crate::model::Role::Embedding,
+                role: crate::structure::Role::Embedding,
                 layer: None,
                 path: "embedding".into(),
                 shape: vec![1, 3, 4],

@@ -13,8 +13,8 @@ use super::parity::{
     ParityError, Reference,
 };
 use super::stats::Summary;
-use crate::model::hf::source_of;
-use crate::model::{Layout, Role, Site, Trace};
+use crate::structure::layout::source_of;
+use crate::structure::{Layout, Role, Site, Trace};
 
 /// One text of the tokenizer table and HuggingFace's ids for it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -6,7 +6,7 @@
 //! leaving out heads that park most of their weight on one position (a first-token, `[CLS]` or
 //! `[SEP]` sink), which are sharp without telling anything about the input.
 
-use crate::model::AttentionCapture;
+use crate::structure::AttentionCapture;
 
 /// A head that puts more than this share of its weight, averaged over queries, on one key
 /// position is a sink.

@@ -13,8 +13,8 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
 
 use super::gradients::ParameterGradient;
-use crate::model::trace::fixture_names;
-use crate::model::{NormPosition, Trace};
+use crate::structure::trace::fixture_names;
+use crate::structure::{NormPosition, Trace};
 
 /// Largest absolute error allowed in an attention weight.
 pub const ATTENTION_TOLERANCE: f64 = 1e-5;
@@ -476,8 +476,8 @@ pub fn compare_gradients(
 mod tests {
     use super::*;
     use crate::analysis::Summary;
-    use crate::model::AttentionCapture;
-    use crate::model::{Capture, Role};
+    use crate::structure::AttentionCapture;
+    use crate::structure::{Capture, Role};
 
     fn tensor(shape: &[usize], values: &[f64]) -> ExpectedTensor {
         ExpectedTensor {

@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use crate::analysis::diagnostics::{attention_overtakes, flops_over_lengths};
     use crate::charts::test_support::svg_text_count;
-    use crate::model::TransformerConfig;
+    use crate::structure::TransformerConfig;
     use plotters::prelude::IntoDrawingArea;
     use plotters_svg::SVGBackend;
 

@@ -348,8 +348,8 @@ pub fn encode_checkpoint(
 
 /// The config as the compact JSON stored in checkpoints.
 pub fn config_json(config: &TransformerConfig) -> String {
-    // burn's Config derives serde; the compact form keeps the metadata one line.
-    serde_json::to_string(config).unwrap_or_else(|_| config.to_string())
+    // Plain serde data with finite numbers: the compact form keeps the metadata one line.
+    serde_json::to_string(config).unwrap_or_default()
 }
 
 /// Parses a glassbox config JSON and checks that it can build a model.
@@ -369,15 +369,9 @@ pub fn parse_config(json: &str) -> Result<TransformerConfig, CheckpointError> {
             )));
         }
     }
-    // burn's Config derive does not apply `#[config(default)]` when deserialising: start from
-    // the defaults of a complete config and lay the given fields over them.
-    let mut merged = match serde_json::to_value(TransformerConfig::new(1, 1, 1, 1, 1)) {
-        Ok(serde_json::Value::Object(defaults)) => defaults,
-        _ => serde_json::Map::new(),
-    };
-    merged.extend(given);
+    // Fields left out take their defaults (serde's `default` on each).
     let config: TransformerConfig =
-        serde_json::from_value(serde_json::Value::Object(merged)).map_err(bad)?;
+        serde_json::from_value(serde_json::Value::Object(given)).map_err(bad)?;
     config.validate().map_err(CheckpointError::BadConfig)?;
     Ok(config)
 }

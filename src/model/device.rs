@@ -58,7 +58,9 @@ pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
                 webgpu: true,
                 label: format!("WebGPU ({details})"),
                 max_tensor_bytes: Some(
-                    u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size),
+                    limits
+                        .max_storage_buffer_binding_size
+                        .min(limits.max_buffer_size),
                 ),
             }
         }

@@ -25,8 +25,9 @@ use super::checkpoint::{dtype_named, parameter_shapes, to_f32};
 use super::config::{Activation, Head, NormPosition, Positional, TransformerConfig};
 use super::error::ModelError;
 use super::hf_tokenizer::{HfTokenizer, TokenizerError, TokenizerFiles};
-use super::layout::Layout;
 use super::transformer::Transformer;
+use crate::structure::layout::Layout;
+pub use crate::structure::layout::{SourceOf, Transform, source_of};
 
 /// Largest model folder opened: GPT-2 small is 548 MB, BERT-base 440 MB. In wasm32's 4 GiB
 /// an f32 model of this size, its gradients and Adam's two moments just fit; an f16 file
@@ -400,157 +401,6 @@ fn check_heads(
             field: heads_name.into(),
             reason: format!("is {heads}, which does not divide {width_name} {width}"),
         })
-    }
-}
-
-/// How a checkpoint tensor becomes a glassbox parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
-    /// As stored.
-    Copy,
-    /// `[out, in]` → `[in, out]` (`nn.Linear`).
-    Transpose,
-    /// Part `part` of `parts` equal slices along the last axis (GPT-2's packed `c_attn`).
-    Split {
-        /// Which slice.
-        part: usize,
-        /// How many.
-        parts: usize,
-    },
-}
-
-/// Where a glassbox parameter comes from: candidate names (the first one present is used,
-/// e.g. `LayerNorm.weight` or the old `LayerNorm.gamma`) and the transform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceOf {
-    /// Names in the checkpoint, in order of preference.
-    pub names: Vec<String>,
-    /// Layout change.
-    pub transform: Transform,
-}
-
-/// The checkpoint tensor a glassbox parameter (`layers.2.attn.query.weight`) comes from, in
-/// `layout`'s names; `None` for a glassbox layout or a path the family does not have.
-pub fn source_of(layout: Layout, path: &str) -> Option<SourceOf> {
-    match layout {
-        Layout::Glassbox => None,
-        Layout::Bert { prefixed } => bert_source(path, if prefixed { "bert." } else { "" }),
-        Layout::Gpt2 { prefixed } => gpt2_source(path, if prefixed { "transformer." } else { "" }),
-    }
-}
-
-fn one(name: String, transform: Transform) -> Option<SourceOf> {
-    Some(SourceOf {
-        names: vec![name],
-        transform,
-    })
-}
-
-/// A LayerNorm's parameter under both of BERT's names.
-fn norm(module: &str, leaf: &str) -> Option<SourceOf> {
-    let (new, old) = match leaf {
-        "gamma" => ("weight", "gamma"),
-        "beta" => ("bias", "beta"),
-        _ => return None,
-    };
-    Some(SourceOf {
-        names: vec![format!("{module}.{new}"), format!("{module}.{old}")],
-        transform: Transform::Copy,
-    })
-}
-
-fn linear(module: &str, leaf: &str) -> Option<SourceOf> {
-    match leaf {
-        "weight" => one(format!("{module}.weight"), Transform::Transpose),
-        "bias" => one(format!("{module}.bias"), Transform::Copy),
-        _ => None,
-    }
-}
-
-fn bert_source(path: &str, prefix: &str) -> Option<SourceOf> {
-    let embeddings = format!("{prefix}embeddings");
-    match path {
-        "embedding.weight" => {
-            return one(
-                format!("{embeddings}.word_embeddings.weight"),
-                Transform::Copy,
-            );
-        }
-        "position_embedding.weight" => {
-            return one(
-                format!("{embeddings}.position_embeddings.weight"),
-                Transform::Copy,
-            );
-        }
-        "token_type_embedding.weight" => {
-            return one(
-                format!("{embeddings}.token_type_embeddings.weight"),
-                Transform::Copy,
-            );
-        }
-        "head_bias" => return one("cls.predictions.bias".into(), Transform::Copy),
-        _ => {}
-    }
-    let (module, leaf) = path.rsplit_once('.')?;
-    if module == "embedding_norm" {
-        return norm(&format!("{embeddings}.LayerNorm"), leaf);
-    }
-    if let Some(part) = module.strip_prefix("head_transform.") {
-        let head = "cls.predictions.transform";
-        return match part {
-            "dense" => linear(&format!("{head}.dense"), leaf),
-            "norm" => norm(&format!("{head}.LayerNorm"), leaf),
-            _ => None,
-        };
-    }
-    let (layer, part) = module.strip_prefix("layers.")?.split_once('.')?;
-    let base = format!("{prefix}encoder.layer.{layer}");
-    match part {
-        "attn.query" | "attn.key" | "attn.value" => {
-            let which = part.trim_start_matches("attn.");
-            linear(&format!("{base}.attention.self.{which}"), leaf)
-        }
-        "attn.output" => linear(&format!("{base}.attention.output.dense"), leaf),
-        "norm1" => norm(&format!("{base}.attention.output.LayerNorm"), leaf),
-        "ff.linear1" => linear(&format!("{base}.intermediate.dense"), leaf),
-        "ff.linear2" => linear(&format!("{base}.output.dense"), leaf),
-        "norm2" => norm(&format!("{base}.output.LayerNorm"), leaf),
-        _ => None,
-    }
-}
-
-fn gpt2_source(path: &str, prefix: &str) -> Option<SourceOf> {
-    match path {
-        "embedding.weight" => return one(format!("{prefix}wte.weight"), Transform::Copy),
-        "position_embedding.weight" => return one(format!("{prefix}wpe.weight"), Transform::Copy),
-        _ => {}
-    }
-    let (module, leaf) = path.rsplit_once('.')?;
-    let conv = |module: String, transform: Transform| match leaf {
-        "weight" | "bias" => one(format!("{module}.{leaf}"), transform),
-        _ => None,
-    };
-    let ln = |module: String| match leaf {
-        "gamma" => one(format!("{module}.weight"), Transform::Copy),
-        "beta" => one(format!("{module}.bias"), Transform::Copy),
-        _ => None,
-    };
-    if module == "final_norm" {
-        return ln(format!("{prefix}ln_f"));
-    }
-    let (layer, part) = module.strip_prefix("layers.")?.split_once('.')?;
-    let base = format!("{prefix}h.{layer}");
-    let split = |part| Transform::Split { part, parts: 3 };
-    match part {
-        "attn.query" => conv(format!("{base}.attn.c_attn"), split(0)),
-        "attn.key" => conv(format!("{base}.attn.c_attn"), split(1)),
-        "attn.value" => conv(format!("{base}.attn.c_attn"), split(2)),
-        "attn.output" => conv(format!("{base}.attn.c_proj"), Transform::Copy),
-        "norm1" => ln(format!("{base}.ln_1")),
-        "norm2" => ln(format!("{base}.ln_2")),
-        "ff.linear1" => conv(format!("{base}.mlp.c_fc"), Transform::Copy),
-        "ff.linear2" => conv(format!("{base}.mlp.c_proj"), Transform::Copy),
-        _ => None,
     }
 }
 

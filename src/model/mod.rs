@@ -1,32 +1,31 @@
-//! The model layer: a configurable Transformer encoder in burn, its traced forward pass, the
-//! tokenizer and device selection. Nothing here knows about the page.
+//! The model layer: the Transformer in burn, built from the plain description in
+//! [`crate::structure`] (re-exported here), its traced forward pass, checkpoints and
+//! HuggingFace folders, the tokenizers and device selection. Nothing here knows about the page.
 
 mod capture;
 pub mod checkpoint;
-mod config;
 mod device;
 mod error;
 pub mod hf;
 pub mod hf_tokenizer;
-pub mod layout;
 pub mod paths;
 mod text;
 mod tokenizer;
-pub mod trace;
 pub mod trace_file;
 mod transformer;
 
+pub use crate::structure::{
+    Activation, AttentionCapture, Capture, Head, Layout, NormPosition, Positional, Role, Site,
+    Trace, TransformerConfig, config, layout, trace,
+};
 pub use capture::{RecordedOutput, Recorder};
 pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
-pub use config::{Activation, Head, NormPosition, Positional, TransformerConfig};
 pub use device::BackendInfo;
 #[cfg(target_arch = "wasm32")]
 pub use device::init_browser_device;
 pub use error::ModelError;
-pub use layout::Layout;
 pub use text::TextTokenizer;
 pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
-pub use trace::{AttentionCapture, Capture, Role, Site, Trace};
 pub use trace_file::{TraceFile, TraceFileError};
 pub use transformer::{EncoderLayer, FeedForward, HeadTransform, Transformer};
 

@@ -9,7 +9,7 @@ use crate::analysis::diagnostics::{
     SPARSITY_THRESHOLD, SavedPart, SortKey, Timing, TrainingMemory, format_bytes, sort_rows,
 };
 use crate::format::group_thousands;
-use crate::model::{Head, Positional, TransformerConfig};
+use crate::structure::{Head, Positional, TransformerConfig};
 use crate::train::is_under;
 
 /// Warm-up runs before timing, per benchmark pass.

@@ -579,7 +579,7 @@ mod tests {
 
     #[test]
     fn each_view_gets_the_maps_it_draws() {
-        use crate::model::AttentionCapture;
+        use crate::structure::AttentionCapture;
         // One layer, two heads over two tokens: head 0 looks back, head 1 looks at itself.
         let attention = AttentionCapture {
             layer: 0,

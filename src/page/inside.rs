@@ -228,7 +228,7 @@ mod tests {
     use crate::analysis::activations::ModuleActivation;
     use crate::analysis::gradients::{GradientProblem, detect};
     use crate::analysis::stats::Summary;
-    use crate::model::{Role, Site};
+    use crate::structure::{Role, Site};
 
     fn gradient(path: &str, norm: f64) -> ParameterGradient {
         ParameterGradient {

@@ -70,7 +70,7 @@ pub fn heading(head: Head) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Capture;
+    use crate::structure::Capture;
 
     fn token(id: u32, display: &str) -> Token {
         Token {

@@ -4,7 +4,7 @@
 
 use strum::{EnumString, IntoStaticStr, VariantArray};
 
-use crate::model::{Activation, NormPosition, TransformerConfig};
+use crate::structure::{Activation, NormPosition, TransformerConfig};
 use crate::train::{OptimizerChoice, Problem, ScheduleChoice, TaskKind, TrainConfig};
 
 /// The model preset the form trains, or `custom` for its size fields.

@@ -318,7 +318,7 @@ pub fn seconds_words(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Activation;
+    use crate::structure::Activation;
     use crate::train::{OptimizerChoice, Problem, ScheduleChoice};
 
     fn paused_run() -> RunSettings {

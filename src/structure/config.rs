@@ -1,11 +1,21 @@
-//! Configuration of the glassbox Transformer encoder and its named presets.
+//! The configuration of a glassbox Transformer and its named presets: plain data (serde), so
+//! that analysis and the page read a model's structure without burn.
 
-use burn::config::Config;
+use serde::{Deserialize, Serialize};
 
 /// Non-linearity between the two feed-forward linears; its lower-case name (`relu`, `gelu`,
 /// `sigmoid`) is what the training form and URLs use.
 #[derive(
-    Config, Debug, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum Activation {
@@ -23,7 +33,16 @@ pub enum Activation {
 /// Where each LayerNorm sits relative to its residual connection; its lower-case name (`post`,
 /// `pre`, `none`) is what the training form and URLs use.
 #[derive(
-    Config, Debug, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum NormPosition {
@@ -36,7 +55,7 @@ pub enum NormPosition {
 }
 
 /// How token positions enter the model.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Positional {
     /// No positional signal: the seed chapter's demo model has none.
     None,
@@ -47,7 +66,7 @@ pub enum Positional {
 }
 
 /// What turns the last layer's output into vocabulary logits.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Head {
     /// A linear layer of its own with a bias, `[d_model, vocab_size]`: glassbox's models.
     Linear,
@@ -60,8 +79,9 @@ pub enum Head {
     None,
 }
 
-/// Shape and behaviour of a [`Transformer`](super::Transformer).
-#[derive(Config, Debug, PartialEq)]
+/// Shape and behaviour of a Transformer (`model::Transformer` builds one from it). Fields
+/// with a default may be left out of its JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransformerConfig {
     /// Number of token ids the embedding and the output head know.
     pub vocab_size: usize,
@@ -74,49 +94,143 @@ pub struct TransformerConfig {
     /// Number of encoder layers.
     pub num_layers: usize,
     /// Longest sequence the positional encoding covers, and the tokenizer's cut-off.
-    #[config(default = 512)]
+    #[serde(default = "default_max_seq_len")]
     pub max_seq_len: usize,
     /// Feed-forward non-linearity.
-    #[config(default = "Activation::Relu")]
+    #[serde(default = "default_activation")]
     pub activation: Activation,
     /// LayerNorm placement.
-    #[config(default = "NormPosition::Post")]
+    #[serde(default = "default_norm_position")]
     pub norm_position: NormPosition,
     /// Positional encoding.
-    #[config(default = "Positional::None")]
+    #[serde(default = "default_positional")]
     pub positional: Positional,
     /// Whether each query may only attend to itself and earlier keys.
-    #[config(default = false)]
+    #[serde(default = "default_false")]
     pub causal: bool,
     /// Dropout in training; the traced forward runs without it so the weights shown are exact.
-    #[config(default = 0.0)]
+    #[serde(default = "default_dropout")]
     pub dropout: f64,
     /// LayerNorm epsilon; 1e-5 matches PyTorch.
-    #[config(default = 1e-5)]
+    #[serde(default = "default_layer_norm_eps")]
     pub layer_norm_eps: f64,
     /// Whether each sub-layer's output is added to its input (the residual connection).
     /// Without it, gradients reach the lower layers only through every layer above.
-    #[config(default = true)]
+    #[serde(default = "default_true")]
     pub residual: bool,
     /// Rows of the token-type (segment) embedding; 0 for none. BERT has 2: sentence A and B.
-    #[config(default = 0)]
+    #[serde(default = "default_zero")]
     pub token_types: usize,
     /// Whether a LayerNorm follows the sum of the embeddings (BERT).
-    #[config(default = false)]
+    #[serde(default = "default_false")]
     pub embedding_norm: bool,
     /// Whether a LayerNorm follows the last layer (pre-LN stacks such as GPT-2's `ln_f`).
-    #[config(default = false)]
+    #[serde(default = "default_false")]
     pub final_norm: bool,
     /// How logits are made.
-    #[config(default = "Head::Linear")]
+    #[serde(default = "default_head")]
     pub head: Head,
     /// First position id (RoBERTa counts positions from `padding_idx + 1`); the learned
     /// position table has `position_offset + max_seq_len` rows.
-    #[config(default = 0)]
+    #[serde(default = "default_zero")]
     pub position_offset: usize,
 }
 
+fn default_max_seq_len() -> usize {
+    512
+}
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+fn default_norm_position() -> NormPosition {
+    NormPosition::Post
+}
+fn default_positional() -> Positional {
+    Positional::None
+}
+fn default_false() -> bool {
+    false
+}
+fn default_true() -> bool {
+    true
+}
+fn default_dropout() -> f64 {
+    0.0
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-5
+}
+fn default_zero() -> usize {
+    0
+}
+fn default_head() -> Head {
+    Head::Linear
+}
+
+/// `with_field(value)` builders for the fields that have a default.
+macro_rules! builders {
+    ($($field:ident: $type:ty => $with:ident),* $(,)?) => {
+        impl TransformerConfig {
+            $(
+                #[doc = concat!("This config with `", stringify!($field), "` set.")]
+                #[must_use]
+                pub fn $with(mut self, $field: $type) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+builders! {
+    max_seq_len: usize => with_max_seq_len,
+    activation: Activation => with_activation,
+    norm_position: NormPosition => with_norm_position,
+    positional: Positional => with_positional,
+    causal: bool => with_causal,
+    dropout: f64 => with_dropout,
+    layer_norm_eps: f64 => with_layer_norm_eps,
+    residual: bool => with_residual,
+    token_types: usize => with_token_types,
+    embedding_norm: bool => with_embedding_norm,
+    final_norm: bool => with_final_norm,
+    head: Head => with_head,
+    position_offset: usize => with_position_offset,
+}
+
 impl TransformerConfig {
+    /// A config of these sizes with every other field at its default: post-LN ReLU encoder,
+    /// no positions, not causal, no dropout, residuals on, a linear head of its own.
+    pub fn new(
+        vocab_size: usize,
+        d_model: usize,
+        num_heads: usize,
+        d_ff: usize,
+        num_layers: usize,
+    ) -> Self {
+        Self {
+            vocab_size,
+            d_model,
+            num_heads,
+            d_ff,
+            num_layers,
+            max_seq_len: default_max_seq_len(),
+            activation: default_activation(),
+            norm_position: default_norm_position(),
+            positional: default_positional(),
+            causal: false,
+            dropout: default_dropout(),
+            layer_norm_eps: default_layer_norm_eps(),
+            residual: true,
+            token_types: 0,
+            embedding_norm: false,
+            final_norm: false,
+            head: default_head(),
+            position_offset: 0,
+        }
+    }
+
     /// The seed chapter's demo model: `nn.Embedding(1000, 256)`, four
     /// `nn.TransformerEncoderLayer(d_model=256, nhead=8, dim_feedforward=1024)` (ReLU,
     /// post-LN, no positional encoding) and `nn.Linear(256, 1000)`: 3,672,040 parameters.
