@@ -3,7 +3,7 @@
 
 glassbox loads real models from a HuggingFace folder (``config.json``,
 ``model.safetensors``, the tokenizer files).  There is no model hub here, so
-this script makes four tiny models from scratch with ``transformers`` itself,
+this script makes five tiny models from scratch with ``transformers`` itself,
 random-initialised from fixed seeds, with tokenizers trained by the
 ``tokenizers`` library on the bundled corpus ``assets/corpus/moby_dick_ch1-3.txt``:
 
@@ -28,20 +28,33 @@ random-initialised from fixed seeds, with tokenizers trained by the
     ``h.{i}.attn.bias`` (F32 ``[1, 1, 64, 64]``, lower triangular); its
     tokenizer is only ``vocab.json`` + ``merges.txt`` (``#version: 0.2`` and one
     ``a b`` merge a line).
+``roberta-mlm/``
+    ``RobertaForMaskedLM``, 2 layers, 4 heads, hidden 32, byte-level BPE (vocab
+    512) with ``<s>``=0 ``<pad>``=1 ``</s>``=2 ``<unk>``=3 ``<mask>``=4 (lstrip, as
+    roberta-base's) and RoBERTa's post-processor (``<s> A </s></s> B </s>``, one token
+    type).  Positions count from ``pad_token_id + 1`` = 2 (``max_position_embeddings``
+    130, 128 usable: the analysis pair is 69 tokens).  Names ``roberta.*`` and ``lm_head.{dense,layer_norm,bias}``; the
+    decoder weight is tied to the word embeddings and its bias to ``lm_head.bias``,
+    neither is in the file.
 
 Each folder holds only what a user's HF folder holds.  Beside it, for the
 browser test to pick the folder whole, lie the references:
 
 * ``<name>.expected.safetensors``: ``input_ids`` (I64 ``[1, S]``),
-  ``token_type_ids`` (I64, BERT only), ``attention.{l}`` ``[1, heads, S, S]``
+  ``token_type_ids`` (I64, BERT and RoBERTa; all 0 for RoBERTa), ``attention.{l}`` ``[1, heads, S, S]``
   (eager attention), ``hidden.{l}`` for ``l = 0..=layers`` (HF's
   ``output_hidden_states``: 0 is the embeddings output; for GPT-2 the last one
   is after ``ln_f``), ``logits`` ``[1, S, vocab]`` where there is a head
   (gpt2-bare: the tied head ``hidden @ wte.T``), ``pooler`` ``[1, hidden]``
   for bert-plain.
 * ``<name>.expected.json``: text, ids, tokens, parameter count, top-5
-  predictions, a tokenizer table over awkward strings and the "analyse one
-  batch" loss with per-parameter gradient statistics.
+  predictions, a tokenizer table over awkward strings, the "analyse one
+  batch" loss with per-parameter gradient statistics, and ``flops`` /
+  ``flops_by_op`` / ``flops_seq``: ``torch.utils.flop_counter.FlopCounterMode``'s
+  count (a multiply-add is 2; eager attention, so QK^T and PV are matrix products)
+  for the reference forward at batch 1 and its sequence length (bert-plain: the
+  ``BertModel`` forward, pooler included; gpt2-bare: the tied LM-head model).
+  RoBERTa's also holds ``position_ids``, the positions it used (from 2).
 
 The script asserts that reloading each folder with ``from_pretrained``
 reproduces the outputs (the folder is complete), and that the tokenizer
@@ -70,7 +83,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from torch.utils.flop_counter import FlopCounterMode
 
 import transformers
 from transformers import (
@@ -83,6 +97,9 @@ from transformers import (
     GPT2LMHeadModel,
     GPT2Model,
     GPT2TokenizerFast,
+    RobertaConfig,
+    RobertaForMaskedLM,
+    RobertaTokenizerFast,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +111,7 @@ RELOAD_ATOL = 1e-6
 
 TEXT = "Call me Ishmael. Some years ago, never mind how long precisely, I thought I would sail about."
 TEXT_MASKED = "Call me [MASK]. Some years ago, never mind how long precisely, I thought I would sail about."
+TEXT_MASKED_ROBERTA = "Call me <mask>. Some years ago, never mind how long precisely, I thought I would sail about."
 TEXT_B = "It is a way I have of driving off the spleen."
 
 TABLE_TEXTS = [
@@ -110,6 +128,8 @@ TABLE_TEXTS = [
 
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 GPT2_SPECIAL = "<|endoftext|>"
+# RoBERTa's specials and ids: <s>=0, <pad>=1, </s>=2, <unk>=3; <mask> is 4 here (last in roberta-base).
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 # Common to every model: no dropout, sharp attention (initializer_range 0.3).
 COMMON = {"initializer_range": 0.3}
@@ -138,11 +158,31 @@ GPT2_COMMON = dict(
     attn_pdrop=0.0,
 )
 
+ROBERTA_COMMON = dict(
+    COMMON,
+    hidden_size=32,
+    num_attention_heads=4,
+    intermediate_size=64,
+    # Positions count from padding_idx + 1 = 2, so 130 rows leave 128 usable.  (66, i.e. 64
+    # usable as in the BERT fixtures, is too few: with a 512-token byte-level BPE the unmasked
+    # pair of the analysis batch is 69 tokens; the masked reference pair is 63.)
+    max_position_embeddings=130,
+    type_vocab_size=1,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
+
 MODELS = {
     "bert-mlm": {"kind": "bert", "cls": BertForMaskedLM, "seed": 2024, "layers": 2},
     "bert-plain": {"kind": "bert", "cls": BertModel, "seed": 2025, "layers": 3},
     "gpt2": {"kind": "gpt2", "cls": GPT2LMHeadModel, "seed": 2026, "layers": 2},
     "gpt2-bare": {"kind": "gpt2", "cls": GPT2Model, "seed": 2027, "layers": 2},
+    "roberta-mlm": {"kind": "roberta", "cls": RobertaForMaskedLM, "seed": 2028, "layers": 2},
 }
 
 
@@ -250,6 +290,34 @@ def train_bpe() -> Tokenizer:
     return tok
 
 
+def train_roberta_bpe() -> Tokenizer:
+    """Byte-level BPE as for GPT-2 (vocab 512), with RoBERTa's five specials first and its post-processor."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=ROBERTA_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus_lines(), trainer)
+    assert tok.get_vocab_size() == 512
+    ids = {t: tok.token_to_id(t) for t in ROBERTA_SPECIALS}
+    assert ids == {t: i for i, t in enumerate(ROBERTA_SPECIALS)}, ids
+    # roberta-base's <mask>: lstrip (it takes the space before it), matched before normalisation.
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)])
+    # As RobertaTokenizerFast sets it: trim_offsets=True, add_prefix_space=False.
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", ids["</s>"]), ("<s>", ids["<s>"]), trim_offsets=True, add_prefix_space=False
+    )
+    added = {t["content"]: t for t in json.loads(tok.to_str())["added_tokens"]}
+    assert list(added) == ROBERTA_SPECIALS and all(t["special"] and not t["normalized"] for t in added.values())
+    assert [t for t, a in added.items() if a["lstrip"] or a["rstrip"]] == ["<mask>"] and not added["<mask>"]["rstrip"]
+    assert tok.get_vocab_size() == 512
+    return tok
+
+
 def write_special_tokens_map(folder: Path, mapping: dict) -> None:
     (folder / "special_tokens_map.json").write_text(json.dumps(mapping, indent=2, sort_keys=True) + "\n")
 
@@ -299,8 +367,47 @@ def save_gpt2_tokenizer(tok: Tokenizer, folder: Path, bare: bool) -> None:
     assert all(len(m.split(" ")) == 2 for m in merges[1:] if m), "merges.txt is not one `a b` pair a line"
 
 
+def save_roberta_tokenizer(tok: Tokenizer, folder: Path) -> None:
+    """RobertaTokenizerFast(tokenizer_object=...).save_pretrained, plus the legacy files.
+
+    (In transformers 5 RobertaTokenizerFast is RobertaTokenizer, tokenizers-backed.)  As for GPT-2,
+    vocab.json + merges.txt (and special_tokens_map.json) are written as transformers 4 wrote them.
+    """
+    hf = RobertaTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(tok.to_str()),
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token=AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True),
+        add_prefix_space=False,
+        trim_offsets=True,
+        # The usable positions (roberta-base: 514 rows, 512).
+        model_max_length=ROBERTA_COMMON["max_position_embeddings"] - ROBERTA_COMMON["pad_token_id"] - 1,
+    )
+    hf.save_pretrained(folder)
+    tok.model.save(str(folder))
+    merges = (folder / "merges.txt").read_text(encoding="utf-8").split("\n")
+    assert merges[0] == "#version: 0.2", merges[0]
+    assert all(len(m.split(" ")) == 2 for m in merges[1:] if m), "merges.txt is not one `a b` pair a line"
+    mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False, "single_word": False}
+    write_special_tokens_map(folder, {
+        "bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "mask_token": mask,
+        "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>",
+    })
+    saved = json.loads((folder / "tokenizer.json").read_text())
+    assert saved["padding"] is None and saved["truncation"] is None
+    assert saved["post_processor"] == {
+        "type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0], "trim_offsets": True, "add_prefix_space": False,
+    }, saved["post_processor"]
+    mask_saved = [t for t in saved["added_tokens"] if t["content"] == "<mask>"]
+    assert len(mask_saved) == 1 and mask_saved[0]["id"] == 4 and mask_saved[0]["lstrip"], mask_saved
+
+
 def load_tokenizer(kind: str, folder: Path):
-    cls = BertTokenizerFast if kind == "bert" else GPT2TokenizerFast
+    cls = {"bert": BertTokenizerFast, "gpt2": GPT2TokenizerFast, "roberta": RobertaTokenizerFast}[kind]
     return cls.from_pretrained(folder)
 
 
@@ -339,6 +446,8 @@ def tokenizer_table(kind: str, raw: Tokenizer, hf, auto) -> list[dict]:
 def make_config(spec: dict, vocab: int):
     if spec["kind"] == "bert":
         return BertConfig(vocab_size=vocab, num_hidden_layers=spec["layers"], **BERT_COMMON)
+    if spec["kind"] == "roberta":
+        return RobertaConfig(vocab_size=vocab, num_hidden_layers=spec["layers"], **ROBERTA_COMMON)
     return GPT2Config(vocab_size=vocab, n_layer=spec["layers"], bos_token_id=0, eos_token_id=0, **GPT2_COMMON)
 
 
@@ -379,6 +488,28 @@ def forward(model, ids: torch.Tensor, tt: torch.Tensor | None) -> dict:
         kwargs["token_type_ids"] = tt
     with torch.no_grad():
         return model(**kwargs)
+
+
+def count_flops(name: str, net, ids: torch.Tensor, tt: torch.Tensor | None, logits, out) -> tuple[int, dict]:
+    """FlopCounterMode's total and per-op counts (a multiply-add is 2) for the forward giving the logits.
+
+    Eager attention, so QK^T and PV are counted as the matrix products (bmm/matmul) they are.
+    bert-plain: BertModel's forward (last hidden state; it runs its pooler too).  gpt2-bare: the
+    LM-head model with tied weights, which made its logits.
+    """
+    assert net.config._attn_implementation == "eager"
+    counter = FlopCounterMode(display=False)
+    with counter:
+        again = forward(net, ids, tt)
+    if logits is not None:
+        assert torch.equal(again.logits, logits), f"{name}: the counted forward differs"
+    else:
+        assert torch.equal(again.last_hidden_state, out.last_hidden_state), f"{name}: the counted forward differs"
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts()["Global"].items()}
+    by_op = dict(sorted(by_op.items()))
+    total = int(counter.get_total_flops())
+    assert total == sum(by_op.values()) and total > 0, (total, by_op)
+    return total, by_op
 
 
 def safetensors_keys(path: Path) -> list[str]:
@@ -430,10 +561,12 @@ def build(name: str, spec: dict, trained: dict) -> dict:
     # ---- tokenizer ------------------------------------------------------------------
     if kind == "bert":
         save_bert_tokenizer(trained["wordpiece"], folder, fixed_padding=(name == "bert-plain"))
+    elif kind == "roberta":
+        save_roberta_tokenizer(trained["roberta"], folder)
     else:
         save_gpt2_tokenizer(trained["bpe"], folder, bare=(name == "gpt2-bare"))
     hf_tok = load_tokenizer(kind, folder)
-    raw = raw_tokenizer(kind, folder, trained["wordpiece" if kind == "bert" else "bpe"])
+    raw = raw_tokenizer(kind, folder, trained[{"bert": "wordpiece", "gpt2": "bpe", "roberta": "roberta"}[kind]])
     vocab = raw.get_vocab_size()
     assert len(hf_tok) == vocab, (len(hf_tok), vocab)
 
@@ -459,17 +592,29 @@ def build(name: str, spec: dict, trained: dict) -> dict:
     elif name == "gpt2-bare":
         assert not any(k.startswith("transformer.") for k in keys), keys
         add_old_gpt2_buffers(st, model.config.n_layer, model.config.n_positions)
+    elif name == "roberta-mlm":
+        assert model.lm_head.decoder.weight is model.roberta.embeddings.word_embeddings.weight
+        assert model.lm_head.decoder.bias is model.lm_head.bias
+        assert "lm_head.decoder.weight" not in keys, "tied MLM decoder was saved"
+        allowed = ("roberta.embeddings.", "roberta.encoder.layer.", "lm_head.dense.", "lm_head.layer_norm.")
+        assert all(k.startswith(allowed) or k == "lm_head.bias" for k in keys), keys
+        assert "lm_head.bias" in keys and "lm_head.decoder.bias" not in keys, keys
+        assert not any(k.startswith("roberta.pooler.") for k in keys), keys
     file_keys = safetensors_keys(st)
     # What a user's code would call (needs config.json for gpt2-bare, which has no tokenizer_config.json).
     auto_tok = AutoTokenizer.from_pretrained(folder)
 
     # ---- inputs -----------------------------------------------------------------------
-    if kind == "bert":
-        text = TEXT_MASKED if name == "bert-mlm" else TEXT
+    if kind in ("bert", "roberta"):
+        text = {"bert-mlm": TEXT_MASKED, "roberta-mlm": TEXT_MASKED_ROBERTA}.get(name, TEXT)
         enc = raw.encode(text, TEXT_B)
         assert hf_tok(text, TEXT_B)["input_ids"] == enc.ids
         ids_list, tt_list = enc.ids, enc.type_ids
         text_b = TEXT_B
+        if kind == "roberta":
+            # One token type: RobertaProcessing gives type 0 to both sentences.
+            assert tt_list == [0] * len(ids_list), tt_list
+            assert hf_tok(text, TEXT_B, return_token_type_ids=True)["token_type_ids"] == tt_list
     else:
         text = TEXT
         ids_list = raw.encode(text).ids
@@ -484,7 +629,8 @@ def build(name: str, spec: dict, trained: dict) -> dict:
     layers = spec["layers"]
     captured = {}
     blocks = model.encoder.layer if name == "bert-plain" else (
-        model.bert.encoder.layer if kind == "bert" else (model.h if name == "gpt2-bare" else model.transformer.h))
+        model.bert.encoder.layer if kind == "bert" else (
+            model.roberta.encoder.layer if kind == "roberta" else (model.h if name == "gpt2-bare" else model.transformer.h)))
     hook = blocks[-1].register_forward_hook(lambda m, i, o: captured.__setitem__("last", o[0] if isinstance(o, tuple) else o))
     out = forward(model, ids, tt)
     hook.remove()
@@ -516,7 +662,7 @@ def build(name: str, spec: dict, trained: dict) -> dict:
 
     # ---- logits -----------------------------------------------------------------------
     lm = None
-    if name == "bert-mlm":
+    if name in ("bert-mlm", "roberta-mlm"):
         logits = out.logits
     elif name == "gpt2":
         logits = out.logits
@@ -542,6 +688,22 @@ def build(name: str, spec: dict, trained: dict) -> dict:
         for k, v in expected.items()
     }
 
+    # ---- RoBERTa's positions: padding_idx + 1 + (cumsum of non-pad - 1) ---------------------
+    position_ids = None
+    if kind == "roberta":
+        pad = model.config.pad_token_id
+        pos = model.roberta.embeddings.create_position_ids_from_input_ids(ids, pad)
+        assert torch.equal(pos, ((ids != pad).long().cumsum(1)) * (ids != pad).long() + pad)
+        assert pad not in ids_list and torch.equal(pos[0], torch.arange(pad + 1, pad + 1 + seq))
+        assert seq + pad + 1 <= model.config.max_position_embeddings
+        with torch.no_grad():
+            explicit = model(input_ids=ids, token_type_ids=tt, position_ids=pos).logits
+        assert torch.equal(explicit, logits), "position ids differ from RoBERTa's own"
+        position_ids = pos[0].tolist()
+
+    # ---- FLOPs of the reference forward (batch 1) ------------------------------------------
+    flops, flops_by_op = count_flops(name, lm if name == "gpt2-bare" else model, ids, tt, logits, out)
+
     # ---- reload the folder: it must be complete ---------------------------------------
     reloaded, info = spec["cls"].from_pretrained(folder, attn_implementation="eager", output_loading_info=True)
     reloaded.eval()
@@ -563,8 +725,8 @@ def build(name: str, spec: dict, trained: dict) -> dict:
 
     # ---- top-5 ------------------------------------------------------------------------
     top5 = {}
-    if name == "bert-mlm":
-        mask_id = raw.token_to_id("[MASK]")
+    if name in ("bert-mlm", "roberta-mlm"):
+        mask_id = raw.token_to_id("[MASK]" if kind == "bert" else "<mask>")
         positions = [p for p, t in enumerate(ids_list) if t == mask_id]
         assert len(positions) == 1
     elif kind == "gpt2":
@@ -578,11 +740,11 @@ def build(name: str, spec: dict, trained: dict) -> dict:
 
     # ---- analysis: loss and gradients --------------------------------------------------
     analysis = None
-    if name == "bert-mlm":
+    if name in ("bert-mlm", "roberta-mlm"):
         enc = raw.encode(TEXT, TEXT_B)
         orig, tts = enc.ids, enc.type_ids
         specials = enc.special_tokens_mask
-        mask_id = raw.token_to_id("[MASK]")
+        mask_id = raw.token_to_id("[MASK]" if kind == "bert" else "<mask>")
         masked, labels, masked_positions = list(orig), [-100] * len(orig), []
         j = 0
         for p, s in enumerate(specials):
@@ -593,6 +755,8 @@ def build(name: str, spec: dict, trained: dict) -> dict:
                 masked_positions.append(p)
             j += 1
         assert masked_positions
+        usable = model.config.max_position_embeddings - (model.config.pad_token_id + 1 if kind == "roberta" else 0)
+        assert len(masked) <= usable, f"{name}: the analysis batch has {len(masked)} tokens, {usable} positions"
         model.zero_grad(set_to_none=True)
         loss = model(
             input_ids=torch.tensor([masked]), token_type_ids=torch.tensor([tts]), labels=torch.tensor([labels])
@@ -643,7 +807,11 @@ def build(name: str, spec: dict, trained: dict) -> dict:
         "ids": ids_list,
         "tokens": hf_tok.convert_ids_to_tokens(ids_list),
         "token_type_ids": tt_list,
+        **({"position_ids": position_ids} if position_ids is not None else {}),
         "num_parameters": model.num_parameters(),
+        "flops": flops,
+        "flops_by_op": flops_by_op,
+        "flops_seq": seq,
         "hidden_last_after_final_norm": after_norm,
         "safetensors_keys": file_keys,
         "top5": top5,
@@ -666,7 +834,7 @@ def main() -> None:
     set_determinism()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     print(f"transformers {transformers.__version__}; writing to {OUT_DIR.relative_to(ROOT)}/")
-    trained = {"wordpiece": train_wordpiece(), "bpe": train_bpe()}
+    trained = {"wordpiece": train_wordpiece(), "bpe": train_bpe(), "roberta": train_roberta_bpe()}
     summaries = {name: build(name, spec, trained) for name, spec in MODELS.items()}
     for name, s in summaries.items():
         loss = "-" if s["loss"] is None else f"{s['loss']:.6f}"

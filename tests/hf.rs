@@ -48,7 +48,7 @@ fn reference(name: &str) -> HfReference {
     HfReference::parse(&tensors, &json).unwrap()
 }
 
-const MODELS: [&str; 4] = ["bert-mlm", "bert-plain", "gpt2", "gpt2-bare"];
+const MODELS: [&str; 5] = ["bert-mlm", "bert-plain", "gpt2", "gpt2-bare", "roberta-mlm"];
 
 #[test]
 fn token_ids_equal_huggingfaces_for_every_text_of_the_table() {
@@ -206,6 +206,7 @@ fn check_forward(name: &str) {
         Layout::Bert { prefixed: true } => "bert.encoder.layer.1.intermediate.dense",
         Layout::Bert { prefixed: false } => "encoder.layer.1.intermediate.dense",
         Layout::Gpt2 { prefixed: true } => "transformer.h.1.mlp.c_fc",
+        Layout::Roberta { prefixed: true } => "roberta.encoder.layer.1.intermediate.dense",
         _ => "h.1.mlp.c_fc",
     };
     assert_eq!(label(Role::FeedForwardHidden, 1), expected_label);
@@ -239,9 +240,9 @@ fn check_gradients(name: &str) {
     let batch = match opened.model.head {
         Head::MaskedLm => {
             // The reference masks the unmasked text: the same rule must pick the same tokens.
-            let unmasked = reference.expected.text.replace("[MASK]", "Ishmael");
+            let (mask_token, mask) = opened.tokenizer.mask().unwrap();
+            let unmasked = reference.expected.text.replace(mask_token, "Ishmael");
             let tokens = opened.tokenizer.tokenize(&unmasked, text_b);
-            let mask = opened.tokenizer.token_id("[MASK]").unwrap();
             let (batch, masked) = masked_lm_batch(&tokens, mask).unwrap();
             assert_eq!(batch.inputs[0], analysis.input_ids);
             assert_eq!(Some(masked), analysis.masked_positions);
@@ -272,6 +273,50 @@ fn check_gradients(name: &str) {
 #[test]
 fn analysing_one_masked_lm_batch_matches_transformers_loss_and_gradients() {
     check_gradients("bert-mlm");
+}
+
+#[test]
+fn roberta_with_its_position_offset_and_lm_head_matches_transformers() {
+    check_forward("roberta-mlm");
+    check_gradients("roberta-mlm");
+    let opened = open(folder_files("roberta-mlm")).unwrap();
+    assert_eq!(opened.plan.config.config.position_offset, 2);
+    assert_eq!(opened.plan.config.config.max_seq_len, 128);
+    assert_eq!(
+        opened.tokenizer.mask().map(|(token, _)| token),
+        Some("<mask>")
+    );
+}
+
+#[test]
+fn roberta_builds_its_tokenizer_from_vocab_json_and_merges_txt() {
+    let read =
+        |file: &str| std::fs::read_to_string(format!("{FIXTURES}/roberta-mlm/{file}")).unwrap();
+    let (vocab, merges) = (read("vocab.json"), read("merges.txt"));
+    let files = TokenizerFiles {
+        vocab_json: Some(&vocab),
+        merges_txt: Some(&merges),
+        ..TokenizerFiles::default()
+    };
+    let tokenizer = HfTokenizer::from_files(files, "RoBERTa", 10_000).unwrap();
+    let reference = reference("roberta-mlm");
+    for row in &reference.expected.tokenizer_table {
+        assert_eq!(
+            tokenizer.tokenize(&row.text, None).ids(),
+            row.ids,
+            "{:?}",
+            row.text
+        );
+    }
+    let pair = tokenizer.tokenize(
+        &reference.expected.text,
+        reference.expected.text_b.as_deref(),
+    );
+    assert_eq!(
+        pair.ids(),
+        reference.expected.ids,
+        "the pair with its <mask>"
+    );
 }
 
 #[test]
@@ -593,6 +638,16 @@ fn the_diagnostics_formulas_count_what_the_loaded_model_holds() {
         assert_eq!(
             parameter_count(config),
             opened.model.parameter_count() as u64,
+            "{name}"
+        );
+        // The matrix products are what torch's FlopCounterMode counts for the same forward (a
+        // BertModel runs its pooler, which glassbox does not load: 2·d² more).
+        let reference = reference(name);
+        let seq = reference.expected.ids.len();
+        let pooler = if name == "bert-plain" { 2 * 32 * 32 } else { 0 };
+        assert_eq!(
+            forward_flops(config, 1, seq).matmul_total() + pooler,
+            reference.expected.flops.unwrap(),
             "{name}"
         );
         // The head's matrix product is there exactly when the model has a head.

@@ -62,6 +62,9 @@ pub struct HfExpected {
     pub token_type_ids: Option<Vec<u32>>,
     /// HuggingFace's `num_parameters()`.
     pub num_parameters: u64,
+    /// `torch.utils.flop_counter.FlopCounterMode`'s total for the forward of the text.
+    #[serde(default)]
+    pub flops: Option<u64>,
     /// Whether HuggingFace's last hidden state is after the final LayerNorm (GPT-2's is).
     pub hidden_last_after_final_norm: bool,
     /// Top-5 token ids by position (every position for GPT-2, the masks for BERT).

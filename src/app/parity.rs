@@ -29,7 +29,7 @@ pub const FIXTURE_ROUTE: &str = "__fixtures";
 const FIXTURES: [&str; 2] = ["tiny", "seed"];
 
 /// The HuggingFace fixture folders (`tests/fixtures/hf/`).
-const HF_FIXTURES: [&str; 4] = ["bert-mlm", "bert-plain", "gpt2", "gpt2-bare"];
+const HF_FIXTURES: [&str; 5] = ["bert-mlm", "bert-plain", "gpt2", "gpt2-bare", "roberta-mlm"];
 
 /// What one check found, and how long its two passes took on the device.
 struct Outcome {
@@ -161,12 +161,9 @@ async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outco
         .ok_or("the fixture has no analysed batch (a model without a head)")?;
     let batch = match model.head {
         Head::MaskedLm => {
-            let unmasked = reference.expected.text.replace("[MASK]", "Ishmael");
+            let (mask_token, mask) = opened.tokenizer.mask().ok_or("no mask token")?;
+            let unmasked = reference.expected.text.replace(mask_token, "Ishmael");
             let tokens = opened.tokenizer.tokenize(&unmasked, text_b);
-            let mask = opened
-                .tokenizer
-                .token_id("[MASK]")
-                .ok_or("no [MASK] token")?;
             masked_lm_batch(&tokens, mask)
                 .ok_or("too few tokens to mask")?
                 .0

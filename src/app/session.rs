@@ -371,13 +371,17 @@ impl LoadedModel {
         if !unused.is_empty() {
             provenance.push_str(&format!(" Not used: {}.", unused.join(", ")));
         }
-        provenance.push_str(match opened.plan.config.config.head {
-            Head::MaskedLm => " Put [MASK] in the text to see its top-5 predictions.",
-            Head::TiedEmbedding => " The top-5 next tokens are shown at each position.",
+        provenance.push_str(&match opened.plan.config.config.head {
+            Head::MaskedLm => format!(
+                " Put {} in the text to see its top-5 predictions.",
+                opened.tokenizer.mask().map_or("[MASK]", |(token, _)| token)
+            ),
+            Head::TiedEmbedding => " The top-5 next tokens are shown at each position.".into(),
             Head::None => {
                 " It has no language-model head: no predictions, and no loss to differentiate."
+                    .into()
             }
-            Head::Linear => "",
+            Head::Linear => String::new(),
         });
         for assumption in &opened.tokenizer.assumptions {
             provenance.push_str(&format!(" Tokenizer: {assumption}."));
@@ -407,9 +411,7 @@ fn hf_analysis_batch(
     let tokens = tokenizer.tokenize(text, pair);
     match config.head {
         Head::MaskedLm => {
-            let mask = tokenizer
-                .token_id("[MASK]")
-                .ok_or("the tokenizer has no [MASK] token")?;
+            let (_, mask) = tokenizer.mask().ok_or("the tokenizer has no mask token")?;
             let (batch, masked) = masked_lm_batch(&tokens, mask).ok_or_else(|| {
                 format!("Type at least {MASK_EVERY} words: every {MASK_EVERY}th token is masked and predicted in the analysed batch.")
             })?;

@@ -38,7 +38,7 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
 /// The `model_type`s glassbox opens.
-pub const SUPPORTED: &[&str] = &["bert", "gpt2"];
+pub const SUPPORTED: &[&str] = &["bert", "gpt2", "roberta"];
 
 /// A file's bytes, read by range: a `File` in the page, bytes in memory natively.
 pub trait ByteSource {
@@ -183,6 +183,8 @@ pub enum HfError {
 pub enum Family {
     /// `bert`.
     Bert,
+    /// `roberta`: BERT with positions counted from `pad_token_id + 1`.
+    Roberta,
     /// `gpt2`.
     Gpt2,
 }
@@ -288,6 +290,14 @@ pub fn parse_config(json: &str, names: &BTreeSet<String>) -> Result<HfConfig, Hf
                 Layout::Bert { prefixed },
             )
         }
+        "roberta" => {
+            let prefixed = names.iter().any(|name| name.starts_with("roberta."));
+            (
+                Family::Roberta,
+                roberta_config(&config, names)?,
+                Layout::Roberta { prefixed },
+            )
+        }
         "gpt2" => {
             let prefixed = names.iter().any(|name| name.starts_with("transformer."));
             (
@@ -310,7 +320,35 @@ pub fn parse_config(json: &str, names: &BTreeSet<String>) -> Result<HfConfig, Hf
     })
 }
 
+/// RoBERTa: BERT's blocks, one token type, positions from `pad_token_id + 1` (so
+/// `max_position_embeddings - pad_token_id - 1` usable ones) and its head as `lm_head`.
+fn roberta_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerConfig, HfError> {
+    let offset = optional_size(config, "pad_token_id", 1)? + 1;
+    let positions = size(config, "max_position_embeddings")?;
+    let Some(usable) = positions.checked_sub(offset).filter(|usable| *usable > 0) else {
+        return Err(refuse(
+            "max_position_embeddings",
+            "leaves no position after RoBERTa's offset of pad_token_id + 1",
+        ));
+    };
+    let has_mlm = names.iter().any(|name| name.starts_with("lm_head."));
+    let base = bert_like(config, has_mlm, 1, 1e-5)?;
+    Ok(base.with_max_seq_len(usable).with_position_offset(offset))
+}
+
 fn bert_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerConfig, HfError> {
+    let has_mlm = names
+        .iter()
+        .any(|name| name.starts_with("cls.predictions."));
+    bert_like(config, has_mlm, 2, 1e-12)
+}
+
+fn bert_like(
+    config: &Value,
+    has_mlm: bool,
+    default_types: usize,
+    default_eps: f64,
+) -> Result<TransformerConfig, HfError> {
     if config.get("is_decoder").and_then(Value::as_bool) == Some(true) {
         return Err(refuse(
             "is_decoder",
@@ -327,9 +365,6 @@ fn bert_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerCo
             "is not `absolute`: glassbox has learned absolute positions only",
         ));
     }
-    let has_mlm = names
-        .iter()
-        .any(|name| name.starts_with("cls.predictions."));
     let heads = size(config, "num_attention_heads")?;
     let width = size(config, "hidden_size")?;
     check_heads(width, heads, "hidden_size", "num_attention_heads")?;
@@ -344,8 +379,8 @@ fn bert_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerCo
     .with_activation(activation(config, "hidden_act", "gelu")?)
     .with_norm_position(NormPosition::Post)
     .with_positional(Positional::Learned)
-    .with_layer_norm_eps(epsilon(config, "layer_norm_eps", 1e-12)?)
-    .with_token_types(optional_size(config, "type_vocab_size", 2)?)
+    .with_layer_norm_eps(epsilon(config, "layer_norm_eps", default_eps)?)
+    .with_token_types(optional_size(config, "type_vocab_size", default_types)?)
     .with_embedding_norm(true)
     .with_head(if has_mlm { Head::MaskedLm } else { Head::None }))
 }
@@ -409,9 +444,15 @@ fn check_heads(
 fn ignorable(family: Family, name: &str) -> Option<&'static str> {
     let leaf = name
         .strip_prefix("bert.")
+        .or_else(|| name.strip_prefix("roberta."))
         .or_else(|| name.strip_prefix("transformer."))
         .unwrap_or(name);
     match family {
+        Family::Roberta if leaf == "embeddings.position_ids" => Some("buffer"),
+        Family::Roberta if leaf.starts_with("pooler.") => Some("pooler (not used by the views)"),
+        Family::Roberta if leaf == "lm_head.decoder.weight" || leaf == "lm_head.decoder.bias" => {
+            Some("tied")
+        }
         Family::Bert if leaf == "embeddings.position_ids" => Some("buffer"),
         Family::Bert if leaf.starts_with("pooler.") => Some("pooler (not used by the views)"),
         Family::Bert if leaf.starts_with("cls.seq_relationship.") => {
@@ -714,8 +755,18 @@ impl LoadPlan {
                     dtype: step.entry.dtype.clone(),
                 })?;
             drop(bytes);
+            let mut values = Some(values);
             for (path, transform, shape) in &step.targets {
-                let values = transformed(&values, &step.entry.shape, *transform);
+                // A tensor used as stored moves to the device without a second host copy.
+                let values = match (transform, step.targets.len(), values.take()) {
+                    (Transform::Copy, 1, Some(values)) => values,
+                    (_, _, Some(kept)) => {
+                        let out = transformed(&kept, &step.entry.shape, *transform);
+                        values = Some(kept);
+                        out
+                    }
+                    (_, _, None) => Vec::new(),
+                };
                 let count = values.len();
                 loaded.insert(
                     path.clone(),
@@ -1013,6 +1064,7 @@ pub async fn plan_folder<S: ByteSource>(
     let text = |name: &str| folder.texts.get(name).map(String::as_str);
     let family = match config.family {
         Family::Bert => "BERT",
+        Family::Roberta => "RoBERTa",
         Family::Gpt2 => "GPT-2",
     };
     let tokenizer = HfTokenizer::from_files(

@@ -139,7 +139,11 @@ impl HfTokenizer {
         } else if let (Some(vocab), Some(merges)) = (files.vocab_json, files.merges_txt) {
             (
                 "vocab.json",
-                byte_level_document(parse_json("vocab.json", vocab)?, merges)?,
+                byte_level_document(
+                    parse_json("vocab.json", vocab)?,
+                    merges,
+                    family == "RoBERTa",
+                )?,
             )
         } else if files.vocab_json.is_some() {
             return Err(bad("vocab.json", "it needs `merges.txt` beside it"));
@@ -204,6 +208,13 @@ impl HfTokenizer {
             .values()
             .max()
             .map_or(0, |id| *id as usize + 1)
+    }
+
+    /// The mask token (`[MASK]` for BERT, `<mask>` for RoBERTa) and its id, if there is one.
+    pub fn mask(&self) -> Option<(&'static str, u32)> {
+        ["[MASK]", "<mask>"]
+            .into_iter()
+            .find_map(|token| Some((token, self.inner.token_to_id(token)?)))
     }
 
     /// The id of `token`, if the tokenizer has it (`[MASK]`, `<|endoftext|>`).
@@ -414,8 +425,9 @@ fn wordpiece_document(
 }
 
 /// GPT-2's pipeline over `vocab.json` and `merges.txt`, reading merges in the old (`a b`
-/// per line, after a `#version` line) form.
-fn byte_level_document(vocab: Value, merges: &str) -> Result<Value, TokenizerError> {
+/// per line, after a `#version` line) form; RoBERTa's (`roberta`) adds `<s> … </s>` around
+/// the text, as `RobertaTokenizer` does.
+fn byte_level_document(vocab: Value, merges: &str, roberta: bool) -> Result<Value, TokenizerError> {
     let Value::Object(vocab) = vocab else {
         return Err(bad("vocab.json", "it is not a JSON object of token → id"));
     };
@@ -453,19 +465,46 @@ fn byte_level_document(vocab: Value, merges: &str) -> Result<Value, TokenizerErr
         }
         pairs.push(json!([left, right]));
     }
+    const ROBERTA_SPECIALS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
     let specials: Vec<(String, u32)> = vocab
         .iter()
-        .filter(|(token, _)| token.starts_with("<|") && token.ends_with("|>"))
+        .filter(|(token, _)| {
+            (token.starts_with("<|") && token.ends_with("|>"))
+                || (roberta && ROBERTA_SPECIALS.contains(&token.as_str()))
+        })
         .filter_map(|(token, id)| Some((token.clone(), id.as_u64()? as u32)))
         .collect();
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false,
                             "trim_offsets": true, "use_regex": true});
+    let id_of = |token: &str| specials.iter().find(|(t, _)| t == token).map(|(_, id)| *id);
+    let post_processor = if roberta {
+        let (Some(cls), Some(sep)) = (id_of("<s>"), id_of("</s>")) else {
+            return Err(bad(
+                "vocab.json",
+                "a RoBERTa vocabulary needs `<s>` and `</s>`",
+            ));
+        };
+        json!({"type": "RobertaProcessing", "sep": ["</s>", sep], "cls": ["<s>", cls],
+               "trim_offsets": true, "add_prefix_space": false})
+    } else {
+        byte_level.clone()
+    };
+    let mut added = added_tokens(&specials);
+    // RoBERTa's `<mask>` takes the space before it, as `RobertaTokenizer` declares it.
+    if let Value::Array(tokens) = &mut added {
+        for token in tokens
+            .iter_mut()
+            .filter(|token| token["content"] == "<mask>")
+        {
+            token["lstrip"] = json!(true);
+        }
+    }
     Ok(json!({
         "version": "1.0",
-        "added_tokens": added_tokens(&specials),
+        "added_tokens": added,
         "normalizer": null,
         "pre_tokenizer": byte_level,
-        "post_processor": byte_level,
+        "post_processor": post_processor,
         "decoder": byte_level,
         "model": {"type": "BPE", "dropout": null, "unk_token": null,
                   "continuing_subword_prefix": null, "end_of_word_suffix": null,
@@ -516,7 +555,7 @@ mod tests {
     #[test]
     fn old_merges_that_name_unknown_tokens_are_refused_by_line() {
         let vocab = json!({"a": 0, "b": 1, "ab": 2});
-        let error = byte_level_document(vocab, "#version: 0.2\na b\na c\n").unwrap_err();
+        let error = byte_level_document(vocab, "#version: 0.2\na b\na c\n", false).unwrap_err();
         assert!(error.to_string().contains("line 3 merges `c`"), "{error}");
     }
 }

@@ -59,11 +59,11 @@ pub fn prediction_rows(
     Some((rows, more))
 }
 
-/// The panel's heading for a model whose head is `head`.
-pub fn heading(head: Head) -> &'static str {
+/// The panel's heading for a model whose head is `head` and whose mask token is `mask`.
+pub fn heading(head: Head, mask: &str) -> String {
     match head {
-        Head::MaskedLm => "Top-5 predictions at each [MASK]",
-        _ => "Top-5 next-token predictions after each position",
+        Head::MaskedLm => format!("Top-5 predictions at each {mask}"),
+        _ => "Top-5 next-token predictions after each position".into(),
     }
 }
 

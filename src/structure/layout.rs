@@ -18,6 +18,11 @@ pub enum Layout {
         /// Whether names start with `bert.`.
         prefixed: bool,
     },
+    /// HuggingFace RoBERTa: BERT's names under `roberta.`, its masked-LM head as `lm_head`.
+    Roberta {
+        /// Whether names start with `roberta.`.
+        prefixed: bool,
+    },
     /// HuggingFace GPT-2 (`h.2.mlp.c_fc`), with or without the `transformer.` prefix that
     /// `GPT2LMHeadModel` checkpoints carry.
     Gpt2 {
@@ -33,6 +38,10 @@ impl Layout {
         match self {
             Self::Glassbox => glassbox_path(site, norm),
             Self::Bert { prefixed } => prefix(prefixed, "bert.", bert_path(site)),
+            Self::Roberta { prefixed } => {
+                let path = bert_path(site).replace("cls.predictions", "lm_head");
+                prefix(prefixed, "roberta.", path)
+            }
             Self::Gpt2 { prefixed } => prefix(prefixed, "transformer.", gpt2_path(site)),
         }
     }
@@ -42,6 +51,7 @@ impl Layout {
         match self {
             Self::Glassbox => "glassbox",
             Self::Bert { .. } => "BERT",
+            Self::Roberta { .. } => "RoBERTa",
             Self::Gpt2 { .. } => "GPT-2",
         }
     }
@@ -49,7 +59,7 @@ impl Layout {
 
 fn prefix(prefixed: bool, prefix: &str, path: String) -> String {
     // The heads sit beside the prefixed body (`cls.predictions`, `lm_head`).
-    if prefixed && !path.starts_with("cls.") && path != "lm_head" {
+    if prefixed && !path.starts_with("cls.") && !path.starts_with("lm_head") {
         format!("{prefix}{path}")
     } else {
         path
@@ -157,7 +167,12 @@ pub struct SourceOf {
 pub fn source_of(layout: Layout, path: &str) -> Option<SourceOf> {
     match layout {
         Layout::Glassbox => None,
-        Layout::Bert { prefixed } => bert_source(path, if prefixed { "bert." } else { "" }),
+        Layout::Bert { prefixed } => {
+            bert_source(path, if prefixed { "bert." } else { "" }, &BERT_HEAD)
+        }
+        Layout::Roberta { prefixed } => {
+            bert_source(path, if prefixed { "roberta." } else { "" }, &ROBERTA_HEAD)
+        }
         Layout::Gpt2 { prefixed } => gpt2_source(path, if prefixed { "transformer." } else { "" }),
     }
 }
@@ -190,7 +205,26 @@ fn linear(module: &str, leaf: &str) -> Option<SourceOf> {
     }
 }
 
-fn bert_source(path: &str, prefix: &str) -> Option<SourceOf> {
+/// Where a BERT-like masked-LM head keeps its parts.
+struct MaskedLmNames {
+    bias: &'static str,
+    dense: &'static str,
+    norm: &'static str,
+}
+
+const BERT_HEAD: MaskedLmNames = MaskedLmNames {
+    bias: "cls.predictions.bias",
+    dense: "cls.predictions.transform.dense",
+    norm: "cls.predictions.transform.LayerNorm",
+};
+
+const ROBERTA_HEAD: MaskedLmNames = MaskedLmNames {
+    bias: "lm_head.bias",
+    dense: "lm_head.dense",
+    norm: "lm_head.layer_norm",
+};
+
+fn bert_source(path: &str, prefix: &str, head: &MaskedLmNames) -> Option<SourceOf> {
     let embeddings = format!("{prefix}embeddings");
     match path {
         "embedding.weight" => {
@@ -211,7 +245,7 @@ fn bert_source(path: &str, prefix: &str) -> Option<SourceOf> {
                 Transform::Copy,
             );
         }
-        "head_bias" => return one("cls.predictions.bias".into(), Transform::Copy),
+        "head_bias" => return one(head.bias.into(), Transform::Copy),
         _ => {}
     }
     let (module, leaf) = path.rsplit_once('.')?;
@@ -219,10 +253,9 @@ fn bert_source(path: &str, prefix: &str) -> Option<SourceOf> {
         return norm(&format!("{embeddings}.LayerNorm"), leaf);
     }
     if let Some(part) = module.strip_prefix("head_transform.") {
-        let head = "cls.predictions.transform";
         return match part {
-            "dense" => linear(&format!("{head}.dense"), leaf),
-            "norm" => norm(&format!("{head}.LayerNorm"), leaf),
+            "dense" => linear(head.dense, leaf),
+            "norm" => norm(head.norm, leaf),
             _ => None,
         };
     }

@@ -170,6 +170,18 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.deepEqual(await predictions(), want.top5, 'top-5 at the [MASK]');
     });
 
+    check('RoBERTa opens from its folder: positions from 2, <s> … </s></s> … </s> pairs, <mask> predictions and attention are transformers\'', async () => {
+      const want = await expected('roberta-mlm');
+      await openModel('#open-folder', path.join(HF, 'roberta-mlm'));
+      assert.match(await page.textContent('#provenance'), /RoBERTa .*2 layers × 4 heads, width 32, 39,360 parameters, stored as F32.* Put <mask> in the text/);
+      assert.ok(await page.$eval('#text-b', (box) => box.checkVisibility()), 'RoBERTa takes sentence B');
+      await runText(want.text, want.text_b);
+      assert.deepEqual(await shownTokens(), want.tokens.map(byteLevelDisplay));
+      await assertTraceMatches('roberta-mlm', want.ids);
+      assert.deepEqual(await predictions(), want.top5, 'top-5 at the <mask>');
+      assert.match(await page.textContent('#predictions h3'), /at each <mask>/);
+    });
+
     check('a BERT encoder without a head (MiniLM-like, old gamma/beta names, padded tokenizer) opens and says it has no head', async () => {
       const want = await expected('bert-plain');
       await openModel('#open-folder', path.join(HF, 'bert-plain'));

@@ -19,7 +19,7 @@ const TOLERANCE = {
   logits: 1e-4, // absolute
   gradient: 1e-4, // relative to max(|reference|, the gradient's scale)
   loss: 1e-5, // relative
-  zeroNorm: 1e-7, // a gradient PyTorch has as zero up to round-off must have a norm below this, times the largest reference norm (at least 1)
+  zeroNorm: 1e-6, // a gradient zero up to round-off (a key bias's) must have a norm below this, times the largest reference norm (at least 1)
 };
 const STATISTICS = ['mean', 'std', 'min', 'max', 'norm'];
 
@@ -135,7 +135,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       });
     }
 
-    for (const name of ['bert-mlm', 'gpt2']) {
+    for (const name of ['bert-mlm', 'gpt2', 'roberta-mlm']) {
       check(`the HuggingFace ${name} folder matches transformers on ${backend}: attention, hidden states, logits, loss and gradients`, async () => {
         const files = (await readdir(path.join(FIXTURES, 'hf', name))).join(',');
         const { report, status } = await runParity(`hf/${name}&files=${files}`);

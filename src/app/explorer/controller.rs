@@ -57,7 +57,8 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     page_model.provenance.set(model.provenance.clone());
     fit_controls(explorer, model.config.num_layers, model.config.num_heads);
     page_model.max_tokens.set(model.tokenizer.max_len());
-    page_model.takes_pair.set(model.config.token_types > 1);
+    // BERT (two token types) and RoBERTa (one, pairs split by `</s></s>`) read sentence pairs.
+    page_model.takes_pair.set(model.config.token_types > 0);
     if let Some(probe) = &model.probe_text {
         view.text.set(probe.clone());
     }

@@ -36,7 +36,7 @@ pub fn StatusLine(explorer: Explorer) -> impl IntoView {
     view! {
         <p class="status" aria-live="polite">
             <span id="backend">{move || explorer.model.backend_label.get()}</span>
-            <span id="forward">{line}</span>
+            <span id="forward" data-ms=move || run.result.get().map(|result| format!("{:.1}", result.forward_ms))>{line}</span>
         </p>
     }
 }
@@ -291,22 +291,24 @@ pub fn Predictions(explorer: Explorer) -> impl IntoView {
         model.loaded.with_value(|loaded| {
             let loaded = loaded.as_ref()?;
             let tokenizer = loaded.tokenizer.hf()?;
-            let mask = tokenizer.token_id("[MASK]");
+            let mask = tokenizer.mask();
+            let mask_token = mask.map_or("[MASK]", |(token, _)| token);
+            let mask = mask.map(|(_, id)| id);
             let head = loaded.config.head;
             let (rows, more) =
                 prediction_rows(head, &result.tokens.tokens, &result.trace, mask, |id| {
                     tokenizer.token_text(id)
                 })?;
-            Some((heading(head), rows, more))
+            Some((heading(head, mask_token), rows, more, mask_token))
         })
     };
     move || {
-        rows().map(|(title, rows, more)| {
+        rows().map(|(title, rows, more, mask_token)| {
             let empty = rows.is_empty();
             view! {
                 <section id="predictions" class="predictions" aria-label=title>
                     <h3>{title}</h3>
-                    <p class="notice" hidden=!empty>"No [MASK] in the text: type [MASK] where a word should be predicted."</p>
+                    <p class="notice" hidden=!empty>{format!("No {mask_token} in the text: type {mask_token} where a word should be predicted.")}</p>
                     <table hidden=empty>
                         <thead><tr><th>"#"</th><th>"token"</th><th>"top 5 (probability)"</th></tr></thead>
                         <tbody>

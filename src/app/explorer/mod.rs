@@ -73,6 +73,11 @@ pub fn App() -> impl IntoView {
             data-started=move || run.started.get().to_string()
             data-draws=move || run.draws.get().to_string() data-model=move || model.id.get()
             data-models=move || model.version.get().to_string()
+            data-wasm-bytes=move || {
+                run.runs.track();
+                model.version.track();
+                web::wasm_memory_bytes().to_string()
+            }
             data-source=move || if run.imported.get().is_some() { "trace" } else { "model" }
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
             on:drop=on_drop>

@@ -63,6 +63,17 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |performance| performance.now())
 }
 
+/// Bytes of the page's WebAssembly memory. It only ever grows, so after a load it is the
+/// load's peak (the benchmark reads it from `#app`'s `data-wasm-bytes`).
+pub fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|memory| memory.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0.0, |buffer| f64::from(buffer.byte_length()))
+}
+
 /// Lets the browser paint before heavy work continues.
 pub async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {

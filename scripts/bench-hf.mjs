@@ -1,0 +1,204 @@
+// Prints (never asserts) how glassbox opens real-sized HuggingFace models in headless Chromium, per backend:
+// load time, the page's WebAssembly memory after the load (its peak: wasm memory never shrinks), and forward +
+// capture time at 16, 128 and 512 tokens. The models are made here from their configs (random weights of the
+// right shapes, seeded), never committed: all-MiniLM-L6-v2's shape (BERT, 6 layers, width 384, 22.7 M parameters,
+// 91 MB) and GPT-2 small's (12 layers, width 768, 124 M parameters, 498 MB in f32 with its head tied).
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { BACKENDS, CHROMIUM, launch, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
+import { serve } from '../tests/browser/serve.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
+const MODELS = path.join(REPO, 'target/bench-models');
+const OUT = path.join(REPO, 'target/bench-hf.json');
+const FIXTURES = path.join(REPO, 'tests/fixtures/hf');
+const LENGTHS = (process.env.GLASSBOX_BENCH_LENGTHS ?? '16,128,512').split(',').map(Number);
+const STEP_TIMEOUT_MS = Number(process.env.GLASSBOX_BENCH_STEP_MS ?? 900_000);
+const MB = 1024 * 1024;
+
+/** The tensors of a BERT encoder (MiniLM's layout: no prefix, a pooler) of `config`. */
+function bertTensors(c) {
+  const d = c.hidden_size;
+  const tensors = [['embeddings.word_embeddings.weight', [c.vocab_size, d]],
+    ['embeddings.position_embeddings.weight', [c.max_position_embeddings, d]],
+    ['embeddings.token_type_embeddings.weight', [c.type_vocab_size, d]],
+    ['embeddings.LayerNorm.weight', [d]], ['embeddings.LayerNorm.bias', [d]]];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `encoder.layer.${l}`;
+    for (const part of ['query', 'key', 'value']) {
+      tensors.push([`${p}.attention.self.${part}.weight`, [d, d]], [`${p}.attention.self.${part}.bias`, [d]]);
+    }
+    tensors.push([`${p}.attention.output.dense.weight`, [d, d]], [`${p}.attention.output.dense.bias`, [d]],
+      [`${p}.attention.output.LayerNorm.weight`, [d]], [`${p}.attention.output.LayerNorm.bias`, [d]],
+      [`${p}.intermediate.dense.weight`, [c.intermediate_size, d]], [`${p}.intermediate.dense.bias`, [c.intermediate_size]],
+      [`${p}.output.dense.weight`, [d, c.intermediate_size]], [`${p}.output.dense.bias`, [d]],
+      [`${p}.output.LayerNorm.weight`, [d]], [`${p}.output.LayerNorm.bias`, [d]]);
+  }
+  tensors.push(['pooler.dense.weight', [d, d]], ['pooler.dense.bias', [d]]);
+  return tensors;
+}
+
+/** The tensors of a GPT2LMHeadModel of `config` (`transformer.` prefix, `lm_head` tied and left out). */
+function gpt2Tensors(c) {
+  const d = c.n_embd;
+  const tensors = [['transformer.wte.weight', [c.vocab_size, d]], ['transformer.wpe.weight', [c.n_positions, d]]];
+  for (let l = 0; l < c.n_layer; l++) {
+    const p = `transformer.h.${l}`;
+    tensors.push([`${p}.ln_1.weight`, [d]], [`${p}.ln_1.bias`, [d]],
+      [`${p}.attn.c_attn.weight`, [d, 3 * d]], [`${p}.attn.c_attn.bias`, [3 * d]],
+      [`${p}.attn.c_proj.weight`, [d, d]], [`${p}.attn.c_proj.bias`, [d]],
+      [`${p}.ln_2.weight`, [d]], [`${p}.ln_2.bias`, [d]],
+      [`${p}.mlp.c_fc.weight`, [d, 4 * d]], [`${p}.mlp.c_fc.bias`, [4 * d]],
+      [`${p}.mlp.c_proj.weight`, [4 * d, d]], [`${p}.mlp.c_proj.bias`, [d]]);
+  }
+  tensors.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
+  return tensors;
+}
+
+const MODEL_SPECS = {
+  'minilm-sized': {
+    config: { model_type: 'bert', architectures: ['BertModel'], vocab_size: 30522, hidden_size: 384, num_hidden_layers: 6,
+      num_attention_heads: 12, intermediate_size: 1536, max_position_embeddings: 512, type_vocab_size: 2,
+      hidden_act: 'gelu', layer_norm_eps: 1e-12 },
+    tensors: bertTensors,
+    tokenizer: 'bert-mlm',
+    // [CLS] a a … [SEP]: every `a` is one token.
+    text: (tokens) => Array(tokens - 2).fill('a').join(' '),
+  },
+  'gpt2-small-sized': {
+    config: { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12,
+      n_inner: null, n_positions: 1024, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 },
+    tensors: gpt2Tensors,
+    tokenizer: 'gpt2',
+    // `a`, then ` a` (one token, `Ġa`) for each further token.
+    text: (tokens) => Array(tokens).fill('a').join(' '),
+  },
+};
+
+/** Writes `folder/model.safetensors` (seeded uniform values in ±0.02, F32), config.json and a fixture's tokenizer. */
+async function makeModel(name, spec) {
+  const folder = path.join(MODELS, name);
+  const weights = path.join(folder, 'model.safetensors');
+  const tensors = spec.tensors(spec.config);
+  const header = {};
+  let offset = 0;
+  for (const [tensor, shape] of tensors) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[tensor] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  await mkdir(folder, { recursive: true });
+  const existing = await stat(weights).catch(() => null);
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const total = 8 + json.length + offset;
+  if (existing?.size !== total) {
+    const out = createWriteStream(weights);
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(json.length));
+    out.write(length);
+    out.write(json);
+    let state = 0x9e3779b9;
+    const chunk = new Float32Array(4 * MB);
+    for (let left = offset / 4; left > 0; left -= chunk.length) {
+      const count = Math.min(left, chunk.length);
+      for (let i = 0; i < count; i++) {
+        state ^= state << 13; state ^= state >>> 17; state ^= state << 5; // xorshift32
+        chunk[i] = ((state >>> 0) / 4294967296 - 0.5) * 0.04;
+      }
+      const bytes = Buffer.from(chunk.buffer, 0, 4 * count);
+      if (!out.write(Buffer.from(bytes))) await new Promise((resolve) => out.once('drain', resolve));
+    }
+    await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
+  }
+  await writeFile(path.join(folder, 'config.json'), JSON.stringify(spec.config, null, 2));
+  await copyFile(path.join(FIXTURES, spec.tokenizer, 'tokenizer.json'), path.join(folder, 'tokenizer.json'));
+  return { folder, bytes: total, parameters: offset / 4 };
+}
+
+async function measure(browser, url, name, spec, model, problems) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  watchProblems(page, problems, () => name);
+  try {
+    await page.goto(`${url}?model=seed`);
+    await waitForApp(page, { runs: 1 });
+    const before = await page.$eval('#app', (app) => ({ models: Number(app.dataset.models), wasm: Number(app.dataset.wasmBytes) }));
+    const started = performance.now();
+    await page.setInputFiles('#open-folder', model.folder);
+    await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models
+      || document.querySelector('#load-error')?.checkVisibility(), before.models, { timeout: STEP_TIMEOUT_MS, polling: 100 });
+    const load_ms = performance.now() - started;
+    const loadError = await page.$eval('#load-error', (e) => (e.checkVisibility() ? e.textContent : null));
+    if (loadError) return { error: loadError };
+    await waitForApp(page, {}, STEP_TIMEOUT_MS);
+    const after = await page.$eval('#app', (app) => Number(app.dataset.wasmBytes));
+    const provenance = await page.textContent('#provenance');
+    const runs = {};
+    for (const tokens of LENGTHS) {
+      const count = Number(await page.$eval('#app', (app) => app.dataset.runs));
+      await page.fill('#text', spec.text(tokens));
+      try {
+        await waitForApp(page, { runs: count + 1 }, STEP_TIMEOUT_MS);
+      } catch (error) {
+        runs[tokens] = { error: error.message.split('\n')[0] };
+        break;
+      }
+      const shown = (await page.$$('#pin option')).length - 1;
+      runs[tokens] = {
+        tokens: shown,
+        forward_capture_ms: Number(await page.getAttribute('#forward', 'data-ms')),
+        wasm_bytes: Number(await page.$eval('#app', (app) => app.dataset.wasmBytes)),
+      };
+    }
+    return { load_ms, wasm_bytes_before: before.wasm, wasm_bytes_after_load: after, provenance, runs };
+  } finally {
+    await page.close();
+  }
+}
+
+const server = await serve(DIST);
+const results = {};
+try {
+  const models = {};
+  for (const [name, spec] of Object.entries(MODEL_SPECS)) {
+    const started = performance.now();
+    models[name] = await makeModel(name, spec);
+    console.log(`${name}: ${(models[name].bytes / MB).toFixed(1)} MB, ${models[name].parameters} parameters (made in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
+  const chosen = (process.env.GLASSBOX_BENCH_BACKENDS ?? Object.keys(BACKENDS).join(',')).split(',');
+  for (const backend of Object.keys(BACKENDS).filter((b) => chosen.includes(b))) {
+    const browser = await launch(backend);
+    const problems = [];
+    results[backend] = {};
+    try {
+      for (const [name, spec] of Object.entries(MODEL_SPECS)) {
+        results[backend][name] = await measure(browser, server.url, name, spec, models[name], problems)
+          .catch((error) => ({ error: error.message.split('\n')[0] }));
+        console.log(backend, name, JSON.stringify(results[backend][name]));
+      }
+    } finally {
+      results[backend].problems = problems;
+      await browser.close();
+    }
+  }
+} finally {
+  await server.close();
+}
+await writeFile(OUT, `${JSON.stringify({ date: new Date().toISOString(), chromium: CHROMIUM, results }, null, 2)}\n`);
+
+console.log('\nHuggingFace-sized models in headless Chromium (its WebGPU is SwiftShader: software)');
+for (const [backend, byModel] of Object.entries(results)) {
+  for (const [name, r] of Object.entries(byModel)) {
+    if (name === 'problems') continue;
+    if (r.error) { console.log(`  ${backend} ${name}: ${r.error}`); continue; }
+    const lengths = Object.entries(r.runs).map(([n, run]) => (run.error ? `${n}: ${run.error}` : `${run.tokens} tokens ${run.forward_capture_ms.toFixed(0)} ms`)).join(', ');
+    console.log(`  ${backend} ${name}: load ${(r.load_ms / 1000).toFixed(1)} s, wasm memory ${(r.wasm_bytes_before / MB).toFixed(0)} → ${(r.wasm_bytes_after_load / MB).toFixed(0)} MB after the load; forward + capture: ${lengths}`);
+  }
+  for (const problem of byModel.problems ?? []) console.log(`    problem: ${problem}`);
+}
+console.log(`\nfull results: ${path.relative(process.cwd(), OUT)}`);
