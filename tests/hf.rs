@@ -692,3 +692,11 @@ fn a_model_with_a_tensor_over_the_device_buffer_limit_opens_on_the_cpu_and_says_
     .unwrap();
     assert_eq!(none, None);
 }
+
+#[test]
+fn robertas_mask_shows_as_itself_though_it_takes_the_space_before_it() {
+    let opened = open(folder_files("roberta-mlm")).unwrap();
+    let tokens = opened.tokenizer.tokenize("Call me <mask>.", None);
+    let shown: Vec<&str> = tokens.tokens.iter().map(|t| t.display.as_str()).collect();
+    assert_eq!(shown, ["<s>", "C", "all", "␣me", "<mask>", ".", "</s>"]);
+}

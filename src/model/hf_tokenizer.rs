@@ -308,6 +308,12 @@ impl HfTokenizer {
     /// byte-level BPE decoded to its text with [`SPACE_MARK`] for a leading space, or its hex
     /// bytes when they are not UTF-8 on their own.
     pub fn display(&self, token: &str) -> String {
+        // An added token that strips the space before it (RoBERTa's `<mask>`) comes back with
+        // that space: it is shown as the token it is.
+        let token = match self.inner.token_to_id(token) {
+            None if self.inner.token_to_id(token.trim()).is_some() => token.trim(),
+            _ => token,
+        };
         if self.kind != TokenizerKind::ByteLevelBpe || self.inner.token_to_id(token).is_none() {
             return token.to_string();
         }

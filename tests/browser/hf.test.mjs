@@ -154,6 +154,20 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
         assert.deepEqual(listed[position], ids, `top-5 after position ${position}`);
       }
       assert.match(await page.getAttribute('#predictions .prediction', 'title'), /^id \d+$/);
+
+      // Diagnostics count what transformers counts: the parameters, and (its matrix products)
+      // torch's FlopCounterMode for the same forward.
+      await page.click('#tab-diagnostics');
+      await page.waitForFunction(() => document.querySelector('#param-counts')?.textContent.includes('43,904'));
+      const matmul = await page.$$eval('#flops-table tbody tr', (rows) => rows
+        .filter((row) => ['linear (matmul)', 'QKᵀ', 'attention · V'].includes(row.cells[0].textContent))
+        .reduce((total, row) => total + Number(row.cells[row.cells.length - 1].textContent.replaceAll(',', '')), 0));
+      assert.equal(matmul, want.flops, 'matrix-product FLOPs equal torch\'s FlopCounterMode');
+      assert.match(await page.textContent('#flops-note'), new RegExp(`1 × ${want.ids.length} tokens`));
+      const architecture = await page.textContent('#architecture');
+      assert.match(architecture, /also the output head, tied/);
+      assert.match(architecture, /final LayerNorm/);
+      await page.click('#tab-explore');
     });
 
     check('BERT with a masked-LM head opens as picked files: sentence B, [MASK] predictions and attention are transformers\'', async () => {

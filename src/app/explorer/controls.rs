@@ -305,8 +305,9 @@ pub fn Predictions(explorer: Explorer) -> impl IntoView {
     move || {
         rows().map(|(title, rows, more, mask_token)| {
             let empty = rows.is_empty();
+            let label = title.clone();
             view! {
-                <section id="predictions" class="predictions" aria-label=title>
+                <section id="predictions" class="predictions" aria-label=label>
                     <h3>{title}</h3>
                     <p class="notice" hidden=!empty>{format!("No {mask_token} in the text: type {mask_token} where a word should be predicted.")}</p>
                     <table hidden=empty>
