@@ -153,9 +153,15 @@ async function measure(browser, url, name, spec, model, problems) {
         tokens: shown,
         forward_capture_ms: Number(await page.getAttribute('#forward', 'data-ms')),
         wasm_bytes: Number(await page.$eval('#app', (app) => app.dataset.wasmBytes)),
+        // The head's top-5 at each position, to compare the backends' numbers.
+        top5: await page.$$eval('#predictions tr[data-position]', (rows) => rows.map((row) => [...row.querySelectorAll('.prediction')].map((s) => Number(s.dataset.id)))),
       };
     }
-    return { load_ms, wasm_bytes_before: before.wasm, wasm_bytes_after_load: after, provenance, runs };
+    const limits = await page.evaluate(async () => {
+      const adapter = await navigator.gpu?.requestAdapter();
+      return adapter ? { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } : null;
+    });
+    return { load_ms, wasm_bytes_before: before.wasm, wasm_bytes_after_load: after, provenance, adapter_limits: limits, runs };
   } finally {
     await page.close();
   }
@@ -165,6 +171,8 @@ const server = await serve(DIST);
 const results = {};
 try {
   const models = {};
+  const only = process.env.GLASSBOX_BENCH_MODELS?.split(',');
+  for (const name of Object.keys(MODEL_SPECS)) if (only && !only.includes(name)) delete MODEL_SPECS[name];
   for (const [name, spec] of Object.entries(MODEL_SPECS)) {
     const started = performance.now();
     models[name] = await makeModel(name, spec);
@@ -200,5 +208,14 @@ for (const [backend, byModel] of Object.entries(results)) {
     console.log(`  ${backend} ${name}: load ${(r.load_ms / 1000).toFixed(1)} s, wasm memory ${(r.wasm_bytes_before / MB).toFixed(0)} → ${(r.wasm_bytes_after_load / MB).toFixed(0)} MB after the load; forward + capture: ${lengths}`);
   }
   for (const problem of byModel.problems ?? []) console.log(`    problem: ${problem}`);
+}
+// The same model on both backends must predict the same tokens.
+for (const name of Object.keys(MODEL_SPECS)) {
+  const [a, b] = ['webgpu', 'cpu'].map((backend) => results[backend]?.[name]?.runs);
+  if (!a || !b) continue;
+  for (const tokens of LENGTHS) {
+    const [x, y] = [a[tokens]?.top5, b[tokens]?.top5];
+    if (x?.length) console.log(`  ${name} at ${tokens} tokens: WebGPU and CPU top-5 ${JSON.stringify(x) === JSON.stringify(y) ? 'agree at every position' : 'DIFFER'}`);
+  }
 }
 console.log(`\nfull results: ${path.relative(process.cwd(), OUT)}`);
