@@ -196,6 +196,26 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.match(await page.textContent('#predictions h3'), /at each <mask>/);
     });
 
+    check('GPT-2 without its prefix, its files dropped on the page (vocab.json + old merges.txt, no tokenizer.json), predicts as transformers does', async () => {
+      const want = await expected('gpt2-bare');
+      const folder = path.join(HF, 'gpt2-bare');
+      const files = await Promise.all((await readdir(folder)).map(async (name) => ({ name, bytes: [...await readFile(path.join(folder, name))] })));
+      const models = await page.$eval('#app', (app) => Number(app.dataset.models));
+      await page.evaluate((files) => {
+        const transfer = new DataTransfer();
+        for (const { name, bytes } of files) transfer.items.add(new File([new Uint8Array(bytes)], name));
+        document.querySelector('#app').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      }, files);
+      await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models, models);
+      await waitForApp(page, {}, STEP_TIMEOUT_MS);
+      assert.match(await page.textContent('#provenance'), /GPT-2 GPT2Model: 2 layers × 4 heads/);
+      await runText(want.text);
+      assert.deepEqual(await shownTokens(), want.tokens.map(byteLevelDisplay));
+      await assertTraceMatches('gpt2-bare', want.ids);
+      const listed = await predictions();
+      for (const [position, ids] of Object.entries(want.top5)) assert.deepEqual(listed[position], ids, `top-5 after position ${position}`);
+    });
+
     check('a BERT encoder without a head (MiniLM-like, old gamma/beta names, padded tokenizer) opens and says it has no head', async () => {
       const want = await expected('bert-plain');
       await openModel('#open-folder', path.join(HF, 'bert-plain'));
