@@ -18,7 +18,7 @@ const TEST_TIMEOUT_MS = 10 * 60_000;
 
 /** The canvases each view draws. */
 const VIEWS = { heatmap: ['heatmap'], flow: ['flow'], heads: ['head-grid', 'similarity'] };
-const TOOLTIP = /query “.+” \(#\d+\) → key “.+” \(#\d+\): weight \d\.\d{4}/;
+const TOOLTIP = /query “.+” \(#\d+, id \d+\) → key “.+” \(#\d+, id \d+\): weight \d\.\d{4}/;
 const LONG_TEXT = Array.from({ length: 600 }, (_, i) => ['the', 'whale', 'swam', 'under', 'a', 'ship'][i % 6]).join(' ');
 const NON_ASCII_TEXT = '🐋 Ünïcode 東京 whale';
 const FIXTURES = path.join(REPO, 'tests/fixtures');

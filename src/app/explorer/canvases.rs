@@ -93,10 +93,10 @@ pub fn HeatmapSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoVi
         };
         let description = run.result.with_untracked(|result| {
             let tokens = &result.as_ref()?.tokens.tokens;
+            let (query_token, key_token) = (tokens.get(query)?, tokens.get(key)?);
             Some(format!(
-                "query “{}” (#{query}) → key “{}” (#{key}): weight {weight:.4}",
-                tokens.get(query)?.display,
-                tokens.get(key)?.display
+                "query “{}” (#{query}, id {}) → key “{}” (#{key}, id {}): weight {weight:.4}",
+                query_token.display, query_token.id, key_token.display, key_token.id
             ))
         });
         run.hover.set(description);
