@@ -700,3 +700,48 @@ fn robertas_mask_shows_as_itself_though_it_takes_the_space_before_it() {
     let shown: Vec<&str> = tokens.tokens.iter().map(|t| t.display.as_str()).collect();
     assert_eq!(shown, ["<s>", "C", "all", "␣me", "<mask>", ".", "</s>"]);
 }
+
+#[test]
+fn a_model_without_a_head_analyses_its_activations_with_transformers_statistics() {
+    use glassbox::train::{Batch, analyse_activations};
+    let opened = open(folder_files("bert-plain")).unwrap();
+    let reference = reference("bert-plain");
+    let tokens = opened.tokenizer.tokenize(
+        &reference.expected.text,
+        reference.expected.text_b.as_deref(),
+    );
+    let batch = Batch {
+        inputs: vec![tokens.ids()],
+        targets: vec![tokens.ids()],
+        types: Some(vec![tokens.segments()]),
+        counted: None,
+    };
+    // No head: the gradient path refuses, the activations path runs.
+    assert!(pollster::block_on(glassbox::train::analyse_batch(&opened.model, &batch)).is_err());
+    let analysis = pollster::block_on(analyse_activations(&opened.model, &batch)).unwrap();
+    assert!(analysis.loss.is_nan() && analysis.gradients.is_empty());
+    // Each layer's output has the mean and spread of transformers' hidden state.
+    for layer in 0..3 {
+        let module = analysis
+            .activations
+            .modules
+            .iter()
+            .find(|m| m.site == Some(Site::layer(Role::BlockOutput, layer)))
+            .unwrap();
+        let values = &reference.tensors[&format!("hidden.{}", layer + 1)].values;
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let var =
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+        assert!(
+            (module.mean - mean).abs() < 1e-5,
+            "layer {layer}: {} vs {mean}",
+            module.mean
+        );
+        assert!((module.std - var.sqrt()).abs() < 1e-5, "layer {layer}");
+    }
+    assert_eq!(
+        analysis.activations.dead.len(),
+        3,
+        "GELU units per layer, counted"
+    );
+}

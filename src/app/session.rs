@@ -305,6 +305,8 @@ impl LoadedModel {
         text_b: Option<&str>,
         backend: &BackendInfo,
     ) -> Result<Option<RunResult>, ModelError> {
+        // Sentence B only for a model that reads pairs (the box keeps its text for the next).
+        let text_b = text_b.filter(|_| self.config.token_types > 0);
         let tokens = self.tokenizer.tokenize_pair(text, text_b);
         if tokens.tokens.is_empty() {
             return Ok(None);
@@ -407,7 +409,7 @@ fn hf_analysis_batch(
     text: &str,
     text_b: &str,
 ) -> Result<(Batch, String), String> {
-    let pair = Some(text_b).filter(|b| !b.trim().is_empty());
+    let pair = Some(text_b).filter(|b| !b.trim().is_empty() && config.token_types > 0);
     let tokens = tokenizer.tokenize(text, pair);
     match config.head {
         Head::MaskedLm => {
@@ -424,7 +426,26 @@ fn hf_analysis_batch(
                 ),
             ))
         }
-        Head::None => Err("This model has no language-model head (a sentence encoder such as MiniLM): there is no loss, so no gradients to show. Its activations are in the explorer's views.".into()),
+        // No head, no loss: the batch's activations only (`analyse_activations`).
+        Head::None => {
+            let ids = tokens.ids();
+            if ids.is_empty() {
+                return Err("Type some text in the explorer: its activations are analysed.".into());
+            }
+            let batch = Batch {
+                inputs: vec![ids.clone()],
+                targets: vec![ids],
+                types: Some(vec![tokens.segments()]),
+                counted: None,
+            };
+            Ok((
+                batch,
+                format!(
+                    "the explorer's text ({} tokens); this model has no language-model head (a sentence encoder such as MiniLM), so there is no loss and no gradient, only activations",
+                    tokens.tokens.len()
+                ),
+            ))
+        }
         _ => {
             let batch = next_token_batch(&tokens)
                 .ok_or("Type at least two tokens: each token's successor is its target.")?;

@@ -77,6 +77,7 @@ pub fn counts(shown: Option<Shown<'_>>, findings: &[GradientFinding]) -> Counts 
 /// The line that says what is shown, or how to get something to show.
 pub fn source_line(shown: Option<Shown<'_>>, analysing: bool) -> String {
     match shown {
+        Some(shown) if shown.gradients.is_empty() => format!("Activations of {}.", shown.source),
         Some(shown) => format!(
             "Gradients and activations of {}; loss {:.4}.",
             shown.source, shown.loss
@@ -88,8 +89,11 @@ pub fn source_line(shown: Option<Shown<'_>>, analysing: bool) -> String {
 
 /// The detectors' findings in words; one reassuring line when none fired.
 pub fn finding_lines(shown: Option<Shown<'_>>, findings: &[GradientFinding]) -> Vec<String> {
-    if shown.is_none() {
+    let Some(shown) = shown else {
         return Vec::new();
+    };
+    if shown.gradients.is_empty() {
+        return vec!["No gradients to check: the model has no loss.".into()];
     }
     if findings.is_empty() {
         return vec!["No detector fired: every gradient norm lies between the thresholds.".into()];

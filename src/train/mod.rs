@@ -17,5 +17,6 @@ pub use tasks::{
 };
 pub use trainer::{
     Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Schedule, ScheduleChoice,
-    StepReport, TrainConfig, TrainError, Trainer, analyse_batch, batch_loss, evaluate, is_under,
+    StepReport, TrainConfig, TrainError, Trainer, analyse_activations, analyse_batch, batch_loss,
+    evaluate, is_under,
 };

@@ -701,6 +701,33 @@ pub async fn analyse_batch(model: &Transformer, batch: &Batch) -> Result<Analysi
     })
 }
 
+/// The activations of one forward pass of `model` on `batch`, for a model without a head (a
+/// sentence encoder such as MiniLM): there is no loss, so the loss is NaN and there are no
+/// gradients.
+pub async fn analyse_activations(
+    model: &Transformer,
+    batch: &Batch,
+) -> Result<Analysis, TrainError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrainError::Config("the model has no device".into()))?;
+    let inputs = model.token_tensor(&batch.inputs, &device)?;
+    let types = match &batch.types {
+        Some(types) if model.token_type_embedding.is_some() => {
+            Some(model.type_tensor(types, &device)?)
+        }
+        _ => None,
+    };
+    let (_, recorder) = model.forward_traced_typed(inputs, types);
+    Ok(Analysis {
+        loss: f64::NAN,
+        gradients: Vec::new(),
+        activations: activation_statistics(recorder).await?,
+    })
+}
+
 /// Whether the parameter at `path` lies under the module path `prefix` (or is it).
 pub fn is_under(path: &str, prefix: &str) -> bool {
     path == prefix

@@ -130,6 +130,19 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       return trace;
     }
 
+    /** Runs "Analyse one batch" on the Gradients & activations tab and waits for it. */
+    async function analyseOneBatch() {
+      await page.click('#tab-inside');
+      const before = await page.$eval('#inside', (s) => s.dataset.draws);
+      await page.click('#analyse-batch');
+      await page.waitForFunction((before) => {
+        const inside = document.querySelector('#inside');
+        return (inside.dataset.source === 'batch' && inside.dataset.draws !== before && !document.querySelector('#analyse-batch').disabled)
+          || !document.querySelector('#inside-message').hidden;
+      }, before);
+      assert.ok(await page.$eval('#inside-message', (m) => m.hidden), await page.textContent('#inside-message'));
+    }
+
     /** The predictions table: position → the ids listed, most likely first. */
     async function predictions() {
       return page.$$eval('#predictions tr[data-position]', (rows) => Object.fromEntries(rows.map((row) => [
@@ -167,6 +180,15 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       const architecture = await page.textContent('#architecture');
       assert.match(architecture, /also the output head, tied/);
       assert.match(architecture, /final LayerNorm/);
+
+      // "Analyse one batch": GPT-2's next-token loss on the text, transformers' to 4 decimals.
+      await analyseOneBatch();
+      const source = await page.textContent('#inside-source');
+      assert.match(source, /each predicting the next\)/);
+      assert.match(source, new RegExp(`loss ${want.analysis.loss.toFixed(4).replace('.', '\\.')}\\.`));
+      // wte, wpe, 16 tensors per layer (q, k, v and output split from c_attn/c_proj, two norms,
+      // two feed-forward linears, weights and biases), ln_f.
+      assert.equal(await page.$eval('#inside', (s) => s.dataset.tensors), String(2 + 2 * 16 + 2));
       await page.click('#tab-explore');
     });
 
@@ -227,6 +249,14 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.deepEqual(await shownTokens(), want.tokens, 'no padding to 128');
       await assertTraceMatches('bert-plain', want.ids);
       assert.equal(await page.$('#predictions'), null, 'no head, no predictions');
+      // No head, no loss: "Analyse one batch" shows the activations only, and says why.
+      await analyseOneBatch();
+      assert.match(await page.textContent('#inside-source'), /^Activations of the explorer's text \(\d+ tokens\); this model has no language-model head/);
+      const inside = await page.$eval('#inside', (s) => ({ ...s.dataset }));
+      assert.equal(inside.tensors, '0');
+      assert.ok(Number(inside.modules) > 3 * 6, `every layer's captures: ${inside.modules}`);
+      assert.match(await page.textContent('#inside'), /No gradients to check: the model has no loss/);
+      await page.click('#tab-explore');
     });
 
     check('a folder of an unsupported model type is refused by name and the model in use stays', async () => {

@@ -14,7 +14,7 @@ mod state;
 use leptos::prelude::*;
 
 use crate::page::explorer::Tab;
-use crate::train::analyse_batch;
+use crate::train::{analyse_activations, analyse_batch};
 
 use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
@@ -162,7 +162,12 @@ fn OtherTabs(explorer: Explorer) -> impl IntoView {
         inside_message.set(None);
         web::spawn(async move {
             web::next_frame().await;
-            match analyse_batch(&model, &batch).await {
+            let analysis = if model.has_head() {
+                analyse_batch(&model, &batch).await
+            } else {
+                analyse_activations(&model, &batch).await
+            };
+            match analysis {
                 Ok(analysis) => inside.record_batch(source, analysis),
                 Err(error) => inside_message.set(Some(format!("The analysis failed: {error}"))),
             }
