@@ -238,6 +238,25 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       for (const [position, ids] of Object.entries(want.top5)) assert.deepEqual(listed[position], ids, `top-5 after position ${position}`);
     });
 
+    check('a model folder dropped on the page opens (Chromium drops the directory itself, through DevTools)', async () => {
+      // Playwright cannot drop a directory; Chromium's own drag input can, as from the desktop.
+      const want = await expected('gpt2');
+      const models = await page.$eval('#app', (app) => Number(app.dataset.models));
+      const cdp = await page.context().newCDPSession(page);
+      const data = { items: [], files: [path.join(HF, 'gpt2')], dragOperationsMask: 1 };
+      for (const type of ['dragEnter', 'dragOver', 'drop']) {
+        await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 40, data });
+      }
+      await cdp.detach();
+      await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models
+        || document.querySelector('#load-error')?.checkVisibility(), models);
+      assert.ok(await page.$eval('#load-error', (e) => !e.checkVisibility()), await page.textContent('#load-error'));
+      await waitForApp(page, {}, STEP_TIMEOUT_MS);
+      assert.match(await page.textContent('#provenance'), /GPT-2 GPT2LMHeadModel: 2 layers × 4 heads, width 32, 43,904 parameters/);
+      await runText(want.text);
+      assert.deepEqual(await shownTokens(), want.tokens.map(byteLevelDisplay));
+    });
+
     check('a BERT encoder without a head (MiniLM-like, old gamma/beta names, padded tokenizer) opens and says it has no head', async () => {
       const want = await expected('bert-plain');
       await openModel('#open-folder', path.join(HF, 'bert-plain'));

@@ -62,6 +62,21 @@ pub fn App() -> impl IntoView {
     };
     let on_drop = move |event: leptos::ev::DragEvent| {
         event.prevent_default();
+        // A dropped folder is walked for its files (after the event: its entries stay readable).
+        let folders = web::files::dropped_folders(&event);
+        if !folders.is_empty() {
+            web::spawn(async move {
+                match web::files::folder_files(folders).await {
+                    Ok(files) if !files.is_empty() => load(explorer, LoadSource::Files(files)),
+                    Ok(_) => explorer
+                        .model
+                        .load_error
+                        .set(Some("The dropped folder holds no files.".into())),
+                    Err(failure) => explorer.model.load_error.set(Some(failure)),
+                }
+            });
+            return;
+        }
         let files = web::files::dropped_files(&event);
         if !files.is_empty() {
             load(explorer, LoadSource::Files(files));

@@ -90,6 +90,100 @@ pub fn dropped_files(event: &web_sys::DragEvent) -> Vec<PickedFile> {
         .unwrap_or_default()
 }
 
+/// The folders among a drop's items (`webkitGetAsEntry`), taken while the event lasts: its
+/// items are readable only then. Empty when nothing dropped is a folder.
+pub fn dropped_folders(event: &web_sys::DragEvent) -> Vec<JsValue> {
+    let Ok(items) = Reflect::get(event, &"dataTransfer".into())
+        .and_then(|transfer| Reflect::get(&transfer, &"items".into()))
+    else {
+        return Vec::new();
+    };
+    let length = Reflect::get(&items, &"length".into())
+        .ok()
+        .and_then(|value| value.as_f64())
+        .unwrap_or(0.0) as u32;
+    (0..length)
+        .filter_map(|index| {
+            let item = Reflect::get(&items, &JsValue::from(index)).ok()?;
+            let entry = call0(&item, "webkitGetAsEntry")?;
+            let is_directory = Reflect::get(&entry, &"isDirectory".into())
+                .ok()?
+                .as_bool()?;
+            is_directory.then_some(entry)
+        })
+        .collect()
+}
+
+/// Every file under the dropped `folders`, depth first, each with its path inside the drop
+/// (`gpt2/config.json`), as the folder picker names them.
+pub async fn folder_files(folders: Vec<JsValue>) -> Result<Vec<PickedFile>, String> {
+    let mut files = Vec::new();
+    let mut pending = folders;
+    while let Some(folder) = pending.pop() {
+        let reader = call0(&folder, "createReader").ok_or("the dropped folder cannot be read")?;
+        // `readEntries` gives a batch at a time (100 in Chromium) until it gives none.
+        loop {
+            let batch = callback_promise(&reader, "readEntries").await?;
+            let batch: Array = batch.unchecked_into();
+            if batch.length() == 0 {
+                break;
+            }
+            for entry in batch.iter() {
+                let is_directory = Reflect::get(&entry, &"isDirectory".into())
+                    .ok()
+                    .and_then(|value| value.as_bool())
+                    .unwrap_or(false);
+                if is_directory {
+                    pending.push(entry);
+                    continue;
+                }
+                let path = Reflect::get(&entry, &"fullPath".into())
+                    .ok()
+                    .and_then(|path| path.as_string())
+                    .unwrap_or_default();
+                let file = callback_promise(&entry, "file").await?;
+                let name = Reflect::get(&file, &"name".into())
+                    .ok()
+                    .and_then(|name| name.as_string())
+                    .unwrap_or_default();
+                let size_bytes = Reflect::get(&file, &"size".into())
+                    .ok()
+                    .and_then(|size| size.as_f64())
+                    .unwrap_or(0.0);
+                files.push(PickedFile {
+                    name,
+                    path: path.trim_start_matches('/').to_string(),
+                    size_bytes,
+                    blob: file.unchecked_into(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// `target.method()`, when `target` has such a method and it returns something.
+fn call0(target: &JsValue, method: &str) -> Option<JsValue> {
+    let function: js_sys::Function = Reflect::get(target, &method.into()).ok()?.dyn_into().ok()?;
+    let value = function.call0(target).ok()?;
+    (!value.is_null() && !value.is_undefined()).then_some(value)
+}
+
+/// Calls the callback-style `target.method(success, failure)` (the file system entries' API)
+/// and waits for its answer.
+async fn callback_promise(target: &JsValue, method: &str) -> Result<JsValue, String> {
+    let function: js_sys::Function = Reflect::get(target, &method.into())
+        .ok()
+        .and_then(|function| function.dyn_into().ok())
+        .ok_or_else(|| format!("the dropped folder has no {method}"))?;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let _ = function.call2(target, &resolve, &reject);
+    });
+    JsFuture::from(promise)
+        .await
+        .map_err(|error| format!("reading the dropped folder failed: {}", describe(&error)))
+}
+
 /// Fetches a file that ships with the page (a relative URL, so it works from any sub-path).
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
