@@ -745,3 +745,56 @@ fn a_model_without_a_head_analyses_its_activations_with_transformers_statistics(
         "GELU units per layer, counted"
     );
 }
+
+#[test]
+fn configs_that_claim_more_than_the_weights_hold_and_odd_folders_are_refused_in_words() {
+    // A layer count far past the weights is refused before anything is built.
+    let huge = with_file(
+        "bert-plain",
+        "config.json",
+        Some(edited_config("bert-plain", |c| {
+            c["num_hidden_layers"] = 16_000_000.into()
+        })),
+    );
+    let message = error_of(huge);
+    assert!(
+        message.contains("num_hidden_layers") && message.contains("hold 3 layers"),
+        "{message}"
+    );
+    // A sentence-transformers folder keeps its pooling module's config one level down.
+    let mut nested = folder_files("bert-plain");
+    nested.push((
+        "bert-plain/1_Pooling/config.json".into(),
+        br#"{"word_embedding_dimension": 32}"#.to_vec(),
+    ));
+    assert!(open(nested).is_ok());
+    // Two model folders dropped together are still two configs.
+    let mut two = folder_files("gpt2");
+    two.extend(folder_files("gpt2-bare"));
+    assert!(error_of(two).contains("two config.json"));
+    // Several weight files, none the model's by name and no index.
+    let weights = std::fs::read(format!("{FIXTURES}/gpt2/model.safetensors")).unwrap();
+    let mut several = with_file("gpt2", "model.safetensors", None);
+    several.push(("gpt2/a.safetensors".into(), weights.clone()));
+    several.push(("gpt2/b.safetensors".into(), weights));
+    let message = error_of(several);
+    assert!(message.contains("one of 2 .safetensors files"), "{message}");
+}
+
+#[test]
+fn robertas_sentence_b_tokens_come_from_sentence_b() {
+    let opened = open(folder_files("roberta-mlm")).unwrap();
+    let tokens = opened.tokenizer.tokenize("Call me", Some("It is"));
+    let sources: Vec<&str> = tokens.tokens.iter().map(|t| t.source.as_str()).collect();
+    // Offsets are trimmed of the space; B's come from B ("It is"), not from A.
+    assert_eq!(
+        sources,
+        [
+            "<s>", "C", "all", "me", "</s>", "</s>", "I", "t", "is", "</s>"
+        ]
+    );
+    assert!(
+        tokens.segments().iter().all(|segment| *segment == 0),
+        "RoBERTa has one token type"
+    );
+}

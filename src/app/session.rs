@@ -184,7 +184,7 @@ impl LoadedModel {
         backend: &BackendInfo,
         progress: impl FnMut(f64),
     ) -> Result<Self, String> {
-        if hf::is_model_folder(files.iter().map(|file| file.path.as_str())) {
+        if is_hf_folder(files).await {
             return Self::open_folder(files, backend, progress).await;
         }
         let mut weights = None;
@@ -399,6 +399,30 @@ impl LoadedModel {
             file_name: folder,
         })
     }
+}
+
+/// Whether `files` are a HuggingFace model's: a `config.json` that names a `model_type`. A
+/// glassbox or PyTorch checkpoint's config sidecar may be called `config.json` too, and has none.
+async fn is_hf_folder(files: &[PickedFile]) -> bool {
+    if !hf::is_model_folder(files.iter().map(|file| file.path.as_str())) {
+        return false;
+    }
+    let Some(config) = files
+        .iter()
+        .filter(|file| hf::base_name(&file.path) == "config.json")
+        .min_by_key(|file| file.path.matches('/').count())
+    else {
+        return false;
+    };
+    if config.size_bytes > 16.0 * 1024.0 * 1024.0 {
+        return true;
+    }
+    let Ok(text) = read_text(config).await else {
+        return true;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map(|value| value.get("model_type").is_some())
+        .unwrap_or(true)
 }
 
 /// "Analyse one batch" for a HuggingFace model: the masked-LM loss at every

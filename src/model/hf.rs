@@ -323,7 +323,25 @@ pub fn parse_config(json: &str, names: &BTreeSet<String>) -> Result<HfConfig, Hf
 /// RoBERTa: BERT's blocks, one token type, positions from `pad_token_id + 1` (so
 /// `max_position_embeddings - pad_token_id - 1` usable ones) and its head as `lm_head`.
 fn roberta_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerConfig, HfError> {
-    let offset = optional_size(config, "pad_token_id", 1)? + 1;
+    // RobertaLMHead applies exact GELU whatever `hidden_act` says; glassbox's head uses the
+    // model's activation, so only configs where the two agree are read.
+    if let Some(act) = config.get("hidden_act").and_then(Value::as_str)
+        && act != "gelu"
+    {
+        return Err(refuse(
+            "hidden_act",
+            "is not `gelu`: RoBERTa's head always uses exact GELU, and glassbox reads RoBERTa with gelu layers only",
+        ));
+    }
+    let pad = match config.get("pad_token_id") {
+        None | Some(Value::Null) => 1,
+        Some(value) => value
+            .as_u64()
+            .filter(|pad| *pad < 1 << 24)
+            .ok_or_else(|| refuse("pad_token_id", "is not a token id"))?
+            as usize,
+    };
+    let offset = pad + 1;
     let positions = size(config, "max_position_embeddings")?;
     let Some(usable) = positions.checked_sub(offset).filter(|usable| *usable > 0) else {
         return Err(refuse(
@@ -331,16 +349,29 @@ fn roberta_config(config: &Value, names: &BTreeSet<String>) -> Result<Transforme
             "leaves no position after RoBERTa's offset of pad_token_id + 1",
         ));
     };
+    refuse_untied(config)?;
     let has_mlm = names.iter().any(|name| name.starts_with("lm_head."));
     let base = bert_like(config, has_mlm, 1, 1e-5)?;
     Ok(base.with_max_seq_len(usable).with_position_offset(offset))
 }
 
 fn bert_config(config: &Value, names: &BTreeSet<String>) -> Result<TransformerConfig, HfError> {
+    refuse_untied(config)?;
     let has_mlm = names
         .iter()
         .any(|name| name.starts_with("cls.predictions."));
     bert_like(config, has_mlm, 2, 1e-12)
+}
+
+/// glassbox reads masked-LM decoders tied to the word embeddings (what `save_pretrained` omits).
+fn refuse_untied(config: &Value) -> Result<(), HfError> {
+    if config.get("tie_word_embeddings").and_then(Value::as_bool) == Some(false) {
+        return Err(refuse(
+            "tie_word_embeddings",
+            "is false: glassbox reads masked-LM heads tied to the word embeddings",
+        ));
+    }
+    Ok(())
 }
 
 fn bert_like(
@@ -437,6 +468,21 @@ fn check_heads(
             reason: format!("is {heads}, which does not divide {width_name} {width}"),
         })
     }
+}
+
+/// How many distinct layers the tensor names hold (`…encoder.layer.{i}.…`, `…h.{i}.…`).
+fn layers_in<'a>(names: impl Iterator<Item = &'a String>) -> usize {
+    let indices: BTreeSet<usize> = names
+        .filter_map(|name| {
+            let rest = name
+                .split_once("encoder.layer.")
+                .map(|(_, rest)| rest)
+                .or_else(|| name.strip_prefix("h."))
+                .or_else(|| name.split_once(".h.").map(|(_, rest)| rest))?;
+            rest.split_once('.')?.0.parse().ok()
+        })
+        .collect();
+    indices.len()
 }
 
 /// Tensors a checkpoint may hold that are not parameters, or that are tied to one: skipped,
@@ -556,12 +602,15 @@ pub async fn read_header<S: ByteSource>(
         let bytes = shape
             .iter()
             .try_fold(width, |bytes, &dim| bytes.checked_mul(dim as u64));
-        if bytes != end.checked_sub(start) {
+        if bytes.is_none() || bytes != end.checked_sub(start) {
             return Err(bad_entry(
                 "data offsets that do not match its shape and dtype",
             ));
         }
-        let (start, end) = (data_start + start, data_start + end);
+        let (Some(start), Some(end)) = (data_start.checked_add(start), data_start.checked_add(end))
+        else {
+            return Err(bad_entry("data offsets past any file"));
+        };
         if end > size {
             return Err(damaged(format!(
                 "it is truncated: tensor `{name}` ends at byte {end}, but the file has {size} bytes"
@@ -619,6 +668,18 @@ impl LoadPlan {
     ) -> Result<Self, HfError> {
         let family_name = config.layout.family();
         let mut steps: BTreeMap<String, Step> = BTreeMap::new();
+        // Building the model allocates every layer: a config that claims more layers than the
+        // weights hold is refused before (a huge count would exhaust the tab's memory).
+        let held = layers_in(tensors.keys());
+        if config.config.num_layers > held {
+            return Err(HfError::BadConfig {
+                field: "num_hidden_layers".into(),
+                reason: format!(
+                    "is {}, but the weights hold {held} layers",
+                    config.config.num_layers
+                ),
+            });
+        }
         let shapes = parameter_shapes(&config.config).map_err(|error| HfError::BadConfig {
             field: "(the architecture)".into(),
             reason: error.to_string(),
@@ -746,6 +807,17 @@ impl LoadPlan {
                     file: file_name.clone(),
                     reason,
                 })?;
+            if bytes.len() as u64 != step.entry.end - step.entry.start {
+                return Err(HfError::Read {
+                    file: file_name.clone(),
+                    reason: format!(
+                        "tensor `{}` gave {} bytes instead of {}",
+                        step.source,
+                        bytes.len(),
+                        step.entry.end - step.entry.start
+                    ),
+                });
+            }
             let dtype = dtype_named(&step.entry.dtype);
             let values = dtype
                 .ok_or(())
@@ -890,10 +962,20 @@ pub fn is_model_folder<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
 
 /// Sorts files into a [`Folder`]; `read_text` reads a small text file whole.
 pub async fn sort_folder<S: ByteSource>(files: Vec<(String, S)>) -> Result<Folder<S>, HfError> {
+    // The model's config is the shallowest one: a sentence-transformers folder keeps its
+    // pooling module's own config.json in `1_Pooling/`, which is not the model's.
+    let depth = |name: &str| name.matches(['/', '\\']).count();
+    let is_config = |name: &str| base_name(name) == "config.json";
+    let top = files
+        .iter()
+        .filter(|(name, _)| is_config(name))
+        .map(|(name, _)| depth(name))
+        .min()
+        .unwrap_or(0);
     let configs: Vec<&String> = files
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| base_name(name) == "config.json")
+        .filter(|name| is_config(name) && depth(name) == top)
         .collect();
     match configs[..] {
         [] => return Err(HfError::NoConfig),
@@ -910,6 +992,10 @@ pub async fn sort_folder<S: ByteSource>(files: Vec<(String, S)>) -> Result<Folde
     let mut pytorch_bin = false;
     for (name, source) in files {
         let base = base_name(&name).to_string();
+        if TEXT_FILES.contains(&base.as_str()) && depth(&name) > top {
+            // A sub-module's file (`1_Pooling/config.json`): not the model's.
+            continue;
+        }
         if TEXT_FILES.contains(&base.as_str()) {
             if source.size() > super::hf_tokenizer::MAX_TOKENIZER_BYTES as u64 {
                 return Err(HfError::Read {
@@ -936,6 +1022,10 @@ pub async fn sort_folder<S: ByteSource>(files: Vec<(String, S)>) -> Result<Folde
         }
     }
     let config = texts.remove("config.json").unwrap_or_default();
+    let (candidates, first_candidate) = (
+        safetensors.len(),
+        safetensors.first().map(|(name, _)| name.clone()),
+    );
     let weights = match texts.remove("model.safetensors.index.json") {
         Some(index) => order_shards(&index, safetensors)?,
         None => {
@@ -949,6 +1039,14 @@ pub async fn sort_folder<S: ByteSource>(files: Vec<(String, S)>) -> Result<Folde
             }
         }
     };
+    if let (true, Some(file)) = (weights.is_empty(), first_candidate) {
+        return Err(HfError::Damaged {
+            file,
+            reason: format!(
+                "it is one of {candidates} .safetensors files, none called model.safetensors and no model.safetensors.index.json (with a weight_map naming them) to say which hold the weights"
+            ),
+        });
+    }
     if weights.is_empty() {
         return Err(HfError::NoWeights { pytorch_bin });
     }

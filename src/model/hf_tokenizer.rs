@@ -248,7 +248,9 @@ impl HfTokenizer {
                 dropped,
             };
         };
-        // Offsets index the whole input: sentence B's count from its own start.
+        // Offsets count from the start of their own sentence, which the sequence id names
+        // (RoBERTa gives sentence B token type 0 too).
+        let sequences = encoding.get_sequence_ids();
         let tokens = encoding
             .get_ids()
             .iter()
@@ -256,26 +258,29 @@ impl HfTokenizer {
             .zip(encoding.get_offsets())
             .zip(encoding.get_type_ids())
             .zip(encoding.get_special_tokens_mask())
-            .map(|((((&id, token), &(start, end)), &segment), &special)| {
-                let source_text = if segment == 0 {
-                    text
-                } else {
-                    pair.unwrap_or(text)
-                };
-                let source = if special == 1 {
-                    token.clone()
-                } else {
-                    char_slice(source_text, start, end)
-                };
-                Token {
-                    id,
-                    display: self.display(token),
-                    source,
-                    known: Some(id) != self.unk_id,
-                    segment,
-                    special: special == 1,
-                }
-            })
+            .zip(sequences)
+            .map(
+                |(((((&id, token), &(start, end)), &segment), &special), sequence)| {
+                    let source_text = if sequence == Some(1) {
+                        pair.unwrap_or(text)
+                    } else {
+                        text
+                    };
+                    let source = if special == 1 {
+                        token.clone()
+                    } else {
+                        char_slice(source_text, start, end)
+                    };
+                    Token {
+                        id,
+                        display: self.display(token),
+                        source,
+                        known: Some(id) != self.unk_id,
+                        segment,
+                        special: special == 1,
+                    }
+                },
+            )
             .collect();
         Tokenized { tokens, dropped }
     }

@@ -272,6 +272,14 @@ impl TransformerConfig {
         if self.max_seq_len == 0 {
             return Err("the longest sequence (max_seq_len) must be at least 1".into());
         }
+        if self.position_offset > 0
+            && self.position_offset.saturating_add(self.max_seq_len) > 1 << 24
+        {
+            return Err(format!(
+                "position_offset {} + max_seq_len {} is over 16,777,216 positions",
+                self.position_offset, self.max_seq_len
+            ));
+        }
         if !self.d_model.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "d_model {} is not divisible by {} heads",
