@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::gradients::ParameterGradient;
 use super::parity::{
     ATTENTION_TOLERANCE, Difference, ExpectedGradient, ExpectedTensor, OUTPUT_TOLERANCE,
-    ParityError, Reference,
+    ParityError, Reference, check_shape,
 };
 use super::stats::Summary;
 use crate::structure::layout::source_of;
@@ -184,18 +184,6 @@ pub fn compare_hf_forward(
         hidden,
         logits: logit_difference,
     })
-}
-
-fn check_shape(what: &str, expected: &[usize], actual: &[usize]) -> Result<(), ParityError> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(ParityError::Shape {
-            what: what.to_string(),
-            expected: expected.to_vec(),
-            actual: actual.to_vec(),
-        })
-    }
 }
 
 /// Statistics of several tensors taken as one (GPT-2's q, k and v are one `c_attn`):

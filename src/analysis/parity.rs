@@ -277,7 +277,12 @@ impl ForwardParity {
     }
 }
 
-fn check_shape(what: &str, expected: &[usize], actual: &[usize]) -> Result<(), ParityError> {
+/// `Ok` when `actual` is `expected`, else the shape error naming `what`.
+pub(crate) fn check_shape(
+    what: &str,
+    expected: &[usize],
+    actual: &[usize],
+) -> Result<(), ParityError> {
     if expected == actual {
         Ok(())
     } else {

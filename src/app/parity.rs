@@ -95,6 +95,16 @@ impl Forward {
     }
 }
 
+/// Reads a run's logits back to the host, asynchronously as WebGPU needs.
+async fn read_logits(logits: burn::tensor::Tensor<3>) -> Result<Vec<f32>, String> {
+    logits
+        .into_data_async()
+        .await
+        .map_err(|error| format!("reading the logits back failed: {error:?}"))?
+        .try_into_vec_as::<f32>()
+        .map_err(|error| format!("the logits are not f32: {error:?}"))
+}
+
 /// Opens the HuggingFace fixture folder `hf/{name}` (its `files`, fetched from the test
 /// server) with the page's folder loader and compares a traced run and "analyse one batch"
 /// with `transformers`' numbers, on the page's device.
@@ -142,16 +152,11 @@ async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outco
         .token_tensor(&[tokens.ids()], device)
         .map_err(|e| e.to_string())?;
     let types = model
-        .type_tensor(&[tokens.segments()], device)
+        .types_for(Some(&[tokens.segments()]), device)
         .map_err(|e| e.to_string())?;
-    let (logits, recorder) = model.forward_traced_typed(ids, Some(types));
+    let (logits, recorder) = model.forward_traced_typed(ids, types);
     let trace = recorder.read().await.map_err(|error| error.to_string())?;
-    let logits = logits
-        .into_data_async()
-        .await
-        .map_err(|error| format!("reading the logits back failed: {error:?}"))?
-        .try_into_vec_as::<f32>()
-        .map_err(|error| format!("the logits are not f32: {error:?}"))?;
+    let logits = read_logits(logits).await?;
     let forward_ms = web::now_ms() - started_ms;
     let forward = compare_hf_forward(&reference, &trace, &logits).map_err(|e| e.to_string())?;
     let analysis = reference
@@ -226,12 +231,7 @@ async fn check(name: &str, force_cpu: bool) -> Result<Outcome, String> {
         .map_err(|error| error.to_string())?;
     let (logits, recorder) = model.forward_traced(tokens);
     let trace = recorder.read().await.map_err(|error| error.to_string())?;
-    let logits = logits
-        .into_data_async()
-        .await
-        .map_err(|error| format!("reading the logits back failed: {error:?}"))?
-        .try_into_vec_as::<f32>()
-        .map_err(|error| format!("the logits are not f32: {error:?}"))?;
+    let logits = read_logits(logits).await?;
     let forward_ms = web::now_ms() - started_ms;
     let forward = compare_forward(&reference, &trace, &logits, checkpoint.config.norm_position)
         .map_err(|e| e.to_string())?;

@@ -51,12 +51,7 @@ pub async fn run_traced_typed(
     device: &Device,
 ) -> Result<Trace, ModelError> {
     let tokens = model.token_tensor(batch, device)?;
-    let types = match types {
-        Some(types) if model.token_type_embedding.is_some() => {
-            Some(model.type_tensor(types, device)?)
-        }
-        _ => None,
-    };
+    let types = model.types_for(types, device)?;
     let (_logits, recorder) = model.forward_traced_typed(tokens, types);
     recorder.read().await
 }

@@ -227,9 +227,6 @@ pub struct Transformer {
     /// Whose module paths label the captures.
     #[module(skip)]
     pub layout: Layout,
-    /// LayerNorm placement, for the labels.
-    #[module(skip)]
-    pub norm_position: NormPosition,
 }
 
 impl TransformerConfig {
@@ -296,7 +293,6 @@ impl TransformerConfig {
             max_seq_len: self.max_seq_len,
             position_offset: self.position_offset,
             layout: Layout::Glassbox,
-            norm_position: self.norm_position,
         })
     }
 
@@ -398,6 +394,21 @@ impl Transformer {
         ))
     }
 
+    /// The token types of `types` as a tensor for a model with a type table; `None` without
+    /// types or without a table (the forward then takes every token as sentence A).
+    pub fn types_for(
+        &self,
+        types: Option<&[Vec<u32>]>,
+        device: &Device,
+    ) -> Result<Option<Tensor<2, Int>>, ModelError> {
+        match types {
+            Some(types) if self.token_type_embedding.is_some() => {
+                self.type_tensor(types, device).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Logits only, recording nothing (the training path).
     ///
     /// # Shapes
@@ -443,7 +454,11 @@ impl Transformer {
     fn names(&self) -> Names {
         Names {
             layout: self.layout,
-            norm: self.norm_position,
+            // Every layer has the config's placement.
+            norm: self
+                .layers
+                .first()
+                .map_or(NormPosition::Post, |layer| layer.norm_position),
         }
     }
 

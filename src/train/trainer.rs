@@ -616,10 +616,7 @@ fn traced_batch_loss(
 ) -> Result<(Tensor<1>, Tensor<3>, Option<Recorder>), TrainError> {
     let inputs = model.token_tensor(&batch.inputs, device)?;
     let targets = model.token_tensor(&batch.targets, device)?;
-    let types = match &batch.types {
-        Some(types) => Some(model.type_tensor(types, device)?),
-        None => None,
-    };
+    let types = model.types_for(batch.types.as_deref(), device)?;
     let (logits, recorder) = if trace {
         let (logits, recorder) = model.forward_traced_typed(inputs, types);
         (logits, Some(recorder))
@@ -714,12 +711,7 @@ pub async fn analyse_activations(
         .next()
         .ok_or_else(|| TrainError::Config("the model has no device".into()))?;
     let inputs = model.token_tensor(&batch.inputs, &device)?;
-    let types = match &batch.types {
-        Some(types) if model.token_type_embedding.is_some() => {
-            Some(model.type_tensor(types, &device)?)
-        }
-        _ => None,
-    };
+    let types = model.types_for(batch.types.as_deref(), &device)?;
     let (_, recorder) = model.forward_traced_typed(inputs, types);
     Ok(Analysis {
         loss: f64::NAN,
