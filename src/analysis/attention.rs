@@ -1,6 +1,7 @@
 //! Per-head views of one layer's attention: maps, averages, similarity, entropy and flow edges.
 
 use super::matrix::Matrix;
+use crate::structure::thumbnail_bins;
 use crate::structure::trace::AttentionCapture;
 
 /// One query→key weight kept for the flow chart.
@@ -49,21 +50,76 @@ pub fn head_similarity(att: &AttentionCapture, batch: usize) -> Option<Matrix> {
     let maps = (0..att.heads)
         .map(|head| att.head_map(batch, head))
         .collect::<Option<Vec<_>>>()?;
-    let norms: Vec<f64> = maps.iter().map(|map| dot(map, map).sqrt()).collect();
-    let mut similarity = Matrix::zeros(att.heads, att.heads);
-    for (i, (a, &norm_a)) in maps.iter().zip(&norms).enumerate() {
-        for (j, (b, &norm_b)) in maps.iter().zip(&norms).enumerate() {
+    let gram: Vec<f64> = maps
+        .iter()
+        .flat_map(|a| maps.iter().map(move |b| dot(a, b)))
+        .collect();
+    similarity_from_gram(&gram, att.heads)
+}
+
+/// The cosine similarity of `heads` vectors from their row-major `[heads, heads]` dot products
+/// (a Gram matrix, such as the device computes), with [`head_similarity`]'s rules for zero
+/// maps and the diagonal; `None` when `gram` is not `heads × heads`.
+pub fn similarity_from_gram(gram: &[f64], heads: usize) -> Option<Matrix> {
+    if gram.len() != heads * heads {
+        return None;
+    }
+    let norms: Vec<f64> = (0..heads)
+        .map(|head| gram[head * heads + head].max(0.0).sqrt())
+        .collect();
+    let mut similarity = Matrix::zeros(heads, heads);
+    for (i, &norm_a) in norms.iter().enumerate() {
+        for (j, &norm_b) in norms.iter().enumerate() {
             let value = if norm_a == 0.0 || norm_b == 0.0 {
                 0.0
             } else if i == j {
                 1.0
             } else {
-                (dot(a, b) / (norm_a * norm_b)).clamp(-1.0, 1.0)
+                (gram[i * heads + j] / (norm_a * norm_b)).clamp(-1.0, 1.0)
             };
-            similarity.values[i * att.heads + j] = value as f32;
+            similarity.values[i * heads + j] = value as f32;
         }
     }
     Some(similarity)
+}
+
+/// Every head of sequence `batch` of `att` shrunk to at most `size × size` cells, each the mean
+/// of the weights in its bin ([`thumbnail_bins`]): what the head grid and the model view draw
+/// for long texts. A map no larger than `size` comes back whole. `None` when `batch` is out of
+/// range.
+pub fn thumbnails(att: &AttentionCapture, batch: usize, size: usize) -> Option<AttentionCapture> {
+    if batch >= att.batch {
+        return None;
+    }
+    let (rows, cols) = (
+        thumbnail_bins(att.queries, size),
+        thumbnail_bins(att.keys, size),
+    );
+    let mut values = Vec::with_capacity(att.heads * rows.len() * cols.len());
+    for head in 0..att.heads {
+        let map = att.head_map(batch, head)?;
+        for row_bin in &rows {
+            for col_bin in &cols {
+                let mut sum = 0.0f64;
+                for query in row_bin.clone() {
+                    let row = &map[query * att.keys..(query + 1) * att.keys];
+                    sum += row[col_bin.clone()]
+                        .iter()
+                        .map(|&p| f64::from(p))
+                        .sum::<f64>();
+                }
+                values.push((sum / (row_bin.len() * col_bin.len()) as f64) as f32);
+            }
+        }
+    }
+    Some(AttentionCapture {
+        layer: att.layer,
+        batch: 1,
+        heads: att.heads,
+        queries: rows.len(),
+        keys: cols.len(),
+        values,
+    })
 }
 
 /// Per head, the mean over queries of the row entropy `−Σ p ln p` in nats (with `0 ln 0 = 0`).
@@ -105,6 +161,28 @@ pub fn flow_edges(m: &Matrix, threshold: f32) -> Vec<FlowEdge> {
             weight,
         })
         .collect();
+    edges.sort_by(|a, b| a.weight.total_cmp(&b.weight));
+    edges
+}
+
+/// The flow view's arrows: for each query, its `k` strongest keys with weight `>= threshold`,
+/// weakest first overall (as [`flow_edges`] orders them). At 1,024 tokens a threshold alone
+/// can leave a million arrows; the cap keeps `k` per query at most.
+pub fn flow_top_edges(m: &Matrix, threshold: f32, k: usize) -> Vec<FlowEdge> {
+    let mut edges = Vec::new();
+    for query in 0..m.rows {
+        let Some(row) = m.row(query) else { continue };
+        let mut keys: Vec<usize> = (0..m.cols).filter(|&key| row[key] >= threshold).collect();
+        // Strongest first, the earlier key on a tie; then keep the first k.
+        keys.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        keys.truncate(k);
+        keys.sort_unstable();
+        edges.extend(keys.into_iter().map(|key| FlowEdge {
+            query,
+            key,
+            weight: row[key],
+        }));
+    }
     edges.sort_by(|a, b| a.weight.total_cmp(&b.weight));
     edges
 }
@@ -247,6 +325,32 @@ mod tests {
     }
 
     #[test]
+    fn thumbnails_average_each_bin_and_keep_small_maps_whole() {
+        // One head over 3 tokens shrunk to 2 × 2: bins {0} and {1, 2} on both axes.
+        let map = vec![0.1, 0.2, 0.7, 0.5, 0.5, 0.0, 0.0, 0.9, 0.1];
+        let att = capture(1, 3, 3, map.clone());
+        let small = thumbnails(&att, 0, 2).unwrap();
+        assert_eq!((small.heads, small.queries, small.keys), (1, 2, 2));
+        let expected = [0.1, 0.45, 0.25, 0.375];
+        for (actual, expected) in small.values.iter().zip(expected) {
+            assert_close(*actual, expected);
+        }
+        assert_eq!(thumbnails(&att, 0, 3).unwrap().values, map);
+        assert!(thumbnails(&att, 1, 2).is_none());
+    }
+
+    #[test]
+    fn similarity_from_a_gram_matrix_follows_the_same_rules() {
+        // Gram of a = (1, 0), b = (1, 1), zero: a·b = 1, |a| = 1, |b| = √2.
+        let gram = [1.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0];
+        let sim = similarity_from_gram(&gram, 3).unwrap();
+        assert_close(sim.get(0, 1).unwrap(), std::f32::consts::FRAC_1_SQRT_2);
+        assert_close(sim.get(1, 1).unwrap(), 1.0);
+        assert_close(sim.get(2, 2).unwrap(), 0.0);
+        assert!(similarity_from_gram(&gram, 2).is_none());
+    }
+
+    #[test]
     fn flow_edges_threshold_and_order() {
         let m = Matrix::new(2, 2, vec![0.1, 0.6, 0.3, 0.6]).unwrap();
         let edge = |query, key, weight| FlowEdge { query, key, weight };
@@ -261,6 +365,30 @@ mod tests {
         assert!(flow_edges(&Matrix::zeros(0, 0), 0.0).is_empty());
         let with_nan = Matrix::new(1, 2, vec![f32::NAN, 0.5]).unwrap();
         assert_eq!(flow_edges(&with_nan, 0.0), vec![edge(0, 1, 0.5)]);
+    }
+
+    #[test]
+    fn the_flow_cap_keeps_each_querys_strongest_keys() {
+        let m = Matrix::new(2, 3, vec![0.2, 0.5, 0.3, 0.4, 0.4, 0.2]).unwrap();
+        let edge = |query, key, weight| FlowEdge { query, key, weight };
+        // Query 0 keeps keys 1 and 2; query 1 ties 0.4 twice and keeps both over 0.2.
+        assert_eq!(
+            flow_top_edges(&m, 0.0, 2),
+            vec![
+                edge(0, 2, 0.3),
+                edge(1, 0, 0.4),
+                edge(1, 1, 0.4),
+                edge(0, 1, 0.5)
+            ]
+        );
+        // One per query: the tie goes to the earlier key.
+        assert_eq!(
+            flow_top_edges(&m, 0.0, 1),
+            vec![edge(1, 0, 0.4), edge(0, 1, 0.5)]
+        );
+        // The threshold still applies, and a large k is every edge above it.
+        assert_eq!(flow_top_edges(&m, 0.45, 3), vec![edge(0, 1, 0.5)]);
+        assert_eq!(flow_top_edges(&m, 0.0, 9), flow_edges(&m, 0.0));
     }
 
     #[test]

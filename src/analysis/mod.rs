@@ -18,12 +18,12 @@ pub use activations::{
     ActivationSummary, DeadHistory, DeadNeurons, Histogram, ModuleActivation, dead_units_note,
 };
 pub use attention::{
-    FlowEdge, flow_edges, head_entropy, head_matrix, head_similarity, max_entropy, mean_over_heads,
-    strongest_keys,
+    FlowEdge, flow_edges, flow_top_edges, head_entropy, head_matrix, head_similarity, max_entropy,
+    mean_over_heads, similarity_from_gram, strongest_keys, thumbnails,
 };
 pub use gradients::{
     GradientFinding, GradientHistory, GradientProblem, GradientThresholds, ParameterGradient,
 };
 pub use matrix::Matrix;
-pub use opening::{OpeningView, choose_opening_view};
+pub use opening::{HeadSharpness, OpeningView, choose_among, choose_opening_view, head_sharpness};
 pub use stats::Summary;

@@ -6,27 +6,18 @@
 //! leaving out heads that park most of their weight on one position (a first-token, `[CLS]` or
 //! `[SEP]` sink), which are sharp without telling anything about the input.
 
-use crate::structure::AttentionCapture;
+use crate::structure::slices::query_weights;
+use crate::structure::{AttentionCapture, HeadSummary};
 
 /// A head that puts more than this share of its weight, averaged over queries, on one key
 /// position is a sink.
 pub const SINK_SHARE: f64 = 0.5;
 
-/// How sharp one head is, and whether it is a sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeadSharpness {
-    /// Layer, from 0.
-    pub layer: usize,
-    /// Head, from 0.
-    pub head: usize,
-    /// Mean over queries of the row entropy divided by `ln(visible keys)`: 0 when every query
-    /// looks at one key, 1 when every query spreads its weight evenly over what it may see.
-    pub normalised_entropy: f64,
-    /// The key position that gets the most weight on average, and that average.
-    pub top_key: (usize, f64),
-}
+/// How sharp one head is, and whether it is a sink (the same measurements whether made here
+/// or on the device).
+pub type HeadSharpness = HeadSummary;
 
-impl HeadSharpness {
+impl HeadSummary {
     /// Whether the head parks over [`SINK_SHARE`] of its weight on one position.
     pub fn is_sink(&self) -> bool {
         self.top_key.1 > SINK_SHARE
@@ -73,20 +64,21 @@ impl OpeningView {
 }
 
 /// Measures every head of sequence 0 of every layer. `causal` models let query `q` see keys
-/// `0..=q` only; queries that may see a single key say nothing about sharpness and are skipped.
+/// `0..=q` only; queries that may see a single key say nothing about sharpness and are skipped
+/// (a head with no other query is left out).
 pub fn head_sharpness(attention: &[AttentionCapture], causal: bool) -> Vec<HeadSharpness> {
     let mut out = Vec::new();
     for capture in attention {
+        let weights = query_weights(capture.queries, capture.keys, causal);
         for head in 0..capture.heads {
             let Some(map) = capture.head_map(0, head) else {
                 continue;
             };
-            if let Some(sharpness) = measure(map, capture.keys, causal) {
-                out.push(HeadSharpness {
+            if let Some(summary) = measure(map, capture.keys, &weights) {
+                out.push(HeadSummary {
                     layer: capture.layer,
                     head,
-                    normalised_entropy: sharpness.0,
-                    top_key: sharpness.1,
+                    ..summary
                 });
             }
         }
@@ -94,26 +86,27 @@ pub fn head_sharpness(attention: &[AttentionCapture], causal: bool) -> Vec<HeadS
     out
 }
 
-/// `(normalised entropy, (top key, its mean weight))` of one `[queries, keys]` map.
-fn measure(map: &[f32], keys: usize, causal: bool) -> Option<(f64, (usize, f64))> {
+/// The measurements of one `[queries, keys]` map whose queries count by `weights`
+/// ([`query_weights`]); layer and head are left 0.
+fn measure(map: &[f32], keys: usize, weights: &[f64]) -> Option<HeadSummary> {
     if keys == 0 {
         return None;
     }
-    let mut entropy_sum = 0.0;
+    let (mut entropy_sum, mut normalised_sum) = (0.0, 0.0);
     let mut key_weight = vec![0.0f64; keys];
     let mut counted = 0usize;
-    for (query, row) in map.chunks_exact(keys).enumerate() {
-        let visible = if causal { (query + 1).min(keys) } else { keys };
-        if visible < 2 {
-            continue;
-        }
+    for (row, &weight) in map.chunks_exact(keys).zip(weights) {
         let entropy: f64 = row
             .iter()
             .map(|&p| f64::from(p))
             .filter(|&p| p > 0.0)
             .map(|p| -p * p.ln())
             .sum();
-        entropy_sum += entropy / (visible as f64).ln();
+        entropy_sum += entropy;
+        if weight == 0.0 {
+            continue;
+        }
+        normalised_sum += entropy * weight;
         for (total, &p) in key_weight.iter_mut().zip(row) {
             *total += f64::from(p);
         }
@@ -122,17 +115,31 @@ fn measure(map: &[f32], keys: usize, causal: bool) -> Option<(f64, (usize, f64))
     if counted == 0 {
         return None;
     }
-    let (top, weight) = key_weight
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
-    Some((entropy_sum / counted as f64, (top, weight / counted as f64)))
+    // The earlier key on a tie, as the device's argmax picks.
+    let (top, weight) =
+        key_weight
+            .iter()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (key, &weight)| {
+                if weight > best.1 { (key, weight) } else { best }
+            });
+    Some(HeadSummary {
+        layer: 0,
+        head: 0,
+        entropy: entropy_sum / weights.len() as f64,
+        normalised_entropy: normalised_sum / counted as f64,
+        top_key: (top, weight / counted as f64),
+    })
 }
 
 /// The sharpest head that is not a sink (the sharpest of all when every head is one); `None`
 /// when there is nothing to measure (no layers, or one token).
 pub fn choose_opening_view(attention: &[AttentionCapture], causal: bool) -> Option<OpeningView> {
-    let heads = head_sharpness(attention, causal);
+    choose_among(&head_sharpness(attention, causal))
+}
+
+/// [`choose_opening_view`] from heads already measured (on the device, say).
+pub fn choose_among(heads: &[HeadSharpness]) -> Option<OpeningView> {
     let sinks = heads.iter().filter(|head| head.is_sink()).count();
     let sharpest = |candidates: &mut dyn Iterator<Item = &HeadSharpness>| {
         candidates

@@ -10,11 +10,13 @@ use crate::charts::Style;
 use crate::model::{BUNDLED_CORPUS, ModelError, run_traced, split_words};
 use crate::page::bench::BenchReport;
 
-use super::session::{LoadedModel, RunResult};
+use super::session::LoadedModel;
 use super::views::{HeadChoice, canvas_svg, draw_heatmap_view};
 use super::web;
+use crate::analysis::Matrix;
 use crate::model::BackendInfo;
 use crate::model::TraceFile;
+use crate::page::slices::SliceKey;
 
 const WARM_UP_RUNS: usize = 3;
 const TIMED_RUNS: usize = 20;
@@ -52,13 +54,24 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .ok_or("the corpus has no tokens")?;
     let forward_512_ms = web::now_ms() - started;
-    let (redraw_ms, canvas) = time_redraws(&long)?;
+    let key = SliceKey::Map {
+        layer: 0,
+        head: HeadChoice::Mean,
+    };
+    long.trace.load(&[key]).await?;
+    let matrix = long
+        .trace
+        .get(key)
+        .and_then(|slice| slice.map().cloned())
+        .ok_or("the run has no layer 0")?;
+    let (redraw_ms, canvas) = time_redraws(&matrix, &long.tokens.labels())?;
+    let whole = long.trace.whole(|_, _| {}).await?;
 
     // The SVG export of that heatmap, and the 512-token run as a trace file written and read.
     let started = web::now_ms();
     let svg = canvas_svg(&canvas)?;
     let svg_ms = web::now_ms() - started;
-    let file = TraceFile::new("seed", "", &long_text, &long.tokens, &long.trace);
+    let file = TraceFile::new("seed", "", &long_text, &long.tokens, &whole);
     let started = web::now_ms();
     let trace = file.to_json();
     let trace_write_ms = web::now_ms() - started;
@@ -95,7 +108,10 @@ pub async fn run(backend: &BackendInfo) -> Result<String, String> {
 
 /// Redraws the heatmap of `run` [`REDRAWS`] times on a canvas of the page's size; returns the
 /// times and the canvas (its drawing is kept for the SVG export).
-fn time_redraws(run: &RunResult) -> Result<(Vec<f64>, HtmlCanvasElement), String> {
+fn time_redraws(
+    matrix: &Matrix,
+    labels: &[String],
+) -> Result<(Vec<f64>, HtmlCanvasElement), String> {
     let document = web_sys::window()
         .and_then(|window| window.document())
         .ok_or("no document")?;
@@ -111,7 +127,7 @@ fn time_redraws(run: &RunResult) -> Result<(Vec<f64>, HtmlCanvasElement), String
     let mut times = Vec::with_capacity(REDRAWS);
     for _ in 0..REDRAWS {
         let started = web::now_ms();
-        draw_heatmap_view(&canvas, run, 0, HeadChoice::Mean, None, &style)?;
+        draw_heatmap_view(&canvas, matrix, labels, (0, HeadChoice::Mean), None, &style)?;
         times.push(web::now_ms() - started);
     }
     Ok((times, canvas))

@@ -10,8 +10,8 @@ use leptos::prelude::*;
 
 use crate::analysis::diagnostics::{
     BenchPass, ParameterStatistics, SortKey, Timing, TrainingMemory, attention_overtakes,
-    flops_over_lengths, format_bytes, forward_flops, leaf_table, measured_trace_bytes,
-    project_saved_bytes, saved_for_backward,
+    flops_over_lengths, format_bytes, forward_flops, leaf_table, project_saved_bytes,
+    saved_for_backward,
 };
 use crate::charts::diagnostics::{draw_flops_over_length, draw_weight_histograms};
 use crate::format::group_thousands;
@@ -147,7 +147,7 @@ pub fn DiagnosticsPanel(
             })
         }),
         run_len: Memo::new(move |_| result.get().map(|run| run.tokens.ids().len())),
-        trace_bytes: Memo::new(move |_| result.get().map(|run| measured_trace_bytes(&run.trace))),
+        trace_bytes: Memo::new(move |_| result.get().map(|run| run.trace.trace.bytes())),
         training_shape,
         typed_shape: RwSignal::new(None),
         message: RwSignal::new(None),

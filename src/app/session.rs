@@ -8,8 +8,10 @@ use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::hf::{self, open_folder_within};
 use crate::model::{
     BackendInfo, Checkpoint, Head, ModelError, Naming, Sidecars, TextTokenizer, Transformer,
-    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_traced_typed,
+    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_on_device,
 };
+use crate::page::predictions::prediction_positions;
+use crate::page::slices::{RunTrace, SliceKey, TraceSlices};
 use crate::train::{Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -158,6 +160,48 @@ impl LoadedModel {
                 format!("seed preset, seed {WEIGHT_SEED}"),
             )]),
             file_name: "seed-random.safetensors".into(),
+        })
+    }
+
+    /// A model of the shape `config_json` describes (a glassbox `TransformerConfig`, every
+    /// optional field defaulted) with seeded random weights and the bundled word vocabulary:
+    /// `?config=…`, to look at what an untrained network of any shape does, up to 12 layers
+    /// of 1,024 tokens.
+    pub fn random_shape(config_json: &str, backend: &BackendInfo) -> Result<Self, String> {
+        let config: TransformerConfig = serde_json::from_str(config_json)
+            .map_err(|error| format!("the config in the address is not a model shape: {error}"))?;
+        let vocabulary = Vocabulary::bundled();
+        if config.vocab_size != vocabulary.len() {
+            return Err(format!(
+                "the config's vocab_size is {}, but a random model reads the bundled vocabulary of {} words",
+                config.vocab_size,
+                vocabulary.len()
+            ));
+        }
+        config.validate()?;
+        let model = config
+            .init_seeded(WEIGHT_SEED, &backend.device)
+            .map_err(|error| error.to_string())?;
+        let provenance = format!(
+            "Model: the shape from the address ({} layers, {} heads, d_model {}, up to {} tokens, {} parameters) with random weights (seed {WEIGHT_SEED}), untrained.",
+            config.num_layers,
+            config.num_heads,
+            config.d_model,
+            config.max_seq_len,
+            group_thousands(model.parameter_count()),
+        );
+        Ok(Self {
+            id: "seed".into(),
+            tokenizer: TextTokenizer::Word(WordTokenizer::new(vocabulary, config.max_seq_len)),
+            config,
+            model,
+            provenance,
+            probe_text: None,
+            metadata: BTreeMap::from([(
+                "glassbox.source".into(),
+                format!("random weights of a shape from the address, seed {WEIGHT_SEED}"),
+            )]),
+            file_name: "random-shape.safetensors".into(),
         })
     }
 
@@ -321,13 +365,36 @@ impl LoadedModel {
             .into_iter()
             .next()
             .unwrap_or_else(|| backend.device.clone());
-        let trace = run_traced_typed(&self.model, &[tokens.ids()], Some(&types), &device).await?;
-        let forward_ms = web::now_ms() - started_ms;
-        Ok(Some(RunResult {
+        let trace = run_on_device(&self.model, &[tokens.ids()], Some(&types), &device).await?;
+        let positions = self.prediction_positions(&tokens);
+        let result = RunResult {
             tokens,
-            trace,
-            forward_ms,
+            trace: TraceSlices::new(RunTrace::Device(trace), positions),
+            forward_ms: 0.0,
+        };
+        // The heads' entropies are small and every run needs them (the opening choice, the
+        // model view): reading them waits for the forward pass to finish on any device.
+        result
+            .trace
+            .load(&[SliceKey::Summaries])
+            .await
+            .map_err(ModelError::ReadBack)?;
+        Ok(Some(RunResult {
+            forward_ms: web::now_ms() - started_ms,
+            ..result
         }))
+    }
+
+    /// The positions the predictions panel lists for `tokens`: none for a model without a
+    /// HuggingFace tokenizer (its panel is not shown).
+    fn prediction_positions(&self, tokens: &crate::model::Tokenized) -> Vec<usize> {
+        let Some(tokenizer) = self.tokenizer.hf() else {
+            return Vec::new();
+        };
+        let mask = tokenizer.mask().map(|(_, id)| id);
+        prediction_positions(self.config.head, &tokens.tokens, mask)
+            .map(|(positions, _)| positions)
+            .unwrap_or_default()
     }
 }
 

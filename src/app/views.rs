@@ -7,13 +7,18 @@ use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, IntoDrawingArea};
 use web_sys::HtmlCanvasElement;
 
-use crate::analysis::{Matrix, flow_edges, head_entropy, head_matrix, head_similarity};
-use crate::charts::{
-    ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, Recording,
-    SimilarityData, Style, draw_flow, draw_head_grid, draw_heatmap, draw_similarity,
-};
+use std::sync::Arc;
 
-use super::session::RunResult;
+use crate::analysis::{Matrix, flow_top_edges};
+use crate::charts::{
+    ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, ModelViewData,
+    ModelViewLayout, Recording, SimilarityData, Style, draw_flow, draw_head_grid, draw_heatmap,
+    draw_model_view, draw_similarity,
+};
+use crate::model::AttentionCapture;
+use crate::page::slices::thumbnail_maps;
+use crate::structure::{HeadSummary, thumbnail_bins};
+
 use super::web::canvas::CanvasDrawing;
 
 pub use crate::page::explorer::{HeadChoice, selected_matrix};
@@ -71,25 +76,24 @@ pub fn save_canvas(canvas: &HtmlCanvasElement, base: &str, kind: &str) -> Result
     }
 }
 
-/// Draws the heatmap of the selected map; returns its layout and the map, for hover look-ups.
+/// Draws the heatmap of `matrix` (layer `layer`, `head`); returns its layout, for hover
+/// look-ups.
 pub fn draw_heatmap_view(
     canvas: &HtmlCanvasElement,
-    result: &RunResult,
-    layer: usize,
-    head: HeadChoice,
+    matrix: &Matrix,
+    labels: &[String],
+    (layer, head): (usize, HeadChoice),
     pinned: Option<usize>,
     style: &Style,
-) -> Result<(HeatmapLayout, Matrix), String> {
-    let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
-    let labels = result.tokens.labels();
+) -> Result<HeatmapLayout, String> {
     let title = format!("Layer {layer} · {}", head.describe());
     let layout = with_area(canvas, |area| {
         draw_heatmap(
             area,
             &HeatmapData {
-                matrix: &matrix,
-                row_labels: &labels,
-                col_labels: &labels,
+                matrix,
+                row_labels: labels,
+                col_labels: labels,
                 title: &title,
                 vmax: None,
                 pinned,
@@ -97,29 +101,32 @@ pub fn draw_heatmap_view(
             style,
         )
     })?;
-    // Where the cells are, in the canvas' own pixels (not CSS pixels): the browser tests
-    // sample each cell's colour there.
+    mark_cells(canvas, &layout);
+    Ok(layout)
+}
+
+/// Names where a heatmap's cells are, in the canvas' own pixels (not CSS pixels): the browser
+/// tests sample each cell's colour there.
+fn mark_cells(canvas: &HtmlCanvasElement, layout: &HeatmapLayout) {
     let (x, y, width, height) = layout.plot;
     let _ = canvas.set_attribute("data-plot", &format!("{x} {y} {width} {height}"));
     let _ = canvas.set_attribute("data-cells", &format!("{} {}", layout.rows, layout.cols));
-    Ok((layout, matrix))
 }
 
-/// Draws the flow diagram of the selected map; returns how many arrows it drew.
+/// Draws the flow diagram of `matrix`: each query's `k` strongest keys above `threshold`;
+/// returns how many arrows it drew.
 pub fn draw_flow_view(
     canvas: &HtmlCanvasElement,
-    result: &RunResult,
-    layer: usize,
-    head: HeadChoice,
-    threshold: f32,
+    matrix: &Matrix,
+    labels: &[String],
+    (layer, head): (usize, HeadChoice),
+    (threshold, k): (f32, usize),
     pinned: Option<usize>,
     style: &Style,
 ) -> Result<usize, String> {
-    let matrix = selected_matrix(result, layer, head).ok_or("no such layer or head")?;
-    let labels = result.tokens.labels();
-    let edges = flow_edges(&matrix, threshold);
+    let edges = flow_top_edges(matrix, threshold, k);
     let title = format!(
-        "Layer {layer} · {} · weights ≥ {threshold:.2}",
+        "Layer {layer} · {} · weights ≥ {threshold:.2}, top {k} per query",
         head.describe()
     );
     with_area(canvas, |area| {
@@ -127,8 +134,8 @@ pub fn draw_flow_view(
             area,
             &FlowData {
                 edges: &edges,
-                query_labels: &labels,
-                key_labels: &labels,
+                query_labels: labels,
+                key_labels: labels,
                 threshold,
                 title: &title,
                 pinned,
@@ -136,29 +143,46 @@ pub fn draw_flow_view(
             style,
         )
     })?;
+    let _ = canvas.set_attribute("data-arrows", &edges.len().to_string());
     Ok(edges.len())
 }
 
-/// Draws every head of `layer` in a grid, and the head-to-head similarity matrix.
+/// What the head grid draws of one layer: every head's thumbnail, the heads' similarity and
+/// each head's entropy.
+pub struct HeadsData<'a> {
+    /// The layer.
+    pub layer: usize,
+    /// Every head, shrunk on the device to at most the grid's size.
+    pub thumbnails: &'a AttentionCapture,
+    /// Head-to-head cosine similarity.
+    pub similarity: &'a Matrix,
+    /// Mean row entropy per head, in nats.
+    pub entropy: &'a [f64],
+    /// Tokens in the run (the thumbnails may have fewer cells).
+    pub tokens: usize,
+}
+
+/// Draws every head of a layer in a grid, and the head-to-head similarity matrix.
 pub fn draw_heads_view(
     grid_canvas: &HtmlCanvasElement,
     similarity_canvas: &HtmlCanvasElement,
-    result: &RunResult,
-    layer: usize,
+    data: &HeadsData,
     pinned: Option<usize>,
     style: &Style,
 ) -> Result<(), String> {
-    let attention = result.trace.attention.get(layer).ok_or("no such layer")?;
-    let maps: Vec<Matrix> = (0..attention.heads)
-        .filter_map(|head| head_matrix(attention, 0, head))
-        .collect();
-    let entropy = head_entropy(attention, 0).unwrap_or_default();
-    let titles: Vec<String> = (0..attention.heads)
-        .map(|head| match entropy.get(head) {
+    let maps = thumbnail_maps(data.thumbnails);
+    let titles: Vec<String> = (0..maps.len())
+        .map(|head| match data.entropy.get(head) {
             Some(h) => format!("head {head} · H {h:.2}"),
             None => format!("head {head}"),
         })
         .collect();
+    // A pinned token is outlined in the bin that holds it.
+    let pinned = pinned.and_then(|token| {
+        thumbnail_bins(data.tokens, data.thumbnails.queries)
+            .iter()
+            .position(|bin| bin.contains(&token))
+    });
     with_area(grid_canvas, |area| {
         draw_head_grid(
             area,
@@ -172,16 +196,13 @@ pub fn draw_heads_view(
         )
         .map(|_| ())
     })?;
-    let similarity = head_similarity(attention, 0).ok_or("no heads to compare")?;
-    let labels: Vec<String> = (0..attention.heads)
-        .map(|head| format!("h{head}"))
-        .collect();
-    let title = format!("Layer {layer} · head-to-head cosine similarity");
+    let labels: Vec<String> = (0..maps.len()).map(|head| format!("h{head}")).collect();
+    let title = format!("Layer {} · head-to-head cosine similarity", data.layer);
     with_area(similarity_canvas, |area| {
         draw_similarity(
             area,
             &SimilarityData {
-                matrix: &similarity,
+                matrix: data.similarity,
                 labels: &labels,
                 title: &title,
             },
@@ -189,6 +210,69 @@ pub fn draw_heads_view(
         )
         .map(|_| ())
     })
+}
+
+/// Draws every head of every layer (`thumbnails`, one capture per layer) and, beside it, each
+/// head's normalised entropy as a layers × heads heatmap; returns both layouts, for clicks.
+pub fn draw_model_views(
+    grid_canvas: &HtmlCanvasElement,
+    entropy_canvas: &HtmlCanvasElement,
+    thumbnails: &[Arc<AttentionCapture>],
+    summaries: &[HeadSummary],
+    selected: (usize, usize),
+    style: &Style,
+) -> Result<(ModelViewLayout, HeatmapLayout), String> {
+    let maps: Vec<Vec<Matrix>> = thumbnails.iter().map(|t| thumbnail_maps(t)).collect();
+    let layers = maps.len();
+    let heads = maps.iter().map(Vec::len).max().unwrap_or(0);
+    let grid = with_area(grid_canvas, |area| {
+        draw_model_view(
+            area,
+            &ModelViewData {
+                maps: &maps,
+                selected: Some(selected),
+                title: "Every head of every layer (each in its own colour scale)",
+            },
+            style,
+        )
+    })?;
+    let _ = grid_canvas.set_attribute(
+        "data-grid",
+        &format!(
+            "{} {} {} {} {}",
+            grid.origin.0, grid.origin.1, grid.side, grid.layers, grid.heads
+        ),
+    );
+    let entropy = entropy_matrix(summaries, layers, heads);
+    let rows: Vec<String> = (0..layers).map(|layer| format!("L{layer}")).collect();
+    let cols: Vec<String> = (0..heads).map(|head| format!("h{head}")).collect();
+    let heat = with_area(entropy_canvas, |area| {
+        draw_heatmap(
+            area,
+            &HeatmapData {
+                matrix: &entropy,
+                row_labels: &rows,
+                col_labels: &cols,
+                title: "Normalised entropy: 0 sharp · 1 uniform",
+                vmax: Some(1.0),
+                pinned: None,
+            },
+            style,
+        )
+    })?;
+    mark_cells(entropy_canvas, &heat);
+    Ok((grid, heat))
+}
+
+/// Each head's normalised entropy as a layers × heads matrix (0 where a head was not measured).
+pub fn entropy_matrix(summaries: &[HeadSummary], layers: usize, heads: usize) -> Matrix {
+    let mut matrix = Matrix::zeros(layers, heads);
+    for summary in summaries {
+        if summary.layer < layers && summary.head < heads {
+            matrix.values[summary.layer * heads + summary.head] = summary.normalised_entropy as f32;
+        }
+    }
+    matrix
 }
 
 /// Two buttons, `{id}-png` and `{id}-svg`, that download `canvas` as `{base}.png` and

@@ -10,16 +10,26 @@
 //! or its shards, the tokenizer's files) instead of a checkpoint, as the page's "Open model
 //! folder…" does; `--text-b` gives BERT its sentence B.
 //!
-//! It runs on the CPU (burn-flex). An `--out` ending in `.safetensors` writes the binary form.
+//! `--backend cpu|wgpu|cuda` chooses where it runs (burn-flex, burn's wgpu runtime on
+//! Vulkan/Metal/DX12, or CUDA in a build with `--features cuda`). An `--out` ending in
+//! `.safetensors` writes the binary form. `--layers`, `--modules`, `--no-attention` and `--f16`
+//! write a partial trace, which records what it left out.
+//!
+//! Besides the summary it prints one `key=value` line per number, for benchmarks to read:
+//! `backend=`, `repeat=`, `forward_capture_ms=` (the median of `--repeat` traced forwards, each
+//! with its asynchronous read-back of everything captured) and, with `--plain`,
+//! `forward_plain_ms=` (the forward alone, then one read of its logits).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use burn::tensor::Device;
 use clap::Parser;
 use glassbox::model::hf::open_folder;
 use glassbox::model::{
-    Checkpoint, Sidecars, TextTokenizer, TraceFile, WordTokenizer, capture_trace, run_traced_typed,
+    Checkpoint, NativeBackend, Role, Sidecars, TextTokenizer, Tokenized, TraceFile, Transformer,
+    WordTokenizer, native_device, run_traced_typed,
 };
 
 /// Run a glassbox or PyTorch checkpoint on a text and save everything it computed as a trace.
@@ -48,19 +58,175 @@ struct Args {
     /// texts), anything else for JSON.
     #[arg(long)]
     out: PathBuf,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: NativeBackend,
+    /// Run the traced forward this many times and print the median time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Also time the forward pass without capture (logits only, one read-back), as often.
+    #[arg(long)]
+    plain: bool,
+    /// Keep only these layers' attention and module outputs (from 0, comma-separated); the
+    /// captures outside the layers (embeddings, logits) stay.
+    #[arg(long, value_delimiter = ',')]
+    layers: Option<Vec<usize>>,
+    /// Keep only module outputs of these roles (comma-separated: embedding, positional,
+    /// embedding_norm, attention_input, attention_output, feed_forward_input,
+    /// feed_forward_hidden, feed_forward_activation, feed_forward_output, block_output,
+    /// final_norm, logits). Attention stays unless --no-attention.
+    #[arg(long, value_delimiter = ',', value_parser = parse_role)]
+    modules: Option<Vec<Role>>,
+    /// Leave the attention maps out.
+    #[arg(long)]
+    no_attention: bool,
+    /// Round every value through f16: the .safetensors form stores F16, half the size (JSON
+    /// keeps f32 numbers, rounded).
+    #[arg(long)]
+    f16: bool,
+}
+
+/// A role by its snake_case name, with the names listed when it is none of them.
+fn parse_role(name: &str) -> Result<Role, String> {
+    name.trim().parse().map_err(|_| {
+        let names: Vec<&'static str> = <Role as strum::IntoEnumIterator>::iter()
+            .map(<&'static str>::from)
+            .collect();
+        format!("no role `{name}`: one of {}", names.join(", "))
+    })
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match pollster::block_on(run(&args)) {
-        Ok(summary) => {
-            println!("{summary}");
+        Ok(lines) => {
+            println!("{lines}");
             ExitCode::SUCCESS
         }
         Err(message) => {
             eprintln!("glassbox-trace: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A model ready to run, with the text's tokens and the words for the trace file.
+struct Prepared {
+    model: Transformer,
+    tokens: Tokenized,
+    name: String,
+    about: String,
+}
+
+async fn run(args: &Args) -> Result<String, String> {
+    let (device, backend) = native_device(args.backend)?;
+    let prepared = match (&args.model, &args.checkpoint) {
+        (Some(dir), _) => open_model_folder(dir, args, &device).await?,
+        (None, Some(checkpoint)) => open_checkpoint(checkpoint, args, &device)?,
+        (None, None) => return Err("give --checkpoint FILE or --model DIR".into()),
+    };
+    let Prepared {
+        model,
+        tokens,
+        name,
+        about,
+    } = prepared;
+    if tokens.tokens.is_empty() {
+        return Err("the text has no tokens".into());
+    }
+    let batch = [tokens.ids()];
+    let types = [tokens.segments()];
+    let repeat = args.repeat as usize;
+
+    let mut capture_ms = Vec::with_capacity(repeat);
+    let mut trace = None;
+    for _ in 0..repeat {
+        let started = now();
+        let run = run_traced_typed(&model, &batch, Some(&types), &device)
+            .await
+            .map_err(|error| error.to_string())?;
+        capture_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        trace = Some(run);
+    }
+    let Some(trace) = trace else {
+        return Err("--repeat must be at least 1".into());
+    };
+    let plain_ms = if args.plain {
+        Some(time_plain_forward(&model, &batch, &types, repeat, &device).await?)
+    } else {
+        None
+    };
+
+    let about = format!("{about}; traced by glassbox-trace on {backend}");
+    let mut file = TraceFile::new(&name, &about, &args.text, &tokens, &trace);
+    if args.layers.is_some() || args.modules.is_some() || args.no_attention {
+        file.keep_only(
+            args.layers.as_deref(),
+            args.modules.as_deref(),
+            !args.no_attention,
+        )
+        .map_err(|error| error.to_string())?;
+    }
+    if args.f16 {
+        file.round_to_f16();
+    }
+    let mut lines = vec![
+        write_trace(&file, &args.out)?,
+        format!("backend={backend}"),
+        format!("repeat={repeat}"),
+        format!("forward_capture_ms={:.3}", median(&mut capture_ms)),
+    ];
+    if let Some(mut plain_ms) = plain_ms {
+        lines.push(format!("forward_plain_ms={:.3}", median(&mut plain_ms)));
+    }
+    if let Some(missing) = file.missing_words() {
+        lines.push(format!("partial={missing}"));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Times `repeat` forward passes that record nothing, each followed by one asynchronous read
+/// of its logits (which waits for the device to finish), in milliseconds.
+async fn time_plain_forward(
+    model: &Transformer,
+    batch: &[Vec<u32>],
+    types: &[Vec<u32>],
+    repeat: usize,
+    device: &Device,
+) -> Result<Vec<f64>, String> {
+    let mut times = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let started = now();
+        let tokens = model
+            .token_tensor(batch, device)
+            .map_err(|error| error.to_string())?;
+        let types = model
+            .types_for(Some(types), device)
+            .map_err(|error| error.to_string())?;
+        let logits = model.forward_typed(tokens, types);
+        logits
+            .into_data_async()
+            .await
+            .map_err(|error| format!("reading the logits back: {error:?}"))?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(times)
+}
+
+/// The clock for the timings.
+// Native only: the wasm ban on `Instant` (clippy.toml) does not apply to this CLI.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
@@ -72,8 +238,8 @@ fn read_text(path: &Option<PathBuf>) -> Result<Option<String>, String> {
         .transpose()
 }
 
-/// Opens the HuggingFace folder `dir` and traces the text (and sentence B) through it.
-async fn trace_folder(dir: &std::path::Path, args: &Args) -> Result<TraceFile, String> {
+/// Opens the HuggingFace folder `dir` on `device` and tokenizes the text (and sentence B).
+async fn open_model_folder(dir: &Path, args: &Args, device: &Device) -> Result<Prepared, String> {
     let entries = std::fs::read_dir(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     let mut files = Vec::new();
     for entry in entries {
@@ -84,42 +250,28 @@ async fn trace_folder(dir: &std::path::Path, args: &Args) -> Result<TraceFile, S
             files.push((path.to_string_lossy().into_owned(), bytes));
         }
     }
-    let device = Device::flex();
-    let opened = open_folder(files, &device, |_, _| {})
+    let opened = open_folder(files, device, |_, _| {})
         .await
         .map_err(|error| format!("{}: {error}", dir.display()))?;
     let tokens = opened
         .tokenizer
         .tokenize(&args.text, args.text_b.as_deref());
-    if tokens.tokens.is_empty() {
-        return Err("the text has no tokens".into());
-    }
-    let trace = run_traced_typed(
-        &opened.model,
-        &[tokens.ids()],
-        Some(&[tokens.segments()]),
-        &device,
-    )
-    .await
-    .map_err(|error| error.to_string())?;
     let name = dir.file_name().map_or_else(
         || "model".into(),
         |name| name.to_string_lossy().into_owned(),
     );
-    let about = format!("{}; traced by glassbox-trace on the CPU", opened.describe());
-    Ok(TraceFile::new(&name, &about, &args.text, &tokens, &trace))
+    let about = opened.describe();
+    Ok(Prepared {
+        model: opened.model,
+        tokens,
+        name,
+        about,
+    })
 }
 
-async fn run(args: &Args) -> Result<String, String> {
-    let trace = match (&args.model, &args.checkpoint) {
-        (Some(dir), _) => trace_folder(dir, args).await?,
-        (None, Some(checkpoint)) => trace_checkpoint(checkpoint, args).await?,
-        (None, None) => return Err("give --checkpoint FILE or --model DIR".into()),
-    };
-    write_trace(&trace, args)
-}
-
-async fn trace_checkpoint(path: &std::path::Path, args: &Args) -> Result<TraceFile, String> {
+/// Reads the checkpoint at `path` (with its sidecars), builds it on `device` and tokenizes the
+/// text with its vocabulary.
+fn open_checkpoint(path: &Path, args: &Args, device: &Device) -> Result<Prepared, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let (config_json, vocabulary) = (read_text(&args.config)?, read_text(&args.vocab)?);
     let checkpoint = Checkpoint::parse(
@@ -130,9 +282,8 @@ async fn trace_checkpoint(path: &std::path::Path, args: &Args) -> Result<TraceFi
         },
     )
     .map_err(|error| format!("{}: {error}", path.display()))?;
-    let device = Device::flex();
     let model = checkpoint
-        .to_model(&device)
+        .to_model(device)
         .map_err(|error| error.to_string())?;
     let tokenizer = TextTokenizer::Word(WordTokenizer::new(
         checkpoint.vocabulary.clone(),
@@ -144,20 +295,23 @@ async fn trace_checkpoint(path: &std::path::Path, args: &Args) -> Result<TraceFi
     );
     let config = &checkpoint.config;
     let about = format!(
-        "{}: {} layers, {} heads, d_model {}; traced by glassbox-trace on the CPU",
+        "{}: {} layers, {} heads, d_model {}",
         path.display(),
         config.num_layers,
         config.num_heads,
         config.d_model
     );
-    capture_trace(&model, &tokenizer, &args.text, &name, &about, &device)
-        .await
-        .map_err(|error| error.to_string())
+    Ok(Prepared {
+        model,
+        tokens: tokenizer.tokenize(&args.text),
+        name,
+        about,
+    })
 }
 
-fn write_trace(trace: &TraceFile, args: &Args) -> Result<String, String> {
-    let binary = args
-        .out
+/// Writes `trace` to `out` (binary for `.safetensors`, else JSON) and says what it holds.
+fn write_trace(trace: &TraceFile, out: &Path) -> Result<String, String> {
+    let binary = out
         .extension()
         .is_some_and(|extension| extension == "safetensors");
     let bytes = if binary {
@@ -165,11 +319,10 @@ fn write_trace(trace: &TraceFile, args: &Args) -> Result<String, String> {
     } else {
         trace.to_json().into_bytes()
     };
-    std::fs::write(&args.out, &bytes)
-        .map_err(|error| format!("{}: {error}", args.out.display()))?;
+    std::fs::write(out, &bytes).map_err(|error| format!("{}: {error}", out.display()))?;
     Ok(format!(
         "{}: {} tokens, {} layers, {} module outputs, {} bytes",
-        args.out.display(),
+        out.display(),
         trace.tokens.len(),
         trace.attention.len(),
         trace.modules.len(),

@@ -1,21 +1,23 @@
-//! `glassbox-train`: trains a small Transformer on a toy task on the CPU and writes a
-//! checkpoint the page can open.
+//! `glassbox-train`: trains a small Transformer on a toy task and writes a checkpoint the page
+//! can open.
 //!
 //! ```text
 //! cargo run --release --bin glassbox-train -- --task reverse --preset tiny --out assets/models/reverse.safetensors
 //! ```
+//!
+//! `--backend cpu|wgpu|cuda` chooses where it trains: burn-flex on the CPU (the default),
+//! burn's wgpu runtime (Vulkan, Metal or DX12), or CUDA in a build with `--features cuda`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::tensor::Device;
 use clap::Parser;
 use glassbox::analysis::activations::SPARSE_THRESHOLD;
 use glassbox::analysis::gradients::{GradientHistory, GradientThresholds, detect};
-use glassbox::model::TransformerConfig;
 use glassbox::model::checkpoint::save_checkpoint;
+use glassbox::model::{NativeBackend, TransformerConfig, native_device};
 use glassbox::train::{
     Analysis, OptimizerChoice, Problem, ScheduleChoice, TaskKind, TrainConfig, Trainer,
 };
@@ -80,6 +82,9 @@ struct Args {
     /// find at each evaluation (0 = never).
     #[arg(long, default_value_t = 0)]
     analyse_every: usize,
+    /// Where the model trains.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: NativeBackend,
 }
 
 fn main() -> ExitCode {
@@ -117,13 +122,13 @@ async fn run(args: &Args) -> Result<(), String> {
         ..TrainConfig::new(task, preset)
     };
     let config = args.problem.apply(config);
-    let device = Device::flex();
+    let (device, backend) = native_device(args.backend)?;
     let mut trainer = Trainer::new(config.clone(), &device).map_err(|e| e.to_string())?;
     trainer.set_analysis(args.analyse_every);
     let mut history: Option<GradientHistory> = None;
     let mut latest = None;
     println!(
-        "task {} · {} parameters · {} steps of {} · {} lr {}",
+        "task {} · {} parameters · {} steps of {} · {} lr {} · on {backend}",
         task.name(),
         trainer.model().parameter_count(),
         config.steps,

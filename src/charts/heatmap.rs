@@ -115,7 +115,7 @@ pub(crate) fn pinned_bands(layout: &HeatmapLayout, pinned: Option<usize>) -> Vec
 }
 
 /// Fills a ring `thickness` pixels wide just outside `band` (right and bottom exclusive).
-fn fill_ring<DB: DrawingBackend>(
+pub(crate) fn fill_ring<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     [left, top, right, bottom]: [i32; 4],
     thickness: i32,

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod gradients;
 pub mod head_grid;
 pub mod heatmap;
+pub mod model_view;
 pub mod record;
 pub mod similarity;
 pub mod style;
@@ -22,6 +23,7 @@ pub use gradients::{
 };
 pub use head_grid::{HeadGridData, HeadGridLayout, draw_head_grid};
 pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap};
+pub use model_view::{ModelViewData, ModelViewLayout, draw_model_view};
 pub use record::{DisplayList, Recording};
 pub use similarity::{SimilarityData, draw_similarity};
 pub use style::Style;

@@ -75,6 +75,12 @@ impl Recorder {
         self.modules
     }
 
+    /// The recorded attention maps and sub-module outputs, still on the device
+    /// ([`super::DeviceTrace`] keeps them there).
+    pub(crate) fn into_parts(self) -> (Vec<Tensor<4>>, Vec<RecordedOutput>) {
+        (self.attention, self.modules)
+    }
+
     /// Reads every recorded tensor back to the host in one transaction.
     pub async fn read(self) -> Result<Trace, ModelError> {
         let attention_shapes: Vec<[usize; 4]> = self.attention.iter().map(Tensor::dims).collect();

@@ -1,4 +1,5 @@
-//! Choosing the device the model runs on: WebGPU when the browser has an adapter, else the CPU.
+//! Choosing the device the model runs on: in the browser WebGPU when it has an adapter, else the
+//! CPU; natively, the backend a CLI was asked for (`--backend cpu|wgpu|cuda`).
 
 use burn::tensor::Device;
 
@@ -69,4 +70,98 @@ pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
         }
         Err(error) => BackendInfo::cpu(&format!("WebGPU failed to start ({error})")),
     }
+}
+
+/// The backends the native CLIs run on (`--backend`).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NativeBackend {
+    /// burn-flex on the CPU.
+    #[default]
+    Cpu,
+    /// burn's wgpu runtime on whichever of Vulkan, Metal or DX12 the machine has (Mesa's
+    /// lavapipe, a software Vulkan, where there is no GPU).
+    Wgpu,
+    /// burn's CUDA runtime, in a build with the `cuda` feature.
+    Cuda,
+}
+
+/// The device a native CLI runs on for `backend`, with the backend in words for its output and
+/// its files' provenance (`the CPU (burn-flex)`, `wgpu (Vulkan: llvmpipe …)`, `CUDA (…)`).
+///
+/// Fails, in one line that names the fix, when the backend cannot start: no wgpu adapter, no
+/// CUDA in this build or no NVIDIA driver.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn native_device(backend: NativeBackend) -> Result<(Device, String), String> {
+    match backend {
+        NativeBackend::Cpu => Ok((Device::flex(), "the CPU (burn-flex)".into())),
+        NativeBackend::Wgpu => native_wgpu(),
+        NativeBackend::Cuda => native_cuda(),
+    }
+}
+
+/// burn's wgpu runtime on the default adapter, initialised here so that a missing adapter is
+/// an error rather than a panic at the first tensor.
+///
+/// The graphics API is pinned where the platform has one worth having (Vulkan; Metal on Apple
+/// machines): left to itself the runtime falls back to OpenGL, which on a machine without a
+/// Vulkan driver quietly runs on Mesa's llvmpipe GL instead of saying what to install.
+/// Windows keeps the runtime's own order (Vulkan, DX12, then OpenGL).
+#[cfg(not(target_arch = "wasm32"))]
+fn native_wgpu() -> Result<(Device, String), String> {
+    use burn::tensor::wgpu::WgpuBackend;
+    let api = if cfg!(target_vendor = "apple") {
+        WgpuBackend::Metal
+    } else if cfg!(windows) {
+        WgpuBackend::Auto
+    } else {
+        WgpuBackend::Vulkan
+    };
+    match Device::wgpu_options().graphics_api(api).init_with_setup() {
+        Ok((device, setup)) => {
+            let info = setup.adapter.get_info();
+            let details: Vec<&str> = [info.name.as_str(), info.driver_info.as_str()]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect();
+            let label = format!("wgpu ({:?}: {})", info.backend, details.join(", "));
+            Ok((device, label))
+        }
+        Err(error @ burn::tensor::wgpu::WgpuInitError::AdapterUnavailable { .. }) => Err(format!(
+            "no Vulkan/Metal adapter: install mesa-vulkan-drivers for lavapipe, a software Vulkan ({error})"
+        )),
+        Err(error) => Err(format!("wgpu failed to start: {error}")),
+    }
+}
+
+/// burn's CUDA runtime on GPU 0.
+#[cfg(all(not(target_arch = "wasm32"), feature = "cuda"))]
+fn native_cuda() -> Result<(Device, String), String> {
+    // burn-cuda loads the driver on the first tensor and panics without one: look for the
+    // driver first (Linux lists it under /proc), so that its absence is said in words.
+    let driver = std::path::Path::new("/proc/driver/nvidia/version");
+    if cfg!(target_os = "linux") && !driver.exists() {
+        return Err("no NVIDIA driver (no /proc/driver/nvidia/version): --backend cuda needs an NVIDIA GPU and its driver".into());
+    }
+    let model = std::fs::read_dir("/proc/driver/nvidia/gpus")
+        .ok()
+        .and_then(|mut gpus| gpus.next())
+        .and_then(|gpu| std::fs::read_to_string(gpu.ok()?.path().join("information")).ok())
+        .and_then(|information| {
+            information.lines().find_map(|line| {
+                line.strip_prefix("Model:")
+                    .map(|model| model.trim().to_string())
+            })
+        });
+    let label = match model {
+        Some(model) => format!("CUDA ({model})"),
+        None => "CUDA (GPU 0)".into(),
+    };
+    Ok((Device::cuda(0), label))
+}
+
+/// Without the `cuda` feature there is no CUDA runtime to start.
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "cuda")))]
+fn native_cuda() -> Result<(Device, String), String> {
+    Err("this build has no CUDA backend: rebuild with `--features cuda` (cargo build --release --features cuda)".into())
 }

@@ -5,6 +5,7 @@
 mod capture;
 pub mod checkpoint;
 mod device;
+mod device_trace;
 mod error;
 pub mod hf;
 pub mod hf_tokenizer;
@@ -23,6 +24,9 @@ pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
 pub use device::BackendInfo;
 #[cfg(target_arch = "wasm32")]
 pub use device::init_browser_device;
+#[cfg(not(target_arch = "wasm32"))]
+pub use device::{NativeBackend, native_device};
+pub use device_trace::{CaptureInfo, DeviceTrace};
 pub use error::ModelError;
 pub use text::TextTokenizer;
 pub use tokenizer::{BUNDLED_CORPUS, Token, Tokenized, Vocabulary, WordTokenizer, split_words};
@@ -54,6 +58,20 @@ pub async fn run_traced_typed(
     let types = model.types_for(types, device)?;
     let (_logits, recorder) = model.forward_traced_typed(tokens, types);
     recorder.read().await
+}
+
+/// Runs `model` on `batch` and keeps what it captured on the device, for views that read back
+/// only what they draw.
+pub async fn run_on_device(
+    model: &Transformer,
+    batch: &[Vec<u32>],
+    types: Option<&[Vec<u32>]>,
+    device: &Device,
+) -> Result<DeviceTrace, ModelError> {
+    let tokens = model.token_tensor(batch, device)?;
+    let types = model.types_for(types, device)?;
+    let (_logits, recorder) = model.forward_traced_typed(tokens, types);
+    Ok(DeviceTrace::new(recorder, model.causal))
 }
 
 /// Tokenizes `text`, runs `model` on it and returns that run as a trace file named `name`,

@@ -21,13 +21,21 @@
 //! capture's role, layer and path in order, as JSON; version 1 listed the paths alone). It is about half the size of the JSON and reads faster, for
 //! long sequences; [`TraceFile::parse`] reads either.
 //!
+//! A partial trace (`glassbox-trace --layers 0,3 --modules block_output,logits --no-attention
+//! --f16`) holds some layers, some roles or no attention maps, and may have had its values
+//! rounded through `f16` (stored as `F16` in the safetensors form, half the bytes). Its
+//! [`Partial`] says what was left out (`partial` in the JSON, the `partial` metadata entry in
+//! safetensors; files without it are whole traces, so older files read as before), each kept
+//! attention map keeps its real `layer` (look one up with [`Trace::attention_of`]) and
+//! [`TraceFile::missing_words`] says in a sentence what is missing.
+//!
 //! Reading checks everything the views rely on (shapes against value counts, one attention map
-//! per layer over the tokens, weights between 0 and 1), so a damaged file is refused with the
-//! place at fault and never reaches a chart.
+//! per layer over the tokens, or per listed layer in a partial trace, weights between 0 and 1),
+//! so a damaged file is refused with the place at fault and never reaches a chart.
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{ParameterData, read_tensors, write_tensors};
+use super::checkpoint::read_tensors;
 use super::tokenizer::{Token, Tokenized};
 use super::trace::{AttentionCapture, Capture, Role, Trace};
 
@@ -40,14 +48,49 @@ pub const TRACE_VERSION: u32 = 2;
 /// The first version, which named captures by module path alone; still read.
 pub const TRACE_VERSION_1: u32 = 1;
 
-/// Trace files over this size are refused before they are read.
-pub const MAX_TRACE_BYTES: usize = 256 * 1024 * 1024;
+/// Trace files over this size are refused before they are read: 1,280 MiB, what the binary
+/// form of the largest 12-layer, 12-head model here (GPT-2 small) needs at 1,024 tokens.
+///
+/// Attention: 12 layers × 12 heads × 1,024² weights × 4 bytes = 603,979,776 bytes (576 MiB).
+/// Module outputs per token, in floats: each of the 12 pre-LN layers captures five of width 768
+/// (attention input and output, feed-forward input and output, layer output) and two of width
+/// 3,072 (feed-forward hidden and activation), 9,984; outside the layers the embedding,
+/// positions and final norm (3 × 768) and the logits (50,257), 52,561; in all 12 × 9,984 +
+/// 52,561 = 172,369 floats × 4 bytes × 1,024 tokens = 706,035,712 bytes (673 MiB). Together
+/// 1,310,015,488 bytes (1,249 MiB); the rest of the limit is the header (tokens and labels).
+/// BERT-base (30,522 logits, six captures per layer) needs less at the same length.
+pub const MAX_TRACE_BYTES: usize = 1280 * 1024 * 1024;
 
 /// Tokens in a trace, at most: far beyond any model here, and it bounds the attention size.
 pub const MAX_TRACE_TOKENS: usize = 8192;
 
 /// Attention weights may stray this far outside `[0, 1]` (round-off in a softmax).
 const WEIGHT_SLACK: f32 = 1e-4;
+
+/// What a partial trace left out of the run it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    /// The model's layer count (the trace may hold fewer), for "layers 0 and 3 of 12".
+    pub num_layers: usize,
+    /// The layers kept, ascending: their attention maps and module outputs. `None`: every
+    /// layer. Captures outside the layers (embeddings, logits) are kept either way.
+    #[serde(default)]
+    pub layers: Option<Vec<usize>>,
+    /// The roles of the module outputs kept. `None`: every role.
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+    /// Whether the attention maps (of the kept layers) are there.
+    #[serde(default = "kept")]
+    pub attention: bool,
+    /// Whether every value was rounded through `f16`.
+    #[serde(default)]
+    pub f16: bool,
+}
+
+/// Attention is kept unless a partial trace says otherwise.
+fn kept() -> bool {
+    true
+}
 
 /// What a trace file holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,11 +109,14 @@ pub struct TraceFile {
     pub text: String,
     /// The tokens of sequence 0, one label per position.
     pub tokens: Vec<Token>,
-    /// Attention weights per layer.
+    /// Attention weights per layer (per kept layer, ascending, in a partial trace).
     pub attention: Vec<AttentionCapture>,
     /// Every sub-module's output.
     #[serde(default)]
     pub modules: Vec<Capture>,
+    /// What was left out, for a partial trace; `None` for a whole one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
 }
 
 /// Why a trace file could not be read; every message names the place at fault.
@@ -100,6 +146,8 @@ pub enum TraceFileError {
     Module { path: String, problem: String },
     #[error("the trace's safetensors container: {0}")]
     Container(String),
+    #[error("partial trace: {0}")]
+    Partial(String),
 }
 
 impl TraceFile {
@@ -114,7 +162,155 @@ impl TraceFile {
             tokens: tokens.tokens.clone(),
             attention: trace.attention.clone(),
             modules: trace.modules.clone(),
+            partial: None,
         }
+    }
+
+    /// The model's layer count: the partial trace's record of it, else one per attention map.
+    pub fn num_layers(&self) -> usize {
+        self.partial
+            .as_ref()
+            .map_or(self.attention.len(), |partial| partial.num_layers)
+    }
+
+    /// Keeps only `layers` (their attention and module outputs; captures outside the layers
+    /// stay), only module outputs of `roles`, and the attention maps only if `attention`,
+    /// recording what was left out. `None` keeps every layer or role. Works on a whole trace.
+    pub fn keep_only(
+        &mut self,
+        layers: Option<&[usize]>,
+        roles: Option<&[Role]>,
+        attention: bool,
+    ) -> Result<(), TraceFileError> {
+        if self.partial.is_some() {
+            return Err(TraceFileError::Partial(
+                "this trace is partial already: cut it from a whole one".into(),
+            ));
+        }
+        let num_layers = self.attention.len();
+        let layers = layers
+            .map(|layers| {
+                let mut layers = layers.to_vec();
+                layers.sort_unstable();
+                layers.dedup();
+                if let Some(&far) = layers.iter().find(|&&layer| layer >= num_layers) {
+                    return Err(TraceFileError::Partial(format!(
+                        "there is no layer {far}: the model has {num_layers} (0 to {})",
+                        num_layers.saturating_sub(1)
+                    )));
+                }
+                Ok(layers)
+            })
+            .transpose()?
+            // All of them is no choice at all.
+            .filter(|layers| layers.len() < num_layers);
+        let roles = roles.map(|roles| {
+            let mut roles = roles.to_vec();
+            roles.sort_unstable();
+            roles.dedup();
+            roles
+        });
+        let layer_kept = |layer: usize| layers.as_ref().is_none_or(|kept| kept.contains(&layer));
+        self.attention
+            .retain(|map| attention && layer_kept(map.layer));
+        self.modules.retain(|capture| {
+            roles
+                .as_ref()
+                .is_none_or(|kept| kept.contains(&capture.role))
+                && capture.layer.is_none_or(layer_kept)
+        });
+        if layers.is_some() || roles.is_some() || !attention {
+            self.partial = Some(Partial {
+                num_layers,
+                layers,
+                roles,
+                attention,
+                f16: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Rounds every value through `f16` (the nearest; beyond its range, its largest finite
+    /// value, so that nothing turns infinite) and records it: the safetensors form then stores
+    /// `F16`, half the bytes, and reads back exactly these values.
+    pub fn round_to_f16(&mut self) {
+        let round = |values: &mut Vec<f32>| {
+            for value in values.iter_mut() {
+                let half = half::f16::from_f32(*value);
+                *value = if half.is_infinite() && value.is_finite() {
+                    half::f16::MAX.to_f32().copysign(*value)
+                } else {
+                    half.to_f32()
+                };
+            }
+        };
+        for map in &mut self.attention {
+            round(&mut map.values);
+        }
+        for capture in &mut self.modules {
+            round(&mut capture.values);
+        }
+        let num_layers = self.num_layers();
+        self.partial
+            .get_or_insert(Partial {
+                num_layers,
+                layers: None,
+                roles: None,
+                attention: true,
+                f16: false,
+            })
+            .f16 = true;
+    }
+
+    /// What a partial trace leaves out, in one sentence for the page, e.g. "Partial trace:
+    /// attention of layers 0, 3 and 11 of 12; module outputs: layer output, logits only;
+    /// values rounded to f16."; `None` for a whole trace.
+    pub fn missing_words(&self) -> Option<String> {
+        let partial = self.partial.as_ref()?;
+        let of_layers = partial.layers.as_ref().map(|layers| {
+            let numbers: Vec<String> = layers.iter().map(usize::to_string).collect();
+            format!(
+                "{} {} of {}",
+                if layers.len() == 1 { "layer" } else { "layers" },
+                and_list(&numbers),
+                partial.num_layers
+            )
+        });
+        let roles = partial.roles.as_ref().map(|roles| {
+            let words: Vec<&str> = roles.iter().map(|role| role.words()).collect();
+            format!("{} only", words.join(", "))
+        });
+        let mut parts = Vec::new();
+        match (&of_layers, partial.attention) {
+            (Some(layers), true) if roles.is_none() => {
+                parts.push(format!("attention and module outputs of {layers}"));
+            }
+            (Some(layers), true) => parts.push(format!("attention of {layers}")),
+            (Some(layers), false) if roles.is_none() => {
+                parts.push("no attention".into());
+                parts.push(format!("module outputs of {layers} only"));
+            }
+            (_, false) => parts.push("no attention".into()),
+            (None, true) => {}
+        }
+        match (roles, &of_layers, partial.attention) {
+            (Some(_), _, _) if partial.roles.as_ref().is_some_and(Vec::is_empty) => {
+                parts.push("no module outputs".into());
+            }
+            (Some(roles), Some(layers), false) => {
+                parts.push(format!("module outputs of {layers}: {roles}"));
+            }
+            (Some(roles), _, _) => parts.push(format!("module outputs: {roles}")),
+            (None, _, _) => {}
+        }
+        let rounded = "values rounded to f16";
+        Some(match (parts.is_empty(), partial.f16) {
+            (true, true) => "Values rounded to f16 (about three significant digits).".into(),
+            (true, false) => return None,
+            (false, true) => format!("Partial trace: {}; {rounded}.", parts.join("; ")),
+            (false, false) => format!("Partial trace: {}.", parts.join("; ")),
+        })
     }
 
     /// The file as JSON.
@@ -190,7 +386,7 @@ impl TraceFile {
         let json = |value: serde_json::Result<String>| {
             value.map_err(|error| TraceFileError::Container(error.to_string()))
         };
-        let metadata = [
+        let mut metadata: std::collections::HashMap<String, String> = [
             ("format", TRACE_FORMAT.to_string()),
             ("version", TRACE_VERSION.to_string()),
             ("model", self.model.clone()),
@@ -215,30 +411,34 @@ impl TraceFile {
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
         .collect();
+        if let Some(partial) = &self.partial {
+            metadata.insert("partial".into(), json(serde_json::to_string(partial))?);
+        }
+        // Values rounded through f16 are stored as F16: exactly the same values, half the bytes.
+        let f16 = self.partial.as_ref().is_some_and(|partial| partial.f16);
+        let view = |shape: Vec<usize>, values: &[f32]| TraceTensor::new(shape, values, f16);
         let attention = self.attention.iter().map(|attention| {
             (
                 format!("attention.{}", attention.layer),
-                ParameterData {
-                    shape: vec![
+                view(
+                    vec![
                         attention.batch,
                         attention.heads,
                         attention.queries,
                         attention.keys,
                     ],
-                    values: attention.values.clone(),
-                },
+                    &attention.values,
+                ),
             )
         });
         let modules = self.modules.iter().map(|capture| {
             (
                 format!("module.{}", capture.path),
-                ParameterData {
-                    shape: capture.shape.clone(),
-                    values: capture.values.clone(),
-                },
+                view(capture.shape.clone(), &capture.values),
             )
         });
-        write_tensors(attention.chain(modules).collect(), metadata)
+        let tensors: Vec<(String, TraceTensor)> = attention.chain(modules).collect();
+        safetensors::serialize(tensors, Some(metadata))
             .map_err(|error| TraceFileError::Container(error.to_string()))
     }
 
@@ -271,9 +471,30 @@ impl TraceFile {
             serde_json::from_str(&meta("modules"))
                 .map_err(|error| TraceFileError::Structure(format!("modules: {error}")))?
         };
-        let mut attention = Vec::new();
-        while let Some(tensor) = tensors.remove(&format!("attention.{}", attention.len())) {
-            let layer = attention.len();
+        let partial: Option<Partial> = metadata
+            .get("partial")
+            .map(|partial| serde_json::from_str(partial))
+            .transpose()
+            .map_err(|error| TraceFileError::Structure(format!("partial: {error}")))?;
+        // A whole trace holds layers 0, 1, … in order; a partial one the layers it kept, which
+        // `check` holds against its list.
+        let layers: Vec<usize> = if partial.is_some() {
+            let mut layers: Vec<usize> = tensors
+                .keys()
+                .filter_map(|name| name.strip_prefix("attention.")?.parse().ok())
+                .collect();
+            layers.sort_unstable();
+            layers
+        } else {
+            (0..)
+                .take_while(|layer| tensors.contains_key(&format!("attention.{layer}")))
+                .collect()
+        };
+        let mut attention = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let Some(tensor) = tensors.remove(&format!("attention.{layer}")) else {
+                continue;
+            };
             let &[batch, heads, queries, keys] = tensor.shape.as_slice() else {
                 return Err(TraceFileError::Attention {
                     layer,
@@ -334,6 +555,7 @@ impl TraceFile {
             tokens,
             attention,
             modules,
+            partial,
         };
         file.check()?;
         Ok(file)
@@ -350,20 +572,12 @@ impl TraceFile {
                 "{count} tokens, over the limit of {MAX_TRACE_TOKENS}"
             )));
         }
-        if self.attention.is_empty() {
-            return Err(TraceFileError::Tokens("no attention layers".into()));
-        }
-        for (index, attention) in self.attention.iter().enumerate() {
+        self.check_layers()?;
+        for attention in &self.attention {
             let fail = |problem: String| TraceFileError::Attention {
-                layer: index,
+                layer: attention.layer,
                 problem,
             };
-            if attention.layer != index {
-                return Err(fail(format!(
-                    "it says it is layer {}, but it is number {index} in order",
-                    attention.layer
-                )));
-            }
             if attention.batch == 0 || attention.heads == 0 {
                 return Err(fail("it has no sequence or no head".into()));
             }
@@ -398,9 +612,71 @@ impl TraceFile {
         self.check_modules()
     }
 
-    /// Checks each captured tensor: a layer where its role needs one, each site once, values
-    /// for its shape.
+    /// Checks which layers' attention the trace holds: every layer in order for a whole trace;
+    /// for a partial one, what its record lists (and the record itself).
+    fn check_layers(&self) -> Result<(), TraceFileError> {
+        let Some(partial) = &self.partial else {
+            if self.attention.is_empty() {
+                return Err(TraceFileError::Tokens("no attention layers".into()));
+            }
+            for (index, attention) in self.attention.iter().enumerate() {
+                if attention.layer != index {
+                    return Err(TraceFileError::Attention {
+                        layer: index,
+                        problem: format!(
+                            "it says it is layer {}, but it is number {index} in order",
+                            attention.layer
+                        ),
+                    });
+                }
+            }
+            return Ok(());
+        };
+        let fail = |problem: String| Err(TraceFileError::Partial(problem));
+        let num_layers = partial.num_layers;
+        if num_layers == 0 {
+            return fail("it says the model has no layers".into());
+        }
+        if let Some(layers) = &partial.layers {
+            if layers.is_empty() {
+                return fail("it lists no layers".into());
+            }
+            if !layers.windows(2).all(|pair| pair[0] < pair[1]) {
+                return fail(format!(
+                    "its layers {layers:?} are not in ascending order, each once"
+                ));
+            }
+            if let Some(far) = layers.iter().find(|&&layer| layer >= num_layers) {
+                return fail(format!(
+                    "it lists layer {far}, but the model has {num_layers} layers"
+                ));
+            }
+        }
+        let held = self.attention.iter().map(|attention| attention.layer);
+        let (fits, listed) = match (partial.attention, &partial.layers) {
+            (false, _) => (self.attention.is_empty(), "no attention".to_string()),
+            (true, Some(layers)) => (
+                held.eq(layers.iter().copied()),
+                format!("the attention of layers {layers:?}"),
+            ),
+            (true, None) => (
+                held.eq(0..num_layers),
+                format!("the attention of all {num_layers} layers"),
+            ),
+        };
+        if !fits {
+            let held: Vec<usize> = self.attention.iter().map(|a| a.layer).collect();
+            return fail(format!(
+                "it says it holds {listed}, but the file has the attention of layers {held:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks each captured tensor: a layer where its role needs one (one the trace holds),
+    /// each site once, values for its shape, and in a partial trace a role it kept.
     fn check_modules(&self) -> Result<(), TraceFileError> {
+        let num_layers = self.num_layers();
         let mut seen = std::collections::HashSet::new();
         for capture in &self.modules {
             let fail = |problem: String| TraceFileError::Module {
@@ -417,13 +693,29 @@ impl TraceFile {
                         capture.role
                     )));
                 }
-                (true, Some(layer)) if layer >= self.attention.len() => {
+                (true, Some(layer)) if layer >= num_layers => {
                     return Err(fail(format!(
-                        "it says layer {layer}, but the trace has {} layers",
-                        self.attention.len()
+                        "it says layer {layer}, but the trace has {num_layers} layers"
                     )));
                 }
                 _ => {}
+            }
+            if let Some(partial) = &self.partial {
+                if let (Some(layers), Some(layer)) = (&partial.layers, capture.layer)
+                    && !layers.contains(&layer)
+                {
+                    return Err(fail(format!(
+                        "it says layer {layer}, but the partial trace holds layers {layers:?} only"
+                    )));
+                }
+                if let Some(roles) = &partial.roles
+                    && !roles.contains(&capture.role)
+                {
+                    return Err(fail(format!(
+                        "its role {} is not among the roles the partial trace kept",
+                        capture.role
+                    )));
+                }
             }
             if !seen.insert(capture.site()) {
                 return Err(fail(format!(
@@ -465,6 +757,64 @@ impl TraceFile {
                 modules: self.modules,
             },
         )
+    }
+}
+
+/// One tensor of a binary trace, as little-endian `F32` or `F16` bytes.
+struct TraceTensor {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl TraceTensor {
+    /// `values` in `shape`, as `F16` when `f16` (the values were rounded to it already).
+    fn new(shape: Vec<usize>, values: &[f32], f16: bool) -> Self {
+        let (dtype, bytes) = if f16 {
+            let bytes = values
+                .iter()
+                .flat_map(|&value| half::f16::from_f32(value).to_le_bytes())
+                .collect();
+            (safetensors::Dtype::F16, bytes)
+        } else {
+            let bytes = values
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect();
+            (safetensors::Dtype::F32, bytes)
+        };
+        Self {
+            dtype,
+            shape,
+            bytes,
+        }
+    }
+}
+
+impl safetensors::View for TraceTensor {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// "0", "0 and 3", "0, 3 and 11".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -544,6 +894,7 @@ fn version1_roles(old: Vec<CaptureV1>) -> Result<Vec<Capture>, TraceFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::checkpoint::{ParameterData, write_tensors};
 
     fn token(word: &str, id: u32) -> Token {
         Token {
@@ -926,6 +1277,248 @@ mod tests {
             let error = TraceFile::parse(file.to_json().as_bytes()).unwrap_err();
             assert!(error.to_string().contains(expected), "{error}");
         }
+    }
+
+    /// A whole trace of `num_layers` layers over `count` tokens: embedding, each layer's
+    /// attention output and output, logits.
+    fn layered(num_layers: usize, count: usize) -> TraceFile {
+        let tokens = Tokenized {
+            tokens: (0..count)
+                .map(|i| token(&format!("t{i}"), i as u32))
+                .collect(),
+            dropped: 0,
+        };
+        let heads = 2;
+        let attention = (0..num_layers)
+            .map(|layer| AttentionCapture {
+                layer,
+                batch: 1,
+                heads,
+                queries: count,
+                keys: count,
+                values: (0..heads * count * count)
+                    .map(|i| ((i * 7 + layer) % 11) as f32 / 10.0)
+                    .collect(),
+            })
+            .collect();
+        let capture = |role, layer: Option<usize>, path: String| Capture {
+            role,
+            layer,
+            path,
+            shape: vec![1, count, 3],
+            values: (0..count * 3).map(|i| i as f32 / 3.0 - 1.0).collect(),
+        };
+        let mut modules = vec![capture(Role::Embedding, None, "embedding".into())];
+        for layer in 0..num_layers {
+            modules.push(capture(
+                Role::AttentionOutput,
+                Some(layer),
+                format!("layers.{layer}.attn"),
+            ));
+            modules.push(capture(
+                Role::BlockOutput,
+                Some(layer),
+                format!("layers.{layer}"),
+            ));
+        }
+        modules.push(capture(Role::Logits, None, "output".into()));
+        TraceFile::new(
+            "reverse",
+            "a model",
+            "t",
+            &tokens,
+            &Trace { attention, modules },
+        )
+    }
+
+    fn read_both(file: &TraceFile) -> [TraceFile; 2] {
+        [
+            TraceFile::parse(file.to_json().as_bytes()).unwrap(),
+            TraceFile::parse(&file.to_safetensors().unwrap()).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn a_partial_trace_keeps_what_was_asked_and_round_trips() {
+        let mut file = layered(4, 3);
+        file.keep_only(
+            Some(&[3, 0, 3]),
+            Some(&[Role::Logits, Role::BlockOutput]),
+            true,
+        )
+        .unwrap();
+        let layers: Vec<usize> = file.attention.iter().map(|a| a.layer).collect();
+        assert_eq!(layers, [0, 3]);
+        let kept: Vec<&str> = file.modules.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(kept, ["layers.0", "layers.3", "output"]);
+        assert_eq!(
+            file.partial,
+            Some(Partial {
+                num_layers: 4,
+                layers: Some(vec![0, 3]),
+                roles: Some(vec![Role::BlockOutput, Role::Logits]),
+                attention: true,
+                f16: false,
+            })
+        );
+        assert_eq!(file.num_layers(), 4);
+        for back in read_both(&file) {
+            assert_eq!(back, file);
+            let (_, trace) = back.into_parts();
+            assert_eq!(trace.attention_of(3).map(|a| a.layer), Some(3));
+            assert!(trace.attention_of(1).is_none());
+        }
+
+        // Without attention, and only some layers' module outputs (the global ones stay).
+        let mut file = layered(4, 3);
+        file.keep_only(Some(&[2]), None, false).unwrap();
+        assert!(file.attention.is_empty());
+        let kept: Vec<&str> = file.modules.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(kept, ["embedding", "layers.2.attn", "layers.2", "output"]);
+        for back in read_both(&file) {
+            assert_eq!(back, file);
+        }
+
+        // Every layer and nothing else is no cut: the trace stays whole.
+        let mut file = layered(2, 3);
+        file.keep_only(Some(&[1, 0]), None, true).unwrap();
+        assert_eq!(file, layered(2, 3));
+        assert!(!file.to_json().contains("partial"));
+
+        let mut file = layered(2, 3);
+        let error = file.keep_only(Some(&[2]), None, true).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "partial trace: there is no layer 2: the model has 2 (0 to 1)"
+        );
+    }
+
+    /// The bytes of a safetensors file's tensors, without its header.
+    fn data_bytes(bytes: &[u8]) -> usize {
+        let header = u64::from_le_bytes(*bytes.first_chunk::<8>().unwrap()) as usize;
+        bytes.len() - 8 - header
+    }
+
+    #[test]
+    fn values_rounded_to_f16_take_half_the_bytes_and_read_back_exactly() {
+        let whole = layered(3, 16);
+        let mut file = whole.clone();
+        file.keep_only(None, Some(&[]), true).unwrap();
+        let f32_bytes = file.to_safetensors().unwrap();
+        file.round_to_f16();
+        let f16_bytes = file.to_safetensors().unwrap();
+        // Attention alone: 3 layers × 2 heads × 16 × 16 weights.
+        assert_eq!(data_bytes(&f32_bytes), 3 * 2 * 16 * 16 * 4);
+        assert_eq!(data_bytes(&f16_bytes), 3 * 2 * 16 * 16 * 2);
+        assert!(file.partial.as_ref().unwrap().f16);
+        for back in read_both(&file) {
+            assert_eq!(back, file);
+        }
+        for (rounded, exact) in file.attention.iter().zip(&whole.attention) {
+            for (a, b) in rounded.values.iter().zip(&exact.values) {
+                assert!((a - b).abs() <= 1e-3 * b.abs().max(1e-3), "{a} {b}");
+            }
+        }
+        // A whole trace rounded through f16 is whole otherwise; nothing overflows to infinity.
+        let mut big = layered(1, 2);
+        big.modules[0].values[0] = 1e6;
+        big.modules[0].values[1] = -1e6;
+        big.round_to_f16();
+        assert_eq!(big.modules[0].values[..2], [65504.0, -65504.0]);
+        assert_eq!(read_both(&big)[0], big);
+        assert_eq!(
+            big.missing_words().unwrap(),
+            "Values rounded to f16 (about three significant digits)."
+        );
+    }
+
+    #[test]
+    fn missing_words_say_what_a_partial_trace_left_out() {
+        let words = |layers: Option<&[usize]>, roles: Option<&[Role]>, attention, f16| {
+            let mut file = layered(12, 2);
+            file.keep_only(layers, roles, attention).unwrap();
+            if f16 {
+                file.round_to_f16();
+            }
+            file.missing_words()
+        };
+        assert_eq!(words(None, None, true, false), None);
+        assert_eq!(
+            words(
+                Some(&[0, 3, 11]),
+                Some(&[Role::BlockOutput, Role::Logits]),
+                true,
+                true
+            )
+            .unwrap(),
+            "Partial trace: attention of layers 0, 3 and 11 of 12; module outputs: layer output, logits only; values rounded to f16."
+        );
+        assert_eq!(
+            words(Some(&[5]), None, true, false).unwrap(),
+            "Partial trace: attention and module outputs of layer 5 of 12."
+        );
+        assert_eq!(
+            words(Some(&[0, 1]), None, false, false).unwrap(),
+            "Partial trace: no attention; module outputs of layers 0 and 1 of 12 only."
+        );
+        assert_eq!(
+            words(Some(&[0, 1]), Some(&[Role::Logits]), false, false).unwrap(),
+            "Partial trace: no attention; module outputs of layers 0 and 1 of 12: logits only."
+        );
+        assert_eq!(
+            words(None, Some(&[]), true, false).unwrap(),
+            "Partial trace: no module outputs."
+        );
+    }
+
+    #[test]
+    fn a_partial_trace_that_claims_what_it_does_not_hold_is_refused() {
+        let mut good = layered(4, 2);
+        good.keep_only(Some(&[0, 3]), None, true).unwrap();
+        let mut lost_layer = good.clone();
+        lost_layer.attention.pop();
+        let mut far_module = good.clone();
+        far_module.modules[1].layer = Some(2);
+        far_module.modules[1].path = "layers.2.attn".into();
+        let mut beyond = good.clone();
+        beyond.partial.as_mut().unwrap().layers = Some(vec![0, 3, 4]);
+        let mut odd_role = good.clone();
+        odd_role.partial.as_mut().unwrap().roles = Some(vec![Role::BlockOutput]);
+        let mut unsorted = good.clone();
+        unsorted.partial.as_mut().unwrap().layers = Some(vec![3, 0]);
+        let mut no_attention = good.clone();
+        no_attention.partial.as_mut().unwrap().attention = false;
+        for (file, expected) in [
+            (
+                lost_layer,
+                "partial trace: it says it holds the attention of layers [0, 3], but the file has the attention of layers [0]",
+            ),
+            (
+                far_module,
+                "module output \"layers.2.attn\": it says layer 2, but the partial trace holds layers [0, 3] only",
+            ),
+            (beyond, "it lists layer 4, but the model has 4 layers"),
+            (
+                odd_role,
+                "its role embedding is not among the roles the partial trace kept",
+            ),
+            (unsorted, "its layers [3, 0] are not in ascending order"),
+            (
+                no_attention,
+                "it says it holds no attention, but the file has",
+            ),
+        ] {
+            let json = TraceFile::parse(file.to_json().as_bytes()).unwrap_err();
+            assert!(json.to_string().contains(expected), "{json}");
+            let binary = TraceFile::parse(&file.to_safetensors().unwrap()).unwrap_err();
+            assert!(binary.to_string().contains(expected), "{binary}");
+        }
+        // A whole trace's layers must still run 0, 1, … without a gap.
+        let mut gap = layered(3, 2);
+        gap.attention.remove(1);
+        gap.modules.retain(|m| m.layer != Some(2));
+        let error = TraceFile::parse(gap.to_json().as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("says it is layer 2"), "{error}");
     }
 
     proptest::proptest! {

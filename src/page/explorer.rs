@@ -3,9 +3,11 @@
 
 use strum::{EnumString, IntoStaticStr};
 
-use crate::analysis::{Matrix, head_matrix, mean_over_heads};
-use crate::model::{Tokenized, Trace};
+use crate::analysis::Matrix;
+use crate::model::Tokenized;
 use crate::share::ViewState;
+
+use super::slices::{SliceKey, TraceSlices};
 
 /// The page's tools, one tab each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, EnumString, IntoStaticStr)]
@@ -35,7 +37,7 @@ impl Tab {
 }
 
 /// Which head the heatmap and flow views show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeadChoice {
     /// The mean over all heads of the layer.
     Mean,
@@ -85,6 +87,8 @@ pub enum ViewKind {
     Flow,
     /// Every head of the layer, and how alike the heads are.
     Heads,
+    /// Every head of every layer at once (BertViz's model view), beside each head's entropy.
+    Model,
 }
 
 impl ViewKind {
@@ -310,47 +314,92 @@ pub fn pinned_label(index: usize, token: &str) -> String {
     )
 }
 
-/// Everything one run produced, as plain data.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything one run produced: its tokens, and its captures with what the views read of them.
+#[derive(Debug)]
 pub struct RunResult {
     /// The tokens that went in (and how many were cut).
     pub tokens: Tokenized,
-    /// What the model captured.
-    pub trace: Trace,
-    /// Forward pass plus read-back, in milliseconds.
+    /// What the model captured, on the device or the host.
+    pub trace: TraceSlices,
+    /// Forward pass plus the first read-back (the heads' entropies), in milliseconds.
     pub forward_ms: f64,
 }
 
-/// The maps `view` shows for `layer`: the chosen head (or the mean) for the heatmap and the
-/// flow, every head for the head grid; each with its name.
+/// What `view` reads to draw (or export) `layer`'s attention at full resolution: the chosen
+/// head (or the mean) for the heatmap and the flow, every head for the head grid's export.
+pub fn full_maps_of(view: ViewKind, layer: usize, head: HeadChoice, heads: usize) -> Vec<SliceKey> {
+    match view {
+        ViewKind::Heads | ViewKind::Model => (0..heads)
+            .map(|index| SliceKey::Map {
+                layer,
+                head: HeadChoice::Head(index),
+            })
+            .collect(),
+        _ => vec![SliceKey::Map { layer, head }],
+    }
+}
+
+/// The maps `view` shows for `layer`, each with its name, from what the host has of the run:
+/// the chosen head (or the mean) for the heatmap and the flow, every head for the head grid.
 pub fn view_maps(
     result: &RunResult,
     layer: usize,
     head: HeadChoice,
     view: ViewKind,
 ) -> Vec<(String, Matrix)> {
-    match view {
-        ViewKind::Heads => {
-            let heads = result.trace.attention.get(layer).map_or(0, |a| a.heads);
-            (0..heads)
-                .filter_map(|index| {
-                    selected_matrix(result, layer, HeadChoice::Head(index))
-                        .map(|m| (HeadChoice::Head(index).describe(), m))
-                })
-                .collect()
-        }
-        _ => selected_matrix(result, layer, head)
-            .map(|m| vec![(head.describe(), m)])
-            .unwrap_or_default(),
-    }
+    full_maps_of(view, layer, head, result.trace.heads())
+        .into_iter()
+        .filter_map(|key| {
+            let SliceKey::Map { head, .. } = key else {
+                return None;
+            };
+            let slice = result.trace.get(key)?;
+            Some((head.describe(), (**slice.map()?).clone()))
+        })
+        .collect()
 }
 
-/// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0.
+/// The attention map a view shows: one head or the mean of heads of `layer`, sequence 0, if
+/// the host has it.
 pub fn selected_matrix(result: &RunResult, layer: usize, head: HeadChoice) -> Option<Matrix> {
-    let attention = result.trace.attention.get(layer)?;
-    match head {
-        HeadChoice::Mean => mean_over_heads(attention, 0),
-        HeadChoice::Head(head) => head_matrix(attention, 0, head),
+    let slice = result.trace.get(SliceKey::Map { layer, head })?;
+    Some((**slice.map()?).clone())
+}
+
+/// The flow view's arrows per query at most, at first: at 1,024 tokens a threshold alone can
+/// leave a million curves.
+pub const FLOW_TOP_K: usize = 3;
+
+/// Cells a side of the head grid's maps at most: each panel is about this many pixels.
+pub const GRID_THUMBNAIL: usize = 128;
+
+/// Cells a side of the model view's maps at most: at 12 × 12 a cell is about 55 pixels.
+pub const MODEL_THUMBNAIL: usize = 48;
+
+/// What `view` reads back to draw `layer` (and `head`) of a model with `layers` layers.
+pub fn keys_of_view(
+    view: ViewKind,
+    layer: usize,
+    head: HeadChoice,
+    layers: usize,
+) -> Vec<SliceKey> {
+    match view {
+        ViewKind::Heatmap | ViewKind::Flow => vec![SliceKey::Map { layer, head }],
+        ViewKind::Heads => vec![
+            SliceKey::Thumbnails {
+                layer,
+                size: GRID_THUMBNAIL,
+            },
+            SliceKey::Similarity { layer },
+            SliceKey::Summaries,
+        ],
+        ViewKind::Model => (0..layers)
+            .map(|layer| SliceKey::Thumbnails {
+                layer,
+                size: MODEL_THUMBNAIL,
+            })
+            .chain([SliceKey::Summaries])
+            .collect(),
     }
 }
 
@@ -579,6 +628,7 @@ mod tests {
 
     #[test]
     fn each_view_gets_the_maps_it_draws() {
+        use crate::page::slices::RunTrace;
         use crate::structure::AttentionCapture;
         // One layer, two heads over two tokens: head 0 looks back, head 1 looks at itself.
         let attention = AttentionCapture {
@@ -594,10 +644,13 @@ mod tests {
                 tokens: Vec::new(),
                 dropped: 0,
             },
-            trace: Trace {
-                attention: vec![attention],
-                modules: Vec::new(),
-            },
+            trace: TraceSlices::new(
+                RunTrace::Host(crate::model::Trace {
+                    attention: vec![attention],
+                    modules: Vec::new(),
+                }),
+                Vec::new(),
+            ),
             forward_ms: 0.0,
         };
         let heads = view_maps(&run, 0, HeadChoice::Mean, ViewKind::Heads);

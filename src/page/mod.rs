@@ -8,6 +8,7 @@ pub mod embed;
 pub mod explorer;
 pub mod inside;
 pub mod predictions;
+pub mod slices;
 pub mod training;
 pub mod training_report;
 pub mod training_run;

@@ -1,8 +1,7 @@
 //! What the explorer's predictions panel lists: the top-5 tokens at each `[MASK]` (a
 //! masked-LM) or after each position (a next-token model), from the run's own logits.
 
-use crate::analysis::predictions::{position_logits, top_k};
-use crate::model::{Head, Role, Site, Token, Trace};
+use crate::model::{Head, Token};
 
 /// Positions listed at most; the panel says how many more there were.
 pub const MAX_ROWS: usize = 128;
@@ -18,18 +17,14 @@ pub struct PredictionRow {
     pub top: Vec<(String, u32, f64)>,
 }
 
-/// The rows for a run of a model whose head is `head`; `token_text` shows an id.
-/// A masked-LM lists the positions of `mask_id`; a next-token model every position (the
-/// prediction is for the token after it). `None` when the model has no head or the run no logits.
-pub fn prediction_rows(
+/// The positions the panel lists for a model whose head is `head`, at most [`MAX_ROWS`], and
+/// how many more there were: a masked-LM's positions of `mask_id`, a next-token model's every
+/// position (the prediction is for the token after it). `None` when the model has no head.
+pub fn prediction_positions(
     head: Head,
     tokens: &[Token],
-    trace: &Trace,
     mask_id: Option<u32>,
-    token_text: impl Fn(u32) -> String,
-) -> Option<(Vec<PredictionRow>, usize)> {
-    let logits = trace.at(Site::global(Role::Logits))?;
-    let vocab = *logits.shape.last()?;
+) -> Option<(Vec<usize>, usize)> {
     let positions: Vec<usize> = match head {
         Head::MaskedLm => tokens
             .iter()
@@ -41,22 +36,31 @@ pub fn prediction_rows(
         Head::None => return None,
     };
     let more = positions.len().saturating_sub(MAX_ROWS);
-    let rows = positions
-        .into_iter()
-        .take(MAX_ROWS)
-        .filter_map(|position| {
-            let row = position_logits(&logits.values, vocab, position)?;
+    Some((positions.into_iter().take(MAX_ROWS).collect(), more))
+}
+
+/// The rows for `positions` ([`prediction_positions`]) from the top tokens at each (`(id,
+/// probability)`, most likely first, as the run's slices give them); `token_text` shows an id.
+pub fn prediction_rows(
+    tokens: &[Token],
+    positions: &[usize],
+    top: &[Vec<(u32, f32)>],
+    token_text: impl Fn(u32) -> String,
+) -> Vec<PredictionRow> {
+    positions
+        .iter()
+        .zip(top)
+        .filter_map(|(&position, top)| {
             Some(PredictionRow {
                 position,
                 token: tokens.get(position)?.display.clone(),
-                top: top_k(row, 5)
-                    .into_iter()
-                    .map(|p| (token_text(p.id), p.id, p.probability))
+                top: top
+                    .iter()
+                    .map(|&(id, p)| (token_text(id), id, f64::from(p)))
                     .collect(),
             })
         })
-        .collect();
-    Some((rows, more))
+        .collect()
 }
 
 /// The panel's heading for a model whose head is `head` and whose mask token is `mask`.
@@ -70,7 +74,6 @@ pub fn heading(head: Head, mask: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::structure::Capture;
 
     fn token(id: u32, display: &str) -> Token {
         Token {
@@ -83,39 +86,21 @@ mod tests {
         }
     }
 
-    fn trace(values: Vec<f32>, seq: usize, vocab: usize) -> Trace {
-        Trace {
-            attention: Vec::new(),
-            modules: vec![Capture {
-                role: Role::Logits,
-                layer: None,
-                path: "lm_head".into(),
-                shape: vec![1, seq, vocab],
-                values,
-            }],
-        }
-    }
-
     #[test]
     fn a_masked_lm_lists_its_masks_and_a_next_token_model_every_position() {
         let tokens = [token(0, "a"), token(3, "[MASK]"), token(1, "b")];
-        // Position 1 prefers id 2, then 0.
-        let logits = vec![
-            0.0, 0.0, 0.0, 0.0, //
-            1.0, -1.0, 3.0, 0.0, //
-            0.0, 0.0, 0.0, 5.0,
-        ];
-        let trace = trace(logits, 3, 4);
-        let name = |id: u32| format!("t{id}");
-        let (rows, more) = prediction_rows(Head::MaskedLm, &tokens, &trace, Some(3), name).unwrap();
-        assert_eq!((rows.len(), more), (1, 0));
-        assert_eq!(rows[0].position, 1);
-        let ids: Vec<u32> = rows[0].top.iter().map(|(_, id, _)| *id).collect();
-        assert_eq!(ids, [2, 0, 3, 1]);
-        assert_eq!(rows[0].top[0].0, "t2");
-        let (rows, _) = prediction_rows(Head::TiedEmbedding, &tokens, &trace, None, name).unwrap();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[2].top[0].1, 3);
-        assert!(prediction_rows(Head::None, &tokens, &trace, None, name).is_none());
+        let (positions, more) = prediction_positions(Head::MaskedLm, &tokens, Some(3)).unwrap();
+        assert_eq!((positions.as_slice(), more), ([1].as_slice(), 0));
+        let top = vec![vec![(2, 0.7), (0, 0.2)]];
+        let rows = prediction_rows(&tokens, &positions, &top, |id| format!("t{id}"));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].token, "[MASK]");
+        assert_eq!(rows[0].top[0], ("t2".to_string(), 2, f64::from(0.7f32)));
+        let (positions, _) = prediction_positions(Head::TiedEmbedding, &tokens, None).unwrap();
+        assert_eq!(positions, [0, 1, 2]);
+        assert!(prediction_positions(Head::None, &tokens, None).is_none());
+        let many: Vec<Token> = (0..MAX_ROWS as u32 + 3).map(|id| token(id, "w")).collect();
+        let (positions, more) = prediction_positions(Head::Linear, &many, None).unwrap();
+        assert_eq!((positions.len(), more), (MAX_ROWS, 3));
     }
 }

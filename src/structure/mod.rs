@@ -5,8 +5,10 @@
 
 pub mod config;
 pub mod layout;
+pub mod slices;
 pub mod trace;
 
 pub use config::{Activation, Head, NormPosition, Positional, TransformerConfig};
 pub use layout::Layout;
+pub use slices::{HeadSummary, thumbnail_bins};
 pub use trace::{AttentionCapture, Capture, Role, Site, Trace};

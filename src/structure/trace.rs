@@ -197,6 +197,15 @@ impl Trace {
     pub fn at(&self, site: Site) -> Option<&Capture> {
         self.modules.iter().find(|capture| capture.site() == site)
     }
+
+    /// The attention maps of encoder layer `layer`, if they were captured. A partial trace
+    /// (`glassbox-trace --layers`) holds some layers only, so `attention[i]` need not be
+    /// layer `i`: look layers up here.
+    pub fn attention_of(&self, layer: usize) -> Option<&AttentionCapture> {
+        self.attention
+            .iter()
+            .find(|attention| attention.layer == layer)
+    }
 }
 
 /// The names under which the PyTorch fixtures (`scripts/make_fixtures.py`, the seed chapter's
@@ -245,6 +254,26 @@ mod tests {
             assert_eq!(json, format!("\"{name}\""));
         }
         assert!(Role::BlockOutput.in_layer() && !Role::Logits.in_layer());
+    }
+
+    #[test]
+    fn attention_is_looked_up_by_its_layer_not_its_place() {
+        let map = |layer| AttentionCapture {
+            layer,
+            batch: 1,
+            heads: 1,
+            queries: 1,
+            keys: 1,
+            values: vec![1.0],
+        };
+        // A partial trace of layers 0 and 3.
+        let trace = Trace {
+            attention: vec![map(0), map(3)],
+            modules: Vec::new(),
+        };
+        assert_eq!(trace.attention_of(3).map(|a| a.layer), Some(3));
+        assert_eq!(trace.attention_of(0).map(|a| a.layer), Some(0));
+        assert!(trace.attention_of(1).is_none());
     }
 
     #[test]

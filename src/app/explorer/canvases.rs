@@ -1,58 +1,44 @@
 //! The explorer's three views on their canvases: drawing them when the run or a setting
 //! changes, and the heatmap's hover and click.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use crate::analysis::strongest_keys;
-use crate::page::explorer::{ViewKind, strongest_summary};
+use crate::model::AttentionCapture;
+use crate::page::explorer::{
+    GRID_THUMBNAIL, HeadChoice, MODEL_THUMBNAIL, ViewKind, keys_of_view, strongest_summary,
+};
+use crate::page::slices::{Slice, SliceKey};
+use crate::structure::HeadSummary;
 
-use super::super::views::{draw_flow_view, draw_heads_view, draw_heatmap_view, image_buttons};
+use super::super::session::RunResult;
+use super::super::views::{
+    HeadsData, draw_flow_view, draw_heads_view, draw_heatmap_view, draw_model_views, image_buttons,
+};
 use super::super::web;
 use super::controller::pin;
 use super::export::ViewCanvases;
-use super::state::{Explorer, Shown};
+use super::state::{Explorer, ModelShown, Shown};
 
 /// Redraws the view on show whenever the run, the layer, head, view, threshold or pin changes;
-/// nothing here runs the model.
+/// nothing here runs the model. What the view draws is asked of the run first: a live run
+/// reads it back from the device (reduced there), and the view redraws when it has come.
 pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
     let (view, run) = (explorer.view, explorer.run);
     Effect::new(move |_| {
         let Some(result) = run.result.get() else {
             return;
         };
-        let (layer, head, kind, threshold) = (
-            view.layer.get(),
-            view.head.get(),
-            view.view.get(),
-            view.threshold.get(),
-        );
-        let pinned = view.pinned.get();
-        let style = web::chart_style();
-        let drawn = match kind {
-            ViewKind::Heatmap => canvases
-                .heatmap
-                .get()
-                .ok_or_else(|| "the heatmap canvas is missing".to_string())
-                .and_then(|canvas| draw_heatmap_view(&canvas, &result, layer, head, pinned, &style))
-                .map(|(layout, matrix)| {
-                    run.strongest.set(strongest_keys(&matrix));
-                    run.shown.set_value(Some(Shown { layout, matrix }));
-                }),
-            ViewKind::Flow => canvases
-                .flow
-                .get()
-                .ok_or_else(|| "the flow canvas is missing".to_string())
-                .and_then(|canvas| {
-                    draw_flow_view(&canvas, &result, layer, head, threshold, pinned, &style)
-                        .map(|_| ())
-                }),
-            ViewKind::Heads => match (canvases.grid.get(), canvases.similarity.get()) {
-                (Some(grid), Some(similarity)) => {
-                    draw_heads_view(&grid, &similarity, &result, layer, pinned, &style)
-                }
-                _ => Err("the head canvases are missing".to_string()),
-            },
-        };
+        run.slices_ready.track();
+        let (layer, head, kind) = (view.layer.get(), view.head.get(), view.view.get());
+        let keys = keys_of_view(kind, layer, head, result.trace.layers());
+        if keys.iter().any(|&key| result.trace.get(key).is_none()) {
+            fetch(explorer, result, keys);
+            return;
+        }
+        let drawn = draw_view(explorer, canvases, &result, kind);
         match drawn {
             Ok(()) => {
                 if run.draw_error.with_untracked(Option::is_some) {
@@ -65,6 +51,165 @@ pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
                 .set(Some(format!("Drawing failed: {failure}"))),
         }
     });
+}
+
+/// Reads back what `keys` ask of `result`, then wakes the views (unless a newer run replaced
+/// it meanwhile).
+fn fetch(explorer: Explorer, result: Arc<RunResult>, keys: Vec<SliceKey>) {
+    let run = explorer.run;
+    web::spawn(async move {
+        let outcome = result.trace.load(&keys).await;
+        let current = run.result.with_untracked(|shown| {
+            shown
+                .as_ref()
+                .is_some_and(|shown| Arc::ptr_eq(shown, &result))
+        });
+        if !current {
+            return;
+        }
+        match outcome {
+            Ok(bytes) => {
+                run.last_read_bytes.set(bytes);
+                run.slices_ready.update(|count| *count += 1);
+            }
+            Err(failure) => run
+                .draw_error
+                .set(Some(format!("Reading the view back failed: {failure}"))),
+        }
+    });
+}
+
+/// Draws `kind` from what the host has of `result` (every slice it needs is there).
+fn draw_view(
+    explorer: Explorer,
+    canvases: ViewCanvases,
+    result: &RunResult,
+    kind: ViewKind,
+) -> Result<(), String> {
+    let (view, run) = (explorer.view, explorer.run);
+    let (layer, head) = (view.layer.get(), view.head.get());
+    let pinned = view.pinned.get();
+    let style = web::chart_style();
+    let labels = result.tokens.labels();
+    let map = || {
+        result
+            .trace
+            .get(SliceKey::Map { layer, head })
+            .and_then(|slice| slice.map().cloned())
+            .ok_or_else(|| "no such layer or head".to_string())
+    };
+    let canvas = |node: NodeRef<leptos::html::Canvas>, what: &str| {
+        node.get()
+            .ok_or_else(|| format!("the {what} canvas is missing"))
+    };
+    match kind {
+        ViewKind::Heatmap => {
+            let matrix = map()?;
+            let layout = draw_heatmap_view(
+                &canvas(canvases.heatmap, "heatmap")?,
+                &matrix,
+                &labels,
+                (layer, head),
+                pinned,
+                &style,
+            )?;
+            run.strongest.set(strongest_keys(&matrix));
+            run.shown.set_value(Some(Shown { layout, matrix }));
+            Ok(())
+        }
+        ViewKind::Flow => {
+            let matrix = map()?;
+            let limits = (view.threshold.get(), view.flow_k.get());
+            draw_flow_view(
+                &canvas(canvases.flow, "flow")?,
+                &matrix,
+                &labels,
+                (layer, head),
+                limits,
+                pinned,
+                &style,
+            )
+            .map(|_| ())
+        }
+        ViewKind::Heads => {
+            let thumbnails = result.trace.get(SliceKey::Thumbnails {
+                layer,
+                size: GRID_THUMBNAIL,
+            });
+            let similarity = result.trace.get(SliceKey::Similarity { layer });
+            let (Some(Slice::Thumbnails(thumbnails)), Some(Slice::Similarity(similarity))) =
+                (thumbnails, similarity)
+            else {
+                return Err("no such layer".into());
+            };
+            let entropy = layer_entropy(result, layer, thumbnails.heads);
+            draw_heads_view(
+                &canvas(canvases.grid, "head grid")?,
+                &canvas(canvases.similarity, "similarity")?,
+                &HeadsData {
+                    layer,
+                    thumbnails: &thumbnails,
+                    similarity: &similarity,
+                    entropy: &entropy,
+                    tokens: result.tokens.tokens.len(),
+                },
+                pinned,
+                &style,
+            )
+        }
+        ViewKind::Model => {
+            let thumbnails: Vec<Arc<AttentionCapture>> = (0..result.trace.layers())
+                .filter_map(|layer| {
+                    match result.trace.get(SliceKey::Thumbnails {
+                        layer,
+                        size: MODEL_THUMBNAIL,
+                    }) {
+                        Some(Slice::Thumbnails(capture)) => Some(capture),
+                        _ => None,
+                    }
+                })
+                .collect();
+            let summaries = summaries(result);
+            let selected = (
+                layer,
+                match head {
+                    HeadChoice::Head(head) => head,
+                    HeadChoice::Mean => usize::MAX,
+                },
+            );
+            let (grid, entropy) = draw_model_views(
+                &canvas(canvases.model, "model view")?,
+                &canvas(canvases.entropy, "entropy")?,
+                &thumbnails,
+                &summaries,
+                selected,
+                &style,
+            )?;
+            run.model_shown
+                .set_value(Some(ModelShown { grid, entropy }));
+            Ok(())
+        }
+    }
+}
+
+/// Every head's measurements, when the run has them.
+fn summaries(result: &RunResult) -> Vec<HeadSummary> {
+    match result.trace.get(SliceKey::Summaries) {
+        Some(Slice::Summaries(all)) => all.as_ref().clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Mean row entropy of each of `heads` heads of `layer`.
+fn layer_entropy(result: &RunResult, layer: usize, heads: usize) -> Vec<f64> {
+    let all = summaries(result);
+    (0..heads)
+        .filter_map(|head| {
+            all.iter()
+                .find(|summary| summary.layer == layer && summary.head == head)
+                .map(|summary| summary.entropy)
+        })
+        .collect()
 }
 
 /// The heatmap cell under a mouse event: `(query, key, weight)`.
@@ -153,6 +298,15 @@ pub fn FlowSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView 
     let view = explorer.view;
     view! {
         <section class="view" hidden=move || view.view.get() != ViewKind::Flow>
+            <label class="controls">"Arrows per query, at most: "
+                <input id="flow-k" type="number" min="1" max="64" step="1"
+                    prop:value=move || view.flow_k.get().to_string()
+                    on:change=move |event| {
+                        if let Ok(k) = event_target_value(&event).parse::<usize>() {
+                            view.flow_k.set(k.clamp(1, 64));
+                        }
+                    } />
+            </label>
             <canvas id="flow" node_ref=canvases.flow width="760" height="700"
                 aria-label="Attention flow from query tokens to key tokens"></canvas>
         </section>
@@ -171,6 +325,71 @@ pub fn HeadsSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView
                 aria-label="Head-to-head similarity"></canvas>
             <p class="controls">"Similarity matrix: "
                 {image_buttons("similarity", canvases.similarity, "glassbox-head-similarity", explorer.page.export_status)}
+            </p>
+        </section>
+    }
+}
+
+/// Every head of every layer at once, and each head's entropy; a click opens that head in the
+/// heatmap.
+#[component]
+pub fn ModelSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
+    let (view, run) = (explorer.view, explorer.run);
+    let hover = RwSignal::new(None::<String>);
+    // The (layer, head) under the pointer in either canvas.
+    let head_under = move |event: &leptos::ev::MouseEvent, entropy: bool| {
+        let node = if entropy {
+            canvases.entropy
+        } else {
+            canvases.model
+        };
+        let canvas = node.get_untracked()?;
+        let (x, y) = web::canvas_point(&canvas, event)?;
+        let shown = run.model_shown.get_value()?;
+        if entropy {
+            shown.entropy.cell_at(x as i32, y as i32)
+        } else {
+            shown.grid.cell_at(x as i32, y as i32)
+        }
+    };
+    let describe = move |(layer, head): (usize, usize)| {
+        let result = run.result.get_untracked()?;
+        let all = summaries(&result);
+        let summary = all.iter().find(|s| s.layer == layer && s.head == head)?;
+        Some(format!(
+            "layer {layer}, head {head}: entropy {:.3} nats, normalised {:.3}; most attended token #{} ({:.0}% of the weight). Click to open it.",
+            summary.entropy,
+            summary.normalised_entropy,
+            summary.top_key.0,
+            100.0 * summary.top_key.1
+        ))
+    };
+    let on_move = move |entropy: bool| {
+        move |event: leptos::ev::MouseEvent| {
+            hover.set(head_under(&event, entropy).and_then(describe));
+        }
+    };
+    let on_click = move |entropy: bool| {
+        move |event: leptos::ev::MouseEvent| {
+            if let Some((layer, head)) = head_under(&event, entropy) {
+                view.layer.set(layer);
+                view.head.set(HeadChoice::Head(head));
+                view.view.set(ViewKind::Heatmap);
+            }
+        }
+    };
+    view! {
+        <section class="view model-view" hidden=move || view.view.get() != ViewKind::Model>
+            <canvas id="model-view" node_ref=canvases.model width="760" height="700"
+                aria-label="Every head of every layer: rows are layers, columns are heads"
+                on:mousemove=on_move(false) on:click=on_click(false)
+                on:mouseleave=move |_| hover.set(None)></canvas>
+            <canvas id="entropy" node_ref=canvases.entropy width="520" height="480"
+                aria-label="Normalised attention entropy of every head"
+                on:mousemove=on_move(true) on:click=on_click(true)
+                on:mouseleave=move |_| hover.set(None)></canvas>
+            <p id="model-tooltip" class="tooltip" aria-live="polite">
+                {move || hover.get().unwrap_or_else(|| "Hover a head to read its entropy; click it to open it in the heatmap.".to_string())}
             </p>
         </section>
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::analysis::choose_opening_view;
+use crate::analysis::choose_among;
 use crate::model::trace_file::MAX_TRACE_BYTES;
 use crate::model::{BackendInfo, TraceFile, TraceFileError};
 use crate::page::explorer::{HeadChoice, TYPING_PAUSE_MS};
+use crate::page::slices::{RunTrace, Slice, SliceKey, TraceSlices};
 use crate::share::ViewState;
 
 use super::super::session::{LoadedModel, RunResult, shipped, start_backend};
@@ -100,9 +101,10 @@ pub fn start(explorer: Explorer, force_cpu: bool) {
         let first = web::query_param("model")
             .and_then(|id| shipped(&id))
             .or_else(|| shipped(DEFAULT_MODEL));
-        let outcome = match first {
-            Some(model) => LoadedModel::shipped(model, &started).await,
-            None => LoadedModel::seed_preset(&started),
+        let outcome = match (web::query_param("config"), first) {
+            (Some(config), _) => LoadedModel::random_shape(&config, &started),
+            (None, Some(model)) => LoadedModel::shipped(model, &started).await,
+            (None, None) => LoadedModel::seed_preset(&started),
         };
         let load_error = explorer.model.load_error;
         let outcome = outcome.or_else(|failure| {
@@ -186,7 +188,7 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
                 run.error.set(None);
                 run.hover.set(None);
                 if let Some(result) = &result {
-                    choose_opening(explorer, result, current.config.causal);
+                    choose_opening(explorer, result);
                 }
                 run.result.set(result.map(Arc::new));
                 run.runs.update(|count| *count += 1);
@@ -199,12 +201,16 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
 }
 
 /// On a model's first run, opens the layer and head that show what it learned, and says why.
-fn choose_opening(explorer: Explorer, result: &RunResult, causal: bool) {
+fn choose_opening(explorer: Explorer, result: &RunResult) {
     if !explorer.run.choose_opening.get_value() {
         return;
     }
     explorer.run.choose_opening.set_value(false);
-    let Some(opening) = choose_opening_view(&result.trace.attention, causal) else {
+    // The heads' measurements came back with the run (made on the device for a live run).
+    let Some(Slice::Summaries(heads)) = result.trace.get(SliceKey::Summaries) else {
+        return;
+    };
+    let Some(opening) = choose_among(&heads) else {
         return;
     };
     // The chosen view replaces the address' entry, as the first write does: back does not lead
@@ -255,12 +261,19 @@ pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, Str
         if about.is_empty() { String::new() } else { format!("; {about}") }
     ));
     run.running.set(false);
+    let positions = trace_positions(&tokens);
     run.result.set(Some(Arc::new(RunResult {
         tokens,
-        trace,
+        trace: TraceSlices::new(RunTrace::Host(trace), positions),
         forward_ms: 0.0,
     })));
     run.runs.update(|count| *count += 1);
+}
+
+/// The positions whose predictions a trace file can list: a trace does not say which head made
+/// its logits, so every position (up to the panel's limit) is offered.
+fn trace_positions(tokens: &crate::model::Tokenized) -> Vec<usize> {
+    (0..tokens.tokens.len().min(crate::page::predictions::MAX_ROWS)).collect()
 }
 
 /// Back from an imported trace to the loaded model, whose settings the controls take again.

@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use crate::page::explorer::{HeadChoice, RunLine, Tab, ViewKind, pinned_label, token_notice};
-use crate::page::predictions::{heading, prediction_rows};
+use crate::page::predictions::{heading, prediction_positions, prediction_rows};
+use crate::page::slices::{Slice, SliceKey};
 
 use super::super::session::SHIPPED_MODELS;
 use super::super::web;
@@ -23,7 +24,7 @@ pub fn StatusLine(explorer: Explorer) -> impl IntoView {
             (true, _) => RunLine::Running,
             (false, Some(result)) if run.imported.get().is_some() => RunLine::Imported {
                 tokens: result.tokens.tokens.len(),
-                layers: result.trace.attention.len(),
+                layers: result.trace.layers(),
             },
             (false, Some(result)) => RunLine::Ran {
                 forward_ms: result.forward_ms,
@@ -167,6 +168,7 @@ pub fn ViewPickers(explorer: Explorer) -> impl IntoView {
                     <option value="heatmap">"Heatmap"</option>
                     <option value="flow">"Flow"</option>
                     <option value="heads">"All heads + similarity"</option>
+                    <option value="model">"Every layer × head + entropy"</option>
                 </select>
             </label>
             <label>"Layer "
@@ -229,6 +231,9 @@ pub fn ExportBar(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
                 "Every layer and head of this run, and every module's output: opens again here without the model")}
             {button("export-trace-binary", ExportKind::TraceBinary, "Trace (.safetensors)",
                 "The same trace as a safetensors file: half the size, for long texts")}
+            <progress id="export-progress" max="1"
+                hidden=move || explorer.page.export_progress.get().is_none()
+                prop:value=move || explorer.page.export_progress.get().unwrap_or(0.0)></progress>
             <span id="export-status" aria-live="polite">{move || explorer.page.export_status.get()}</span>
         </div>
     }
@@ -287,6 +292,7 @@ pub fn Predictions(explorer: Explorer) -> impl IntoView {
     let (model, run) = (explorer.model, explorer.run);
     let rows = move || {
         model.version.track();
+        run.slices_ready.track();
         let result = run.result.get()?;
         model.loaded.with_value(|loaded| {
             let loaded = loaded.as_ref()?;
@@ -295,10 +301,18 @@ pub fn Predictions(explorer: Explorer) -> impl IntoView {
             let mask_token = mask.map_or("[MASK]", |(token, _)| token);
             let mask = mask.map(|(_, id)| id);
             let head = loaded.config.head;
-            let (rows, more) =
-                prediction_rows(head, &result.tokens.tokens, &result.trace, mask, |id| {
-                    tokenizer.token_text(id)
-                })?;
+            let (positions, more) = prediction_positions(head, &result.tokens.tokens, mask)?;
+            // The top-k are found on the device; until they come, the panel waits for them.
+            let top = match result.trace.get(SliceKey::Predictions) {
+                Some(Slice::Predictions(top)) => top,
+                _ => {
+                    load_predictions(explorer, result.clone());
+                    return None;
+                }
+            };
+            let rows = prediction_rows(&result.tokens.tokens, &positions, &top, |id| {
+                tokenizer.token_text(id)
+            });
             Some((heading(head, mask_token), rows, more, mask_token))
         })
     };
@@ -331,4 +345,17 @@ pub fn Predictions(explorer: Explorer) -> impl IntoView {
             }
         })
     }
+}
+
+/// Reads the run's top-k predictions back from the device, then wakes the panel.
+fn load_predictions(explorer: Explorer, result: std::sync::Arc<super::super::session::RunResult>) {
+    let run = explorer.run;
+    web::spawn(async move {
+        match result.trace.load(&[SliceKey::Predictions]).await {
+            Ok(_) => run.slices_ready.update(|count| *count += 1),
+            Err(failure) => run
+                .draw_error
+                .set(Some(format!("Reading the predictions failed: {failure}"))),
+        }
+    });
 }

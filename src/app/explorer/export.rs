@@ -5,9 +5,9 @@ use leptos::html;
 use leptos::prelude::*;
 use strum::{EnumString, IntoStaticStr};
 
-use crate::analysis::head_similarity;
-use crate::model::TraceFile;
-use crate::page::explorer::ViewKind;
+use crate::model::{Trace, TraceFile};
+use crate::page::explorer::{ViewKind, full_maps_of};
+use crate::page::slices::SliceKey;
 use crate::share::{ExportedMap, matrix_csv, view_json};
 
 use super::super::session::RunResult;
@@ -45,6 +45,10 @@ pub struct ViewCanvases {
     pub grid: NodeRef<html::Canvas>,
     /// The head-to-head similarity.
     pub similarity: NodeRef<html::Canvas>,
+    /// Every head of every layer.
+    pub model: NodeRef<html::Canvas>,
+    /// Every head's entropy.
+    pub entropy: NodeRef<html::Canvas>,
 }
 
 impl ViewCanvases {
@@ -55,6 +59,8 @@ impl ViewCanvases {
             flow: NodeRef::new(),
             grid: NodeRef::new(),
             similarity: NodeRef::new(),
+            model: NodeRef::new(),
+            entropy: NodeRef::new(),
         }
     }
 
@@ -64,11 +70,14 @@ impl ViewCanvases {
             ViewKind::Heatmap => self.heatmap.get_untracked(),
             ViewKind::Flow => self.flow.get_untracked(),
             ViewKind::Heads => self.grid.get_untracked(),
+            ViewKind::Model => self.model.get_untracked(),
         }
     }
 }
 
-/// Saves what `kind` asks for and says in the page what was saved, or why not.
+/// Saves what `kind` asks for and says in the page what was saved, or why not. What is not on
+/// the host yet is read back first: the maps a JSON or CSV export holds, or, for a trace, the
+/// whole run a tensor at a time with a progress bar.
 pub fn export_view(explorer: Explorer, canvases: ViewCanvases, kind: ExportKind) {
     let Some(run) = explorer.run.result.get_untracked() else {
         return;
@@ -80,49 +89,83 @@ pub fn export_view(explorer: Explorer, canvases: ViewCanvases, kind: ExportKind)
         settings.layer,
         settings.view.name()
     );
-    let (outcome, saved) = match kind {
+    let status = explorer.page.export_status;
+    let report = move |outcome: Result<(), String>, saved: String| {
+        status.set(Some(match outcome {
+            Ok(()) => format!("Saved {saved}"),
+            Err(failure) => format!("Export failed: {failure}"),
+        }));
+    };
+    match kind {
         ExportKind::Png | ExportKind::Svg => {
             let extension: &str = kind.into();
-            (
-                canvases
-                    .of(settings.view)
-                    .ok_or_else(|| "the view is not drawn".to_string())
-                    .and_then(|canvas| save_canvas(&canvas, &base, extension)),
-                format!("{base}.{extension}"),
-            )
+            let outcome = canvases
+                .of(settings.view)
+                .ok_or_else(|| "the view is not drawn".to_string())
+                .and_then(|canvas| save_canvas(&canvas, &base, extension));
+            report(outcome, format!("{base}.{extension}"));
         }
-        ExportKind::Trace => {
-            let name = format!("glassbox-{model_id}-trace.json");
-            let file = trace_file(explorer, &run);
-            (web::files::download(&name, file.to_json().as_bytes()), name)
+        ExportKind::Trace | ExportKind::TraceBinary => {
+            let binary = kind == ExportKind::TraceBinary;
+            let name = format!(
+                "glassbox-{model_id}-trace.{}",
+                if binary { "safetensors" } else { "json" }
+            );
+            let progress = explorer.page.export_progress;
+            web::spawn(async move {
+                progress.set(Some(0.0));
+                let trace = run
+                    .trace
+                    .whole(|done, total| progress.set(Some(done as f64 / total.max(1) as f64)))
+                    .await;
+                progress.set(None);
+                let outcome = trace.and_then(|trace| {
+                    let file = trace_file(explorer, &run, &trace);
+                    if binary {
+                        file.to_safetensors()
+                            .map_err(|error| error.to_string())
+                            .and_then(|bytes| web::files::download(&name, &bytes))
+                    } else {
+                        web::files::download(&name, file.to_json().as_bytes())
+                    }
+                });
+                report(outcome, name);
+            });
         }
-        ExportKind::TraceBinary => {
-            let name = format!("glassbox-{model_id}-trace.safetensors");
-            let outcome = trace_file(explorer, &run)
-                .to_safetensors()
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| web::files::download(&name, &bytes));
-            (outcome, name)
+        ExportKind::Json | ExportKind::Csv => {
+            let json = kind == ExportKind::Json;
+            let name = format!("{base}.{}", if json { "json" } else { "csv" });
+            let mut keys = full_maps_of(
+                settings.view,
+                settings.layer,
+                settings.head,
+                run.trace.heads(),
+            );
+            if settings.view == ViewKind::Heads {
+                keys.push(SliceKey::Similarity {
+                    layer: settings.layer,
+                });
+            }
+            web::spawn(async move {
+                let outcome = match run.trace.load(&keys).await {
+                    Ok(_) => {
+                        let text = if json {
+                            attention_json(&model_id, &run, &settings)
+                        } else {
+                            attention_csv(&run, &settings)
+                        };
+                        web::files::download(&name, text.as_bytes())
+                    }
+                    Err(failure) => Err(failure),
+                };
+                report(outcome, name);
+            });
         }
-        ExportKind::Json => {
-            let name = format!("{base}.json");
-            let text = attention_json(&model_id, &run, &settings);
-            (web::files::download(&name, text.as_bytes()), name)
-        }
-        ExportKind::Csv => {
-            let name = format!("{base}.csv");
-            let text = attention_csv(&run, &settings);
-            (web::files::download(&name, text.as_bytes()), name)
-        }
-    };
-    explorer.page.export_status.set(Some(match outcome {
-        Ok(()) => format!("Saved {saved}"),
-        Err(failure) => format!("Export failed: {failure}"),
-    }));
+    }
 }
 
 /// The whole run, as a trace file that opens again without the model.
-fn trace_file(explorer: Explorer, run: &RunResult) -> TraceFile {
+fn trace_file(explorer: Explorer, run: &RunResult, trace: &Trace) -> TraceFile {
     TraceFile::new(
         &explorer
             .run
@@ -132,7 +175,7 @@ fn trace_file(explorer: Explorer, run: &RunResult) -> TraceFile {
         &explorer.model.provenance.get_untracked(),
         &explorer.view.text.get_untracked(),
         &run.tokens,
-        &run.trace,
+        trace,
     )
 }
 
@@ -151,9 +194,13 @@ fn attention_json(
         })
         .collect();
     let similarity = (settings.view == ViewKind::Heads)
-        .then(|| run.trace.attention.get(settings.layer))
+        .then(|| {
+            run.trace.get(SliceKey::Similarity {
+                layer: settings.layer,
+            })
+        })
         .flatten()
-        .and_then(|attention| head_similarity(attention, 0));
+        .and_then(|slice| slice.map().map(|matrix| (**matrix).clone()));
     view_json(
         model_id,
         &run.tokens.labels(),

@@ -22,7 +22,7 @@ use super::session::LoadedModel;
 use super::training::TrainingPanel;
 use super::views::PanelLink;
 use super::web;
-use canvases::{FlowSection, HeadsSection, HeatmapSection, redraw_on_change};
+use canvases::{FlowSection, HeadsSection, HeatmapSection, ModelSection, redraw_on_change};
 use controller::{LoadSource, install, load, pin, start, text_changed};
 use controls::{
     ExportBar, ModelBar, PinPicker, Predictions, StatusLine, TabBar, TextBox, ViewPickers,
@@ -94,6 +94,8 @@ pub fn App() -> impl IntoView {
                 web::wasm_memory_bytes().to_string()
             }
             data-source=move || if run.imported.get().is_some() { "trace" } else { "model" }
+            data-read-bytes=move || run.last_read_bytes.get().to_string()
+            data-trace-bytes=move || run.result.get().map_or(0, |result| result.trace.trace.bytes()).to_string()
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
             on:drop=on_drop>
             <header>
@@ -151,6 +153,7 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
                     <HeatmapSection explorer=explorer canvases=canvases />
                     <FlowSection explorer=explorer canvases=canvases />
                     <HeadsSection explorer=explorer canvases=canvases />
+                    <ModelSection explorer=explorer canvases=canvases />
                 </div>
             </div>
         </div>

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::analysis::Matrix;
-use crate::charts::HeatmapLayout;
+use crate::charts::{HeatmapLayout, ModelViewLayout};
 use crate::model::BackendInfo;
 use crate::page::explorer::{Controls, HeadChoice, RunScheduler, Tab, ViewKind, ViewSettings};
 use crate::share::ViewState;
@@ -31,6 +31,8 @@ pub struct PageState {
     pub export_status: RwSignal<Option<String>>,
     /// What "copy link" did.
     pub link_status: RwSignal<Option<String>>,
+    /// How much of a trace export has been read back, from 0 to 1, while it is.
+    pub export_progress: RwSignal<Option<f64>>,
 }
 
 impl PageState {
@@ -45,6 +47,7 @@ impl PageState {
             bench: web::query_param("bench").map(|_| RwSignal::new(String::new())),
             export_status: RwSignal::new(None),
             link_status: RwSignal::new(None),
+            export_progress: RwSignal::new(None),
         }
     }
 
@@ -131,6 +134,8 @@ pub struct ViewSignals {
     pub threshold: RwSignal<f32>,
     /// The token pinned by a click, highlighted in every view until Escape.
     pub pinned: RwSignal<Option<usize>>,
+    /// The flow view's arrows per query, at most.
+    pub flow_k: RwSignal<usize>,
 }
 
 impl ViewSignals {
@@ -144,6 +149,7 @@ impl ViewSignals {
             view: RwSignal::new(defaults.view),
             threshold: RwSignal::new(defaults.threshold),
             pinned: RwSignal::new(None),
+            flow_k: RwSignal::new(crate::page::explorer::FLOW_TOP_K),
         }
     }
 
@@ -179,7 +185,16 @@ pub struct Shown {
     /// Where each cell is on the canvas.
     pub layout: HeatmapLayout,
     /// The weights drawn.
-    pub matrix: Matrix,
+    pub matrix: Arc<Matrix>,
+}
+
+/// Where the model view put its cells, for clicks.
+#[derive(Clone, Copy)]
+pub struct ModelShown {
+    /// The layers × heads grid of maps.
+    pub grid: ModelViewLayout,
+    /// The entropy heatmap.
+    pub entropy: HeatmapLayout,
 }
 
 /// The run the views show, and the bookkeeping of runs in flight.
@@ -213,6 +228,12 @@ pub struct RunState {
     pub hover: RwSignal<Option<String>>,
     /// Each query's strongest key in the heatmap (the canvas' text alternative).
     pub strongest: RwSignal<Vec<usize>>,
+    /// Counts answers read back from the device, so that a view waiting for one redraws.
+    pub slices_ready: RwSignal<u64>,
+    /// Bytes read back from the device for the view on show by its last read.
+    pub last_read_bytes: RwSignal<u64>,
+    /// Where the model view's cells are.
+    pub model_shown: StoredValue<Option<ModelShown>>,
 }
 
 impl RunState {
@@ -232,6 +253,9 @@ impl RunState {
             shown: StoredValue::new_local(None),
             hover: RwSignal::new(None),
             strongest: RwSignal::new(Vec::new()),
+            slices_ready: RwSignal::new(0),
+            last_read_bytes: RwSignal::new(0),
+            model_shown: StoredValue::new(None),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::train::{StepReport, TrainError, Trainer};
 use super::super::session::{LoadedModel, RunResult};
 use super::super::web;
 use super::state::{RunInfo, Snapshot, TrainingSession};
+use crate::page::slices::{RunTrace, TraceSlices};
 
 /// Attention snapshots kept for the replay slider; older ones are thinned beyond this.
 const MAX_SNAPSHOTS: usize = 120;
@@ -327,7 +328,7 @@ async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize,
     trace.modules.clear();
     let run = Arc::new(RunResult {
         tokens,
-        trace,
+        trace: TraceSlices::new(RunTrace::Host(trace), Vec::new()),
         forward_ms: 0.0,
     });
     session.snapshots.update_value(|kept| {

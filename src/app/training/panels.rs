@@ -8,7 +8,9 @@ use crate::charts::draw_monitor;
 use crate::page::training_report::{describe_step, invitation, panels, report_lines};
 use crate::page::training_run::{progress, status_words};
 
-use super::super::views::{HeadChoice, draw_heatmap_view, image_buttons, panel_heading, with_area};
+use super::super::views::{
+    HeadChoice, draw_heatmap_view, image_buttons, panel_heading, selected_matrix, with_area,
+};
 use super::super::web;
 use super::control::{self, Export};
 use super::form::number_input;
@@ -212,16 +214,22 @@ fn Probe() -> impl IntoView {
         let Some(snapshot) = shown else {
             return;
         };
-        let layer = layer.min(snapshot.run.trace.attention.len().saturating_sub(1));
+        let layer = layer.min(snapshot.run.trace.layers().saturating_sub(1));
         let style = web::chart_style();
-        if let Err(failure) = draw_heatmap_view(
-            &canvas,
-            &snapshot.run,
-            layer,
-            HeadChoice::Mean,
-            None,
-            &style,
-        ) {
+        // A probe's trace is on the host: its maps come at once.
+        let drawn = selected_matrix(&snapshot.run, layer, HeadChoice::Mean)
+            .ok_or_else(|| "the probe has no such layer".to_string())
+            .and_then(|matrix| {
+                draw_heatmap_view(
+                    &canvas,
+                    &matrix,
+                    &snapshot.run.tokens.labels(),
+                    (layer, HeadChoice::Mean),
+                    None,
+                    &style,
+                )
+            });
+        if let Err(failure) = drawn {
             session
                 .message
                 .set(Some(format!("Drawing the attention failed: {failure}")));
