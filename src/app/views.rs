@@ -13,9 +13,10 @@ use crate::analysis::{Matrix, flow_top_edges};
 use crate::charts::{
     ChartError, DisplayList, FlowData, HeadGridData, HeatmapData, HeatmapLayout, ModelViewData,
     ModelViewLayout, Recording, SimilarityData, Style, draw_flow, draw_head_grid, draw_heatmap,
-    draw_model_view, draw_similarity,
+    draw_minimap, draw_model_view, draw_similarity,
 };
 use crate::model::AttentionCapture;
+use crate::page::explorer::Window;
 use crate::page::slices::thumbnail_maps;
 use crate::structure::{HeadSummary, thumbnail_bins};
 
@@ -86,24 +87,115 @@ pub fn draw_heatmap_view(
     pinned: Option<usize>,
     style: &Style,
 ) -> Result<HeatmapLayout, String> {
-    let title = format!("Layer {layer} · {}", head.describe());
+    draw_heatmap_window(
+        canvas,
+        matrix,
+        labels,
+        (layer, head),
+        Window::full(matrix.rows),
+        pinned,
+        style,
+    )
+}
+
+/// [`draw_heatmap_view`] of the part of `matrix` that `window` shows (the whole map when it is
+/// not zoomed), labelled with its own tokens. The colour scale is the whole map's, so that a
+/// cell keeps its colour when zooming.
+pub fn draw_heatmap_window(
+    canvas: &HtmlCanvasElement,
+    matrix: &Matrix,
+    labels: &[String],
+    (layer, head): (usize, HeadChoice),
+    window: Window,
+    pinned: Option<usize>,
+    style: &Style,
+) -> Result<HeatmapLayout, String> {
+    let n = matrix.rows;
+    let zoomed = window.is_zoomed(n) && matrix.cols == n;
+    let cut;
+    let (shown, rows, cols, title) = if zoomed {
+        cut = window.cut(&matrix.values, n);
+        let end = |start: usize| (start + window.span).min(labels.len());
+        (
+            &cut,
+            &labels[window.row.min(labels.len())..end(window.row)],
+            &labels[window.col.min(labels.len())..end(window.col)],
+            format!(
+                "Layer {layer} · {} · queries {}–{}, keys {}–{} of {n}",
+                head.describe(),
+                window.row,
+                window.row + window.span - 1,
+                window.col,
+                window.col + window.span - 1
+            ),
+        )
+    } else {
+        (
+            matrix,
+            labels,
+            labels,
+            format!("Layer {layer} · {}", head.describe()),
+        )
+    };
     let layout = with_area(canvas, |area| {
         draw_heatmap(
             area,
             &HeatmapData {
-                matrix,
-                row_labels: labels,
-                col_labels: labels,
+                matrix: shown,
+                row_labels: rows,
+                col_labels: cols,
                 title: &title,
-                vmax: None,
+                vmax: matrix.max(),
                 pinned,
+                offset: if zoomed {
+                    (window.row, window.col)
+                } else {
+                    (0, 0)
+                },
             },
             style,
         )
     })?;
     mark_cells(canvas, &layout);
+    let _ = canvas.set_attribute(
+        "data-window",
+        &format!("{} {} {}", window.row, window.col, window.span),
+    );
     Ok(layout)
 }
+
+/// The minimap of a zoomed heatmap: the whole map, shrunk, with the window outlined.
+pub fn draw_minimap_view(
+    canvas: &HtmlCanvasElement,
+    matrix: &Matrix,
+    window: Window,
+    style: &Style,
+) -> Result<(), String> {
+    let n = matrix.rows;
+    let capture = AttentionCapture {
+        layer: 0,
+        batch: 1,
+        heads: 1,
+        queries: n,
+        keys: matrix.cols,
+        values: matrix.values.clone(),
+    };
+    let small = crate::analysis::thumbnails(&capture, 0, MINIMAP_CELLS)
+        .and_then(|t| Matrix::new(t.queries, t.keys, t.values))
+        .ok_or("no map to shrink")?;
+    let share = |at: usize| at as f64 / n.max(1) as f64;
+    with_area(canvas, |area| {
+        draw_minimap(
+            area,
+            &small,
+            (share(window.row), share(window.col), share(window.span)),
+            style,
+        )
+    })
+}
+
+/// Cells a side of the minimap.
+const MINIMAP_CELLS: usize = 128;
 
 /// Names where a heatmap's cells are, in the canvas' own pixels (not CSS pixels): the browser
 /// tests sample each cell's colour there.
@@ -256,6 +348,7 @@ pub fn draw_model_views(
                 title: "Normalised entropy: 0 sharp · 1 uniform",
                 vmax: Some(1.0),
                 pinned: None,
+                offset: (0, 0),
             },
             style,
         )

@@ -20,6 +20,7 @@
 //! with its asynchronous read-back of everything captured) and, with `--plain`,
 //! `forward_plain_ms=` (the forward alone, then one read of its logits).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -100,7 +101,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match pollster::block_on(run(&args)) {
         Ok(lines) => {
-            println!("{lines}");
+            // The trace is written already: a closed pipe (`| head -1`) is no failure of it.
+            let _ = writeln!(std::io::stdout(), "{lines}");
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -31,7 +31,11 @@ pub struct HeatmapData<'a> {
     pub vmax: Option<f32>,
     /// The selected token: its row (as query) and column (as key) are outlined in the accent
     /// colour and its labels drawn bold in the accent colour. Out-of-range indices are ignored.
+    /// It counts from the full map's first token, as `offset` does.
     pub pinned: Option<usize>,
+    /// Where `matrix` sits in the full map, `(first row, first column)`: `(0, 0)` unless the view
+    /// is zoomed into a window of it. The labels are the window's own.
+    pub offset: (usize, usize),
 }
 
 /// Where [`draw_heatmap`] put the cells, for hit-testing the pointer.
@@ -94,20 +98,26 @@ pub(crate) fn cell_colours(matrix: &Matrix, vmax: f32) -> Vec<RGBColor> {
 /// The pixel rectangles `(left, top, right, bottom)`, right and bottom exclusive, of row
 /// `pinned` and column `pinned` of `layout`; a row or column out of range is left out.
 pub(crate) fn pinned_bands(layout: &HeatmapLayout, pinned: Option<usize>) -> Vec<[i32; 4]> {
+    pinned_cross(layout, pinned, pinned)
+}
+
+/// [`pinned_bands`] of row `row` and column `col`, which differ in a zoomed window.
+pub(crate) fn pinned_cross(
+    layout: &HeatmapLayout,
+    row: Option<usize>,
+    col: Option<usize>,
+) -> Vec<[i32; 4]> {
     let (x, y, width, height) = layout.plot;
-    let Some(index) = pinned else {
-        return Vec::new();
-    };
     if width == 0 || height == 0 {
         return Vec::new();
     }
     let (right, bottom) = (x + width as i32, y + height as i32);
     let mut bands = Vec::with_capacity(2);
-    if index < layout.rows {
+    if let Some(index) = row.filter(|&index| index < layout.rows) {
         let (start, end) = cell_span(index, layout.rows, height);
         bands.push([x, y + start, right, y + end]);
     }
-    if index < layout.cols {
+    if let Some(index) = col.filter(|&index| index < layout.cols) {
         let (start, end) = cell_span(index, layout.cols, width);
         bands.push([x + start, y, x + end, bottom]);
     }
@@ -147,12 +157,20 @@ pub(crate) fn draw_pinned_outline<DB: DrawingBackend>(
     pinned: Option<usize>,
     style: &Style,
 ) -> Result<(), ChartError> {
-    let bands = pinned_bands(layout, pinned);
+    draw_pinned_cross(area, &pinned_bands(layout, pinned), style)
+}
+
+/// Draws the outlines of `bands` ([`pinned_cross`]).
+fn draw_pinned_cross<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    bands: &[[i32; 4]],
+    style: &Style,
+) -> Result<(), ChartError> {
     // Both halos first, so that neither covers the other's accent where they cross.
-    for &band in &bands {
+    for &band in bands {
         fill_ring(area, band, PIN_WIDTH + 1, style.background)?;
     }
-    for &band in &bands {
+    for &band in bands {
         fill_ring(area, band, PIN_WIDTH, style.accent)?;
     }
     Ok(())
@@ -188,6 +206,23 @@ pub(crate) fn resolve_vmax(vmax: Option<f32>, data_max: Option<f32>) -> f32 {
         .unwrap_or(1.0)
 }
 
+/// How many of the longest labels (by characters) are measured: measuring all 1,024 labels of
+/// a long text on every redraw costs more than drawing the cells.
+const MEASURED_LABELS: usize = 8;
+
+/// The width of the widest of `labels`, measuring only the [`MEASURED_LABELS`] longest by
+/// characters (labels are cut to 12 characters, so the widest is among the longest).
+fn widest_label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[String],
+    font: &TextStyle,
+) -> Result<i32, ChartError> {
+    let mut longest: Vec<&String> = labels.iter().collect();
+    longest.sort_by_key(|label| std::cmp::Reverse(label.chars().count()));
+    longest.truncate(MEASURED_LABELS);
+    max_text_width(area, longest.into_iter().cloned(), font)
+}
+
 /// Draws a labelled heatmap of `data.matrix` with a colour bar and returns where the cells are.
 pub fn draw_heatmap<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -212,7 +247,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let row_texts: Vec<String> = (0..matrix.rows)
         .map(|r| label(data.row_labels, r))
         .collect();
-    let row_label_width = max_text_width(area, row_texts.iter().cloned(), &font)?.min(width / 4);
+    let row_label_width = widest_label(area, &row_texts, &font)?.min(width / 4);
     let left = 4 + caption_band + row_label_width + 6;
     // Right: the colour bar and its tick labels.
     let vmax = resolve_vmax(data.vmax, matrix.max());
@@ -225,7 +260,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let col_texts: Vec<String> = (0..matrix.cols)
         .map(|c| label(data.col_labels, c))
         .collect();
-    let col_label_width = max_text_width(area, col_texts.iter().cloned(), &font)?;
+    let col_label_width = widest_label(area, &col_texts, &font)?;
     let col_pitch = f64::from(plot_width) / matrix.cols as f64;
     let horizontal = f64::from(col_label_width + 4) <= col_pitch;
     let col_label_extent = if horizontal {
@@ -257,15 +292,18 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     )?;
     let frame = [(left - 1, top - 1), (left + plot_width, top + plot_height)];
     area.draw(&Rectangle::new(frame, style.grid))?;
-    draw_pinned_outline(area, &layout, data.pinned, style)?;
+    // The pinned token's row and column in this window of the map.
+    let pinned_row = data.pinned.and_then(|p| p.checked_sub(data.offset.0));
+    let pinned_col = data.pinned.and_then(|p| p.checked_sub(data.offset.1));
+    draw_pinned_cross(area, &pinned_cross(&layout, pinned_row, pinned_col), style)?;
 
     // Query labels, thinned to every k-th row when rows are shorter than a line.
     let row_pitch = f64::from(plot_height) / matrix.rows as f64;
     let row_font = anchored(&font, HPos::Right, VPos::Center);
     let pinned_row_font = pinned_label_font(style, &row_font);
     let row_step = label_step(row_pitch, line_height + 2);
-    for row in labelled_indices(matrix.rows, row_step, data.pinned) {
-        let font = if Some(row) == data.pinned {
+    for row in labelled_indices(matrix.rows, row_step, pinned_row) {
+        let font = if Some(row) == pinned_row {
             &pinned_row_font
         } else {
             &row_font
@@ -290,8 +328,8 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     };
     let pinned_col_font = pinned_label_font(style, &col_font);
     let labels_top = top + plot_height + 4;
-    for col in labelled_indices(matrix.cols, label_step(col_pitch, needed), data.pinned) {
-        let font = if Some(col) == data.pinned {
+    for col in labelled_indices(matrix.cols, label_step(col_pitch, needed), pinned_col) {
+        let font = if Some(col) == pinned_col {
             &pinned_col_font
         } else {
             &col_font
@@ -328,6 +366,41 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     );
     draw_colour_bar(area, bar, colormap::sequential, &ticks, style)?;
     Ok(layout)
+}
+
+/// The whole map shrunk to the area, with the window a zoomed heatmap shows outlined:
+/// `window` is `(first row, first column, span)` as shares of the map's side.
+pub fn draw_minimap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    matrix: &Matrix,
+    (row, col, span): (f64, f64, f64),
+    style: &Style,
+) -> Result<(), ChartError> {
+    clear(area, style)?;
+    if matrix.is_empty() {
+        return Ok(());
+    }
+    let (width, height) = area.dim_in_pixel();
+    let side = width.min(height).saturating_sub(4) as i32;
+    let plot = (2, 2, side as u32, side as u32);
+    let vmax = resolve_vmax(None, matrix.max());
+    blit_cells(
+        area,
+        plot,
+        matrix.rows,
+        matrix.cols,
+        &cell_colours(matrix, vmax),
+    )?;
+    let at = |share: f64| 2 + (share * f64::from(side)).round() as i32;
+    let frame = [at(col), at(row), at(col + span), at(row + span)];
+    fill_ring(area, frame, 2, style.background)?;
+    fill_ring(
+        area,
+        [frame[0] + 1, frame[1] + 1, frame[2] - 1, frame[3] - 1],
+        1,
+        style.accent,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -430,6 +503,7 @@ mod tests {
             title: "layer 0 · mean",
             vmax: None,
             pinned,
+            offset: (0, 0),
         };
         let layout = {
             let area = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
@@ -476,6 +550,7 @@ mod tests {
             title: "t",
             vmax: None,
             pinned: None,
+            offset: (0, 0),
         };
         let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         let layout = {
@@ -523,6 +598,7 @@ mod tests {
                 title: "",
                 vmax: Some(1.0),
                 pinned: None,
+                offset: (0, 0),
             };
             let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
             let (backend, log) =
@@ -551,6 +627,7 @@ mod tests {
             title: "big",
             vmax: None,
             pinned: None,
+            offset: (0, 0),
         };
         let mut buffer = vec![0u8; 800 * 800 * 3];
         let (backend, log) = Recorder::new(BitMapBackend::with_buffer(&mut buffer, (800, 800)));
@@ -577,6 +654,7 @@ mod tests {
             title: "t",
             vmax: None,
             pinned,
+            offset: (0, 0),
         };
         let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         let layout = {
@@ -697,6 +775,7 @@ mod tests {
                 title: "big",
                 vmax: None,
                 pinned,
+                offset: (0, 0),
             };
             let mut buffer = vec![0u8; 800 * 800 * 3];
             let (backend, log) = Recorder::new(BitMapBackend::with_buffer(&mut buffer, (800, 800)));

@@ -22,7 +22,7 @@ pub use gradients::{
     draw_gradient_heatmap, draw_gradient_panels, symlog, symlog_inverse,
 };
 pub use head_grid::{HeadGridData, HeadGridLayout, draw_head_grid};
-pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap};
+pub use heatmap::{HeatmapData, HeatmapLayout, draw_heatmap, draw_minimap};
 pub use model_view::{ModelViewData, ModelViewLayout, draw_model_view};
 pub use record::{DisplayList, Recording};
 pub use similarity::{SimilarityData, draw_similarity};

@@ -424,6 +424,7 @@ mod tests {
                 title: "Layer 0 · head 1",
                 vmax: None,
                 pinned,
+                offset: (0, 0),
             },
             &Style::light(),
         )

@@ -403,6 +403,84 @@ pub fn keys_of_view(
     }
 }
 
+/// The fewest tokens a zoomed heatmap shows a side.
+pub const MIN_ZOOM_SPAN: usize = 8;
+
+/// The part of an `n × n` map the heatmap shows: a square window `span` tokens a side whose
+/// top-left cell is query `row`, key `col`. The whole map is `row = col = 0, span = n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First query shown.
+    pub row: usize,
+    /// First key shown.
+    pub col: usize,
+    /// Tokens shown a side.
+    pub span: usize,
+}
+
+impl Window {
+    /// The whole `n × n` map.
+    pub fn full(n: usize) -> Self {
+        Self {
+            row: 0,
+            col: 0,
+            span: n,
+        }
+    }
+
+    /// Whether it shows less than the whole of an `n × n` map.
+    pub fn is_zoomed(&self, n: usize) -> bool {
+        self.span < n
+    }
+
+    /// The window made to fit an `n × n` map: the span within `MIN_ZOOM_SPAN..=n` and the
+    /// window inside the map.
+    pub fn fit(self, n: usize) -> Self {
+        let span = self.span.clamp(MIN_ZOOM_SPAN.min(n), n);
+        Self {
+            row: self.row.min(n - span),
+            col: self.col.min(n - span),
+            span,
+        }
+    }
+
+    /// Zoomed by `factor` (below 1 zooms in) around cell `(query, key)`, which stays under the
+    /// same point of the view.
+    pub fn zoom(self, n: usize, (query, key): (usize, usize), factor: f64) -> Self {
+        let span = ((self.span as f64 * factor).round() as usize).clamp(MIN_ZOOM_SPAN.min(n), n);
+        let keep = |start: usize, at: usize| {
+            let share = (at.saturating_sub(start)) as f64 / self.span.max(1) as f64;
+            at.saturating_sub((share * span as f64).round() as usize)
+        };
+        Self {
+            row: keep(self.row, query),
+            col: keep(self.col, key),
+            span,
+        }
+        .fit(n)
+    }
+
+    /// Moved by `rows` queries and `cols` keys (negative: up or left), kept inside the map.
+    pub fn pan(self, n: usize, rows: isize, cols: isize) -> Self {
+        let shift = |start: usize, by: isize| start.saturating_add_signed(by);
+        Self {
+            row: shift(self.row, rows),
+            col: shift(self.col, cols),
+            ..self
+        }
+        .fit(n)
+    }
+
+    /// The window's cells of the row-major `n × n` map `values`.
+    pub fn cut(&self, values: &[f32], n: usize) -> Matrix {
+        let mut out = Vec::with_capacity(self.span * self.span);
+        for query in self.row..self.row + self.span {
+            out.extend_from_slice(&values[query * n + self.col..query * n + self.col + self.span]);
+        }
+        Matrix::new(self.span, self.span, out).unwrap_or_else(|| Matrix::zeros(0, 0))
+    }
+}
+
 /// How long the text must stay unchanged before the model runs on it.
 pub const TYPING_PAUSE_MS: i32 = 150;
 
@@ -615,6 +693,41 @@ mod tests {
         assert_eq!(runs.finished(fourth), (false, None));
         assert!(runs.pause_over(fifth));
         assert_eq!(runs.started(), 4);
+    }
+
+    #[test]
+    fn zooming_keeps_the_cell_under_the_pointer_and_the_window_inside_the_map() {
+        let n = 1024;
+        let full = Window::full(n);
+        assert!(!full.is_zoomed(n));
+        // Zooming in 4× around the cell at 3/4 of the way keeps it at 3/4 of the window.
+        let zoomed = full.zoom(n, (768, 256), 0.25);
+        assert_eq!(zoomed.span, 256);
+        assert_eq!((zoomed.row, zoomed.col), (768 - 192, 256 - 64));
+        assert!(zoomed.is_zoomed(n));
+        // Never below the smallest span, never past the edges.
+        let tiny = zoomed.zoom(n, (1000, 1000), 0.001);
+        assert_eq!(tiny.span, MIN_ZOOM_SPAN);
+        let panned = tiny.pan(n, 10_000, -10_000);
+        assert_eq!((panned.row, panned.col), (n - MIN_ZOOM_SPAN, 0));
+        assert_eq!(zoomed.zoom(n, (0, 0), 100.0), full);
+        // A window of a 3 × 3 map: rows 1..3, columns 0..2.
+        let values: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let window = Window {
+            row: 1,
+            col: 0,
+            span: 2,
+        };
+        assert_eq!(window.cut(&values, 3).values, vec![3.0, 4.0, 6.0, 7.0]);
+        assert_eq!(
+            Window {
+                row: 5,
+                col: 5,
+                span: 99
+            }
+            .fit(3),
+            Window::full(3)
+        );
     }
 
     #[test]

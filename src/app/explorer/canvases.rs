@@ -8,14 +8,15 @@ use leptos::prelude::*;
 use crate::analysis::strongest_keys;
 use crate::model::AttentionCapture;
 use crate::page::explorer::{
-    GRID_THUMBNAIL, HeadChoice, MODEL_THUMBNAIL, ViewKind, keys_of_view, strongest_summary,
+    GRID_THUMBNAIL, HeadChoice, MODEL_THUMBNAIL, ViewKind, Window, keys_of_view, strongest_summary,
 };
 use crate::page::slices::{Slice, SliceKey};
 use crate::structure::HeadSummary;
 
 use super::super::session::RunResult;
 use super::super::views::{
-    HeadsData, draw_flow_view, draw_heads_view, draw_heatmap_view, draw_model_views, image_buttons,
+    HeadsData, draw_flow_view, draw_heads_view, draw_heatmap_window, draw_minimap_view,
+    draw_model_views, image_buttons,
 };
 use super::super::web;
 use super::controller::pin;
@@ -105,16 +106,31 @@ fn draw_view(
     match kind {
         ViewKind::Heatmap => {
             let matrix = map()?;
-            let layout = draw_heatmap_view(
+            let n = matrix.rows;
+            let window = view.zoom.get().map_or(Window::full(n), |zoom| zoom.fit(n));
+            let layout = draw_heatmap_window(
                 &canvas(canvases.heatmap, "heatmap")?,
                 &matrix,
                 &labels,
                 (layer, head),
+                window,
                 pinned,
                 &style,
             )?;
+            if window.is_zoomed(n) {
+                draw_minimap_view(
+                    &canvas(canvases.minimap, "minimap")?,
+                    &matrix,
+                    window,
+                    &style,
+                )?;
+            }
             run.strongest.set(strongest_keys(&matrix));
-            run.shown.set_value(Some(Shown { layout, matrix }));
+            run.shown.set_value(Some(Shown {
+                layout,
+                matrix,
+                window,
+            }));
             Ok(())
         }
         ViewKind::Flow => {
@@ -223,6 +239,7 @@ fn cell_under(
     explorer.run.shown.with_value(|shown| {
         let shown = shown.as_ref()?;
         let (query, key) = shown.layout.cell_at(x as i32, y as i32)?;
+        let (query, key) = (query + shown.window.row, key + shown.window.col);
         Some((query, key, shown.matrix.get(query, key)?))
     })
 }
@@ -255,12 +272,110 @@ pub fn HeatmapSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoVi
             "weight": weight,
         }));
     };
+    // A drag pans the zoomed map; a click that did not drag pins the token.
+    let drag = StoredValue::new(None::<Drag>);
     let on_click = move |event: leptos::ev::MouseEvent| {
+        if drag.get_value().is_some_and(|drag| drag.moved) {
+            drag.set_value(None);
+            return;
+        }
+        drag.set_value(None);
         if let Some((query, _, _)) = cell_under(explorer, canvases, &event) {
             // Clicking the pinned token again lets it go.
             let pinned = view.pinned.get_untracked();
             pin(explorer, (pinned != Some(query)).then_some(query));
         }
+    };
+    let on_wheel = move |event: leptos::ev::WheelEvent| {
+        let Some((query, key, _)) = cell_under(explorer, canvases, &event) else {
+            return;
+        };
+        event.prevent_default();
+        let factor = if event.delta_y() < 0.0 {
+            ZOOM_STEP
+        } else {
+            1.0 / ZOOM_STEP
+        };
+        zoom_by(explorer, Some((query, key)), factor);
+    };
+    let on_down = move |event: leptos::ev::MouseEvent| {
+        let point = canvases
+            .heatmap
+            .get_untracked()
+            .and_then(|canvas| web::canvas_point(&canvas, &event));
+        let window = run
+            .shown
+            .with_value(|shown| shown.as_ref().map(|shown| shown.window));
+        if let (Some(point), Some(window)) = (point, window) {
+            drag.set_value(Some(Drag {
+                from: point,
+                window,
+                moved: false,
+            }));
+        }
+    };
+    let on_drag = move |event: &leptos::ev::MouseEvent| {
+        let Some(start) = drag.get_value() else {
+            return;
+        };
+        if event.buttons() & 1 == 0 {
+            return;
+        }
+        let Some((x, y)) = canvases
+            .heatmap
+            .get_untracked()
+            .and_then(|canvas| web::canvas_point(&canvas, event))
+        else {
+            return;
+        };
+        let pitch = run.shown.with_value(|shown| {
+            shown
+                .as_ref()
+                .map(|shown| f64::from(shown.layout.plot.2) / shown.layout.cols.max(1) as f64)
+        });
+        let Some(pitch) = pitch.filter(|&pitch| pitch > 0.0) else {
+            return;
+        };
+        let (cols, rows) = (
+            ((start.from.0 - x) / pitch).round() as isize,
+            ((start.from.1 - y) / pitch).round() as isize,
+        );
+        if rows == 0 && cols == 0 {
+            return;
+        }
+        drag.set_value(Some(Drag {
+            moved: true,
+            ..start
+        }));
+        let n = run
+            .shown
+            .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+        let moved = start.window.pan(n, rows, cols);
+        if view.zoom.get_untracked() != Some(moved) && start.window.is_zoomed(n) {
+            view.zoom.set(Some(moved));
+        }
+    };
+    let on_key = move |event: leptos::ev::KeyboardEvent| {
+        let n = run
+            .shown
+            .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+        let window = view
+            .zoom
+            .get_untracked()
+            .map_or(Window::full(n), |zoom| zoom.fit(n));
+        let step = (window.span / 8).max(1) as isize;
+        let next = match event.key().as_str() {
+            "+" | "=" => return zoom_by(explorer, None, ZOOM_STEP),
+            "-" | "_" => return zoom_by(explorer, None, 1.0 / ZOOM_STEP),
+            "0" => Window::full(n),
+            "ArrowUp" => window.pan(n, -step, 0),
+            "ArrowDown" => window.pan(n, step, 0),
+            "ArrowLeft" => window.pan(n, 0, -step),
+            "ArrowRight" => window.pan(n, 0, step),
+            _ => return,
+        };
+        event.prevent_default();
+        view.zoom.set(next.is_zoomed(n).then_some(next));
     };
     let strongest_keys = move || {
         let keys: Vec<String> = run.strongest.get().iter().map(usize::to_string).collect();
@@ -280,15 +395,59 @@ pub fn HeatmapSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoVi
     };
     view! {
         <section class="view" hidden=move || view.view.get() != ViewKind::Heatmap>
-            <canvas id="heatmap" node_ref=canvases.heatmap width="760" height="700"
-                aria-label="Attention heatmap: rows are queries, columns are keys"
-                on:mousemove=on_move on:click=on_click
-                on:mouseleave=move |_| run.hover.set(None)></canvas>
+            <div class="heatmap-frame">
+                <canvas id="heatmap" node_ref=canvases.heatmap width="760" height="700" tabindex="0"
+                    aria-label="Attention heatmap: rows are queries, columns are keys. Wheel or + and − zoom, drag or the arrow keys pan, 0 shows it all."
+                    on:mousemove=move |event| { on_drag(&event); on_move(event) } on:click=on_click
+                    on:mousedown=on_down on:wheel=on_wheel on:keydown=on_key
+                    on:mouseleave=move |_| run.hover.set(None)></canvas>
+                <canvas id="minimap" node_ref=canvases.minimap width="132" height="132"
+                    aria-label="The whole map, with the zoomed window outlined"
+                    hidden=move || view.zoom.get().is_none()></canvas>
+            </div>
+            <p class="controls zoom-controls">
+                <button id="zoom-in" type="button" on:click=move |_| zoom_by(explorer, None, ZOOM_STEP)>"Zoom in"</button>
+                <button id="zoom-out" type="button" on:click=move |_| zoom_by(explorer, None, 1.0 / ZOOM_STEP)>"Zoom out"</button>
+                <button id="zoom-reset" type="button" disabled=move || view.zoom.get().is_none()
+                    on:click=move |_| view.zoom.set(None)>"Whole map"</button>
+            </p>
             <p id="tooltip" class="tooltip" aria-live="polite">
                 {move || run.hover.get().unwrap_or_else(|| "Hover a cell to read its weight.".to_string())}
             </p>
             <p id="heatmap-summary" class="summary" data-keys=strongest_keys>{summary}</p>
         </section>
+    }
+}
+
+/// How much one wheel notch or key press zooms in.
+const ZOOM_STEP: f64 = 0.5;
+
+/// Where a drag on the heatmap started, and the window then.
+#[derive(Clone, Copy)]
+struct Drag {
+    from: (f64, f64),
+    window: Window,
+    moved: bool,
+}
+
+/// Zooms the heatmap by `factor` around `at` (the window's centre when `None`).
+fn zoom_by(explorer: Explorer, at: Option<(usize, usize)>, factor: f64) {
+    let (view, run) = (explorer.view, explorer.run);
+    let n = run
+        .shown
+        .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+    if n == 0 {
+        return;
+    }
+    let window = view
+        .zoom
+        .get_untracked()
+        .map_or(Window::full(n), |zoom| zoom.fit(n));
+    let centre = (window.row + window.span / 2, window.col + window.span / 2);
+    let next = window.zoom(n, at.unwrap_or(centre), factor);
+    let next = next.is_zoomed(n).then_some(next);
+    if view.zoom.get_untracked() != next {
+        view.zoom.set(next);
     }
 }
 

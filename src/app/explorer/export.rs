@@ -49,6 +49,8 @@ pub struct ViewCanvases {
     pub model: NodeRef<html::Canvas>,
     /// Every head's entropy.
     pub entropy: NodeRef<html::Canvas>,
+    /// The zoomed heatmap's minimap.
+    pub minimap: NodeRef<html::Canvas>,
 }
 
 impl ViewCanvases {
@@ -61,6 +63,7 @@ impl ViewCanvases {
             similarity: NodeRef::new(),
             model: NodeRef::new(),
             entropy: NodeRef::new(),
+            minimap: NodeRef::new(),
         }
     }
 

@@ -8,7 +8,9 @@ use leptos::prelude::*;
 use crate::analysis::Matrix;
 use crate::charts::{HeatmapLayout, ModelViewLayout};
 use crate::model::BackendInfo;
-use crate::page::explorer::{Controls, HeadChoice, RunScheduler, Tab, ViewKind, ViewSettings};
+use crate::page::explorer::{
+    Controls, HeadChoice, RunScheduler, Tab, ViewKind, ViewSettings, Window,
+};
 use crate::share::ViewState;
 
 use super::super::session::{LoadedModel, RunResult};
@@ -136,6 +138,8 @@ pub struct ViewSignals {
     pub pinned: RwSignal<Option<usize>>,
     /// The flow view's arrows per query, at most.
     pub flow_k: RwSignal<usize>,
+    /// The heatmap's window when zoomed in; `None` shows the whole map.
+    pub zoom: RwSignal<Option<Window>>,
 }
 
 impl ViewSignals {
@@ -150,6 +154,7 @@ impl ViewSignals {
             threshold: RwSignal::new(defaults.threshold),
             pinned: RwSignal::new(None),
             flow_k: RwSignal::new(crate::page::explorer::FLOW_TOP_K),
+            zoom: RwSignal::new(None),
         }
     }
 
@@ -184,8 +189,10 @@ impl ViewSignals {
 pub struct Shown {
     /// Where each cell is on the canvas.
     pub layout: HeatmapLayout,
-    /// The weights drawn.
+    /// The whole map, of which the window is drawn.
     pub matrix: Arc<Matrix>,
+    /// The part of it drawn.
+    pub window: Window,
 }
 
 /// Where the model view put its cells, for clicks.
