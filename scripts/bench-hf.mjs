@@ -16,7 +16,7 @@ const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
 const MODELS = path.join(REPO, 'target/bench-models');
 const OUT = path.join(REPO, 'target/bench-hf.json');
 const FIXTURES = path.join(REPO, 'tests/fixtures/hf');
-const LENGTHS = (process.env.GLASSBOX_BENCH_LENGTHS ?? '16,128,512').split(',').map(Number);
+const LENGTHS = (process.env.GLASSBOX_BENCH_LENGTHS ?? '128,512,1024').split(',').map(Number);
 const STEP_TIMEOUT_MS = Number(process.env.GLASSBOX_BENCH_STEP_MS ?? 900_000);
 const MB = 1024 * 1024;
 
@@ -60,6 +60,8 @@ function gpt2Tensors(c) {
 }
 
 const MODEL_SPECS = {
+  // The seed chapter's preset, built in the page (no file); its positions stop at 512.
+  seed: { preset: true, text: (tokens) => Array(tokens).fill('the').join(' ') },
   'minilm-sized': {
     config: { model_type: 'bert', architectures: ['BertModel'], vocab_size: 30522, hidden_size: 384, num_hidden_layers: 6,
       num_attention_heads: 12, intermediate_size: 1536, max_position_embeddings: 512, type_vocab_size: 2,
@@ -67,6 +69,14 @@ const MODEL_SPECS = {
     tensors: bertTensors,
     tokenizer: 'bert-mlm',
     // [CLS] a a … [SEP]: every `a` is one token.
+    text: (tokens) => Array(tokens - 2).fill('a').join(' '),
+  },
+  'bert-base-sized': {
+    config: { model_type: 'bert', architectures: ['BertModel'], vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12,
+      num_attention_heads: 12, intermediate_size: 3072, max_position_embeddings: 512, type_vocab_size: 2,
+      hidden_act: 'gelu', layer_norm_eps: 1e-12 },
+    tensors: bertTensors,
+    tokenizer: 'bert-mlm',
     text: (tokens) => Array(tokens - 2).fill('a').join(' '),
   },
   'gpt2-small-sized': {
@@ -120,6 +130,84 @@ async function makeModel(name, spec) {
   return { folder, bytes: total, parameters: offset / 4 };
 }
 
+/** The `p`-th percentile (0..1) of `values`, by the nearest rank. */
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+/**
+ * What the views cost on the run shown, timed in the page from the change to the redraw it causes
+ * (`#app[data-draws]`): every layer switched to twice (the host keeps 8 maps, so each switch
+ * reads one back), with the bytes each read moved; pin changes, which redraw without reading;
+ * and hovers, from the pointer event to the tooltip's new text.
+ */
+async function viewMetrics(page) {
+  const raw = await page.evaluate(async () => {
+    const app = document.querySelector('#app');
+    // Polls every turn of the event loop (a MessageChannel message, not clamped like timers).
+    const channel = new MessageChannel();
+    const turn = () => new Promise((resolve) => { channel.port1.onmessage = resolve; channel.port2.postMessage(0); });
+    const until = async (done, what = 'a redraw') => {
+      const started = performance.now();
+      while (!done()) {
+        if (performance.now() - started > 600_000) throw new Error(`no ${what} within 10 minutes`);
+        await turn();
+      }
+    };
+    const timed = async (change) => {
+      const before = Number(app.dataset.draws);
+      const started = performance.now();
+      change();
+      await until(() => Number(app.dataset.draws) > before);
+      return performance.now() - started;
+    };
+    const choose = (id, value) => () => {
+      const select = document.querySelector(id);
+      select.value = value;
+      select.dispatchEvent(new Event('change', { bubbles: true }));
+    };
+    if (document.querySelector('#view').value !== 'heatmap') await timed(choose('#view', 'heatmap'));
+    if (document.querySelector('#head').value !== '0') await timed(choose('#head', '0'));
+    const layers = document.querySelector('#layer').options.length;
+    const first = Number(document.querySelector('#layer').value);
+    const switches = [];
+    const bytes = [];
+    for (let i = 1; i <= 2 * layers; i++) {
+      switches.push(await timed(choose('#layer', String((first + i) % layers))));
+      bytes.push(Number(app.dataset.readBytes));
+    }
+    const redraws = [];
+    for (let i = 0; i < 12; i++) redraws.push(await timed(choose('#pin', String(i % 4))));
+    const canvas = document.querySelector('#heatmap');
+    const tooltip = document.querySelector('#tooltip');
+    const [x, y, w, h] = canvas.dataset.plot.split(' ').map(Number);
+    const rect = canvas.getBoundingClientRect();
+    const scale = rect.width / canvas.width;
+    const hovers = [];
+    for (let i = 0; i < 12; i++) {
+      const before = tooltip.textContent;
+      const event = new MouseEvent('mousemove', {
+        bubbles: true,
+        clientX: rect.left + (x + (0.05 + 0.9 * ((i * 0.37) % 1)) * w) * scale,
+        clientY: rect.top + (y + (0.05 + 0.9 * ((i * 0.61) % 1)) * h) * scale,
+      });
+      const started = performance.now();
+      canvas.dispatchEvent(event);
+      await until(() => tooltip.textContent !== before, 'tooltip');
+      hovers.push(performance.now() - started);
+    }
+    return { switches, bytes, redraws, hovers };
+  });
+  const summary = (values) => ({ median_ms: percentile(values, 0.5), p95_ms: percentile(values, 0.95) });
+  return {
+    layer_switch: summary(raw.switches),
+    bytes_per_switch: { median: percentile(raw.bytes, 0.5), max: Math.max(...raw.bytes) },
+    heatmap_redraw: summary(raw.redraws),
+    hover: summary(raw.hovers),
+  };
+}
+
 async function measure(browser, url, name, spec, model, problems) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -129,7 +217,8 @@ async function measure(browser, url, name, spec, model, problems) {
     await waitForApp(page, { runs: 1 });
     const before = await page.$eval('#app', (app) => ({ models: Number(app.dataset.models), wasm: Number(app.dataset.wasmBytes) }));
     const started = performance.now();
-    await page.setInputFiles('#open-folder', model.folder);
+    if (spec.preset) before.models -= 1;
+    else await page.setInputFiles('#open-folder', model.folder);
     await page.waitForFunction((models) => Number(document.querySelector('#app').dataset.models) > models
       || document.querySelector('#load-error')?.checkVisibility(), before.models, { timeout: STEP_TIMEOUT_MS, polling: 100 });
     const load_ms = performance.now() - started;
@@ -148,10 +237,13 @@ async function measure(browser, url, name, spec, model, problems) {
         runs[tokens] = { error: error.message.split('\n')[0] };
         break;
       }
+      console.error(`  ${name}: ${tokens} tokens ran`);
       const shown = (await page.$$('#pin option')).length - 1;
       runs[tokens] = {
         tokens: shown,
         forward_capture_ms: Number(await page.getAttribute('#forward', 'data-ms')),
+        trace_bytes_on_device: Number(await page.$eval('#app', (app) => app.dataset.traceBytes)),
+        views: await viewMetrics(page),
         wasm_bytes: Number(await page.$eval('#app', (app) => app.dataset.wasmBytes)),
         // The head's top-5 at each position, to compare the backends' numbers.
         top5: await page.$$eval('#predictions tr[data-position]', (rows) => rows.map((row) => [...row.querySelectorAll('.prediction')].map((s) => Number(s.dataset.id)))),
@@ -174,6 +266,7 @@ try {
   const only = process.env.GLASSBOX_BENCH_MODELS?.split(',');
   for (const name of Object.keys(MODEL_SPECS)) if (only && !only.includes(name)) delete MODEL_SPECS[name];
   for (const [name, spec] of Object.entries(MODEL_SPECS)) {
+    if (spec.preset) continue;
     const started = performance.now();
     models[name] = await makeModel(name, spec);
     console.log(`${name}: ${(models[name].bytes / MB).toFixed(1)} MB, ${models[name].parameters} parameters (made in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
@@ -208,6 +301,18 @@ for (const [backend, byModel] of Object.entries(results)) {
     console.log(`  ${backend} ${name}: load ${(r.load_ms / 1000).toFixed(1)} s, wasm memory ${(r.wasm_bytes_before / MB).toFixed(0)} → ${(r.wasm_bytes_after_load / MB).toFixed(0)} MB after the load; forward + capture: ${lengths}`);
   }
   for (const problem of byModel.problems ?? []) console.log(`    problem: ${problem}`);
+}
+console.log('\nViews (median / p95 ms; bytes read back per layer switch):');
+for (const [backend, byModel] of Object.entries(results)) {
+  for (const [name, r] of Object.entries(byModel)) {
+    if (name === 'problems' || r.error) continue;
+    for (const run of Object.values(r.runs)) {
+      if (run.error || !run.views) continue;
+      const v = run.views;
+      const f = (m) => `${m.median_ms.toFixed(1)} / ${m.p95_ms.toFixed(1)}`;
+      console.log(`  | ${backend} | ${name} | ${run.tokens} | ${run.forward_capture_ms.toFixed(0)} | ${f(v.layer_switch)} | ${(v.bytes_per_switch.max / MB).toFixed(2)} MiB | ${f(v.heatmap_redraw)} | ${f(v.hover)} | ${(run.wasm_bytes / MB).toFixed(0)} MiB |`);
+    }
+  }
 }
 // The same model on both backends must predict the same tokens.
 for (const name of Object.keys(MODEL_SPECS)) {

@@ -459,7 +459,7 @@ fn GradientNorms() -> impl IntoView {
             let empty = GradientHistory::new(Vec::new(), 4);
             let history = history.as_ref().unwrap_or(&empty);
             let rows = history.paths().len().max(4) as u32;
-            canvas.set_height(rows * HEATMAP_ROW_PX + HEATMAP_MARGIN_PX);
+            web::canvas::set_css_height(&canvas, rows * HEATMAP_ROW_PX + HEATMAP_MARGIN_PX);
             let data = GradientHeatmapData {
                 history,
                 thresholds,
@@ -519,7 +519,10 @@ fn ActivationGrid() -> impl IntoView {
             return;
         };
         let modules = &latest.analysis.activations.modules;
-        canvas.set_height(grid_rows(modules.len()).max(1) as u32 * GRID_ROW_PX);
+        web::canvas::set_css_height(
+            &canvas,
+            grid_rows(modules.len()).max(1) as u32 * GRID_ROW_PX,
+        );
         let style = web::chart_style();
         let outcome = with_area(&canvas, |area| {
             draw_activation_grid(area, modules, SPARSE_THRESHOLD, &style)

@@ -38,6 +38,7 @@ pub fn with_area<T>(
     canvas: &HtmlCanvasElement,
     draw: impl FnOnce(&PageArea) -> Result<T, ChartError>,
 ) -> Result<T, String> {
+    super::web::canvas::fit_to_pixel_ratio(canvas);
     let backend = CanvasDrawing::new(canvas).ok_or("the canvas has no 2D context")?;
     let (recording, list) = Recording::new(backend);
     let area = recording.into_drawing_area();

@@ -38,7 +38,13 @@ impl RunTrace {
     /// Layers with attention.
     pub fn layers(&self) -> usize {
         match self {
-            Self::Host(trace) => trace.attention.len(),
+            // A partial trace may hold some layers only: the count is the model's.
+            Self::Host(trace) => trace
+                .attention
+                .iter()
+                .map(|a| a.layer + 1)
+                .max()
+                .unwrap_or(0),
             Self::Device(trace) => trace.layers(),
         }
     }
@@ -191,7 +197,15 @@ impl TraceSlices {
             return Ok(0);
         }
         let RunTrace::Device(trace) = &self.trace else {
-            return Err(format!("{:?} is not in this trace", missing[0]));
+            return Err(match missing[0] {
+                SliceKey::Map { layer, .. }
+                | SliceKey::Thumbnails { layer, .. }
+                | SliceKey::Similarity { layer } => {
+                    format!("this trace does not hold layer {layer}'s attention")
+                }
+                SliceKey::Predictions => "this trace holds no logits".into(),
+                SliceKey::Summaries => "this trace holds no attention".into(),
+            });
         };
         let mut moved = 0;
         // Thumbnails of several layers (the model view) come back in one transaction.
@@ -281,7 +295,7 @@ impl TraceSlices {
 
 /// `key` answered from a host trace, as `analysis` computes it.
 fn host_slice(trace: &Trace, key: SliceKey, positions: &[usize]) -> Option<Slice> {
-    let layer = |layer: usize| trace.attention.get(layer);
+    let layer = |layer: usize| trace.attention_of(layer);
     Some(match key {
         SliceKey::Map { layer: index, head } => {
             let attention = layer(index)?;

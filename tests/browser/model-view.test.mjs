@@ -4,6 +4,8 @@
 // flow view's arrow cap, and a layer switch that reads back one map and no more.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,6 +27,19 @@ const WORDS = ['the', 'whale', 'swam', 'under', 'a', 'ship', 'and', 'sea'];
 const TOKENS = 48;
 const TEXT = Array.from({ length: TOKENS }, (_, i) => WORDS[(i * 5 + i % 3) % WORDS.length]).join(' ');
 const QUERY = `?config=${encodeURIComponent(JSON.stringify(SHAPE))}&text=${encodeURIComponent(TEXT)}`;
+
+/**
+ * A partial trace written by the CLI (`cargo test` built it; CI runs that first): layer 1's
+ * attention and the layer outputs only, rounded to f16.
+ */
+function partialTrace() {
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target');
+  const out = path.join(REPO, 'target/downloads/reverse-partial.safetensors');
+  mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync(path.join(target, 'debug/glassbox-trace'), ['--checkpoint', path.join(REPO, 'assets/models/reverse.safetensors'),
+    '--text', '3 1 4 1 5 9', '--layers', '1', '--modules', 'block_output', '--f16', '--out', out]);
+  return out;
+}
 
 for (const backend of Object.keys(BACKENDS)) {
   describe(`model view and device read-back on ${backend}`, () => {
@@ -98,6 +113,30 @@ for (const backend of Object.keys(BACKENDS)) {
       assert.equal(await page.inputValue('#view'), 'heatmap');
       assert.equal(await page.inputValue('#layer'), '9');
       assert.equal(await page.inputValue('#head'), '5');
+    });
+
+    check('a partial trace opens, says what it lacks, and a layer it lacks is named, not drawn', async () => {
+      const { page } = suite;
+      await choose('#view', 'heatmap');
+      await page.setInputFiles('#open', [partialTrace()]);
+      await page.waitForFunction(() => document.querySelector('#app').dataset.source === 'trace');
+      await waitForApp(page, {}, STEP_TIMEOUT_MS);
+      const provenance = await page.textContent('#provenance');
+      assert.match(provenance, /Partial trace: attention of layer 1 of 2/);
+      assert.match(provenance, /f16/);
+      assert.equal(await page.$$eval('#layer option', (options) => options.length), 2);
+      assert.equal(await page.inputValue('#layer'), '1', 'it opens on the layer it holds');
+      assert.equal(await page.$eval('#heatmap', (c) => c.dataset.cells), '6 6');
+      await page.selectOption('#layer', '0');
+      await page.waitForFunction(() => /does not hold layer 0/.test(document.querySelector('#error').textContent));
+      // Back to the layer it holds: drawn again, and the message goes.
+      await act(() => page.selectOption('#layer', '1'));
+      assert.equal(await page.$eval('#error', (e) => e.checkVisibility()), false);
+      // Back to the model: the layers run again.
+      const runs = (await appState(page)).runs;
+      await page.fill('#text', TEXT);
+      await waitForApp(page, { runs: runs + 1 }, STEP_TIMEOUT_MS);
+      assert.equal(await page.evaluate(() => document.querySelector('#app').dataset.source), 'model');
     });
 
     check('the flow view draws at most k arrows per query, and k can be changed', async () => {

@@ -10,12 +10,12 @@ import { serve } from './serve.mjs';
  * `server`, `browser` and `page` are set once the hooks have run, with the `state` and
  * `problems` that `checker` and `watchProblems` share.
  */
-export function pageSuite(dist, backend, query, { timeout }) {
+export function pageSuite(dist, backend, query, { timeout, scale = 1 }) {
   const suite = { state: { current: 'page load' }, problems: [] };
   before(async () => {
     suite.server = await serve(dist);
     suite.browser = await launch(backend);
-    suite.page = await suite.browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true });
+    suite.page = await suite.browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true, deviceScaleFactor: scale });
     suite.page.setDefaultTimeout(timeout);
     watchProblems(suite.page, suite.problems, () => suite.state.current);
     await suite.page.goto(`${suite.server.url}${query}`);

@@ -24,9 +24,9 @@ const WORDS = ['the', 'whale', 'swam', 'under', 'a', 'ship', 'and', 'sea', 'old'
 const TEXT = Array.from({ length: TOKENS }, (_, i) => WORDS[(i * 7 + (i >> 3)) % WORDS.length]).join(' ');
 const QUERY = `?config=${encodeURIComponent(JSON.stringify(SHAPE))}&text=${encodeURIComponent(TEXT)}&layer=1&head=0`;
 
-for (const backend of Object.keys(BACKENDS)) {
-  describe(`heatmap zoom at ${TOKENS} tokens on ${backend}`, () => {
-    const suite = pageSuite(DIST, backend, QUERY, { timeout: STEP_TIMEOUT_MS });
+for (const [backend, scale] of Object.keys(BACKENDS).flatMap((b) => [[b, 1], [b, 2]])) {
+  describe(`heatmap zoom at ${TOKENS} tokens on ${backend}, devicePixelRatio ${scale}`, () => {
+    const suite = pageSuite(DIST, backend, QUERY, { timeout: STEP_TIMEOUT_MS, scale });
     const check = checker(it, suite.problems, suite.state, {
       timeout: TEST_TIMEOUT_MS,
       notFound: () => suite.server.notFound,
@@ -50,6 +50,22 @@ for (const backend of Object.keys(BACKENDS)) {
         return { x: r.left + (x + fx * w) * scale, y: r.top + (y + fy * h) * scale, pitch: (w / Number(canvas.dataset.cells.split(' ')[1])) * scale };
       }, [fracX, fracY]);
     }
+
+    check('every canvas has one backing pixel per device pixel, and text keeps its size', async () => {
+      const sizes = await suite.page.$$eval('canvas', (canvases) => canvases.filter((c) => c.dataset.cssSize).map((c) => {
+        const [width] = c.dataset.cssSize.split(' ').map(Number);
+        return { id: c.id, backing: c.width, css: width, shown: c.getBoundingClientRect().width, ratio: window.devicePixelRatio };
+      }));
+      assert.ok(sizes.some((s) => s.id === 'heatmap'), JSON.stringify(sizes));
+      for (const s of sizes) {
+        assert.equal(s.ratio, scale);
+        assert.equal(s.backing, Math.round(s.css * scale), `${s.id}: ${s.backing} backing pixels for ${s.css} CSS pixels`);
+      }
+      // The heatmap's cells sit where it says, in backing pixels, whatever the ratio: the
+      // strongest cell of the map reads back in the colour the top of the scale has.
+      const plot = (await suite.page.$eval('#heatmap', (c) => c.dataset.plot)).split(' ').map(Number);
+      assert.ok(plot[2] > 600 * (scale - 0.1), `a plot ${plot[2]} backing pixels wide`);
+    });
 
     check('the whole map is drawn at first, one cell per token', async () => {
       assert.equal(await suite.page.$eval('#heatmap', (c) => c.dataset.cells), `${TOKENS} ${TOKENS}`);

@@ -186,6 +186,7 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
         match outcome {
             Ok(result) => {
                 run.error.set(None);
+                run.draw_error.set(None);
                 run.hover.set(None);
                 if let Some(result) = &result {
                     choose_opening(explorer, result);
@@ -238,6 +239,7 @@ pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, Str
     };
     let (about, trace_model, trace_text) =
         (trace.about.clone(), trace.model.clone(), trace.text.clone());
+    let (layers, missing) = (trace.num_layers(), trace.missing_words());
     let (tokens, trace) = trace.into_parts();
     let heads = trace
         .attention
@@ -249,16 +251,25 @@ pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, Str
     run.scheduler.update_value(|runs| {
         runs.cancel();
     });
-    fit_controls(explorer, trace.attention.len(), heads);
+    fit_controls(explorer, layers, heads);
+    // A partial trace opens on a layer it holds.
+    let current = explorer.view.layer.get_untracked();
+    if trace.attention_of(current).is_none()
+        && let Some(first) = trace.attention.first()
+    {
+        explorer.view.layer.set(first.layer);
+    }
     explorer.view.pinned.set(None);
     model.load_error.set(None);
     run.error.set(None);
+    run.draw_error.set(None);
     run.hover.set(None);
     run.opening.set(None);
     explorer.view.text.set(trace_text);
     model.provenance.set(format!(
-        "Viewing the trace {name} (model: {trace_model}{}). Nothing runs: every number is the file's. Edit the text or pick a model to run a model again.",
-        if about.is_empty() { String::new() } else { format!("; {about}") }
+        "Viewing the trace {name} (model: {trace_model}{}). Nothing runs: every number is the file's.{} Edit the text or pick a model to run a model again.",
+        if about.is_empty() { String::new() } else { format!("; {about}") },
+        missing.map(|words| format!(" {words}")).unwrap_or_default()
     ));
     run.running.set(false);
     let positions = trace_positions(&tokens);

@@ -11,6 +11,11 @@ use plotters_canvas::CanvasBackend;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
+thread_local! {
+    /// The RGBA pixels of the last blit, reused by the next.
+    static RGBA: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A drawing error on the page's canvas, in words.
 #[derive(Debug)]
 pub struct CanvasError(String);
@@ -156,16 +161,62 @@ impl DrawingBackend for CanvasDrawing {
         (width, height): (u32, u32),
         rgb: &[u8],
     ) -> Result<(), DrawingErrorKind<CanvasError>> {
-        // plotters hands over RGB; ImageData wants RGBA.
-        let mut rgba = Vec::with_capacity(width as usize * height as usize * 4);
-        for pixel in rgb.chunks_exact(3) {
-            rgba.extend_from_slice(pixel);
-            rgba.push(255);
-        }
-        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width, height)
+        // plotters hands over RGB; ImageData wants RGBA: one copy, into a buffer every blit
+        // reuses (it grows to the largest canvas and stays).
+        let image = RGBA
+            .with(|buffer| {
+                let mut rgba = buffer.borrow_mut();
+                rgba.clear();
+                rgba.reserve(width as usize * height as usize * 4);
+                for pixel in rgb.chunks_exact(3) {
+                    rgba.extend_from_slice(pixel);
+                    rgba.push(255);
+                }
+                ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width, height)
+            })
             .map_err(|e| DrawingErrorKind::DrawingError(CanvasError(format!("{e:?}"))))?;
         self.context
             .put_image_data(&image, f64::from(x), f64::from(y))
             .map_err(|e| DrawingErrorKind::DrawingError(CanvasError(format!("{e:?}"))))
+    }
+}
+
+/// Sets the height `canvas` has on the page, in CSS pixels (its width stays), for charts whose
+/// height follows their data; [`fit_to_pixel_ratio`] scales it at the next draw.
+pub fn set_css_height(canvas: &HtmlCanvasElement, height: u32) {
+    let width = canvas
+        .get_attribute("data-css-size")
+        .and_then(|size| {
+            size.split_once(' ')
+                .and_then(|(w, _)| w.parse::<u32>().ok())
+        })
+        .unwrap_or_else(|| canvas.width());
+    let _ = canvas.set_attribute("data-css-size", &format!("{width} {height}"));
+}
+
+/// Gives `canvas` one backing pixel per device pixel: its declared `width` × `height` (kept in
+/// `data-css-size` the first time) stay its size on the page, in CSS pixels, and the backing
+/// store is that times `devicePixelRatio`, so that charts are sharp on HiDPI and 4K screens.
+pub fn fit_to_pixel_ratio(canvas: &HtmlCanvasElement) {
+    let declared = canvas
+        .get_attribute("data-css-size")
+        .and_then(|size| {
+            let (width, height) = size.split_once(' ')?;
+            Some((width.parse::<u32>().ok()?, height.parse::<u32>().ok()?))
+        })
+        .unwrap_or_else(|| {
+            let size = (canvas.width(), canvas.height());
+            let _ = canvas.set_attribute("data-css-size", &format!("{} {}", size.0, size.1));
+            size
+        });
+    let ratio = super::pixel_ratio();
+    let scaled = |css: u32| (f64::from(css) * ratio).round() as u32;
+    let (width, height) = (scaled(declared.0), scaled(declared.1));
+    if canvas.width() != width || canvas.height() != height {
+        canvas.set_width(width);
+        canvas.set_height(height);
+    }
+    if ratio != 1.0 || canvas.has_attribute("style") {
+        let _ = canvas.set_attribute("style", &format!("width: {}px", declared.0));
     }
 }

@@ -35,11 +35,22 @@ pub fn prefers_dark() -> bool {
 
 /// The chart style for the system's colour scheme.
 pub fn chart_style() -> crate::charts::Style {
-    if prefers_dark() {
+    let mut style = if prefers_dark() {
         crate::charts::Style::dark()
     } else {
         crate::charts::Style::light()
-    }
+    };
+    // Canvases have `pixel_ratio()` device pixels per CSS pixel: text keeps its size on screen.
+    style.font_size = (f64::from(style.font_size) * pixel_ratio()).round() as u32;
+    style
+}
+
+/// Device pixels per CSS pixel (`devicePixelRatio`: 2 on most HiDPI screens), within 1..=4.
+pub fn pixel_ratio() -> f64 {
+    web_sys::window()
+        .map(|window| window.device_pixel_ratio())
+        .filter(|ratio| ratio.is_finite())
+        .map_or(1.0, |ratio| ratio.clamp(1.0, 4.0))
 }
 
 /// Where a mouse event falls on `canvas`, in canvas pixels (the canvas may be scaled by CSS).
