@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::page::predictions::prediction_positions;
 use crate::page::slices::{RunTrace, SliceKey, TraceSlices};
+use crate::structure::slices::{TRACE_BUDGET_BYTES, tokens_within, trace_bytes};
 use crate::train::{Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -354,6 +355,17 @@ impl LoadedModel {
         let tokens = self.tokenizer.tokenize_pair(text, text_b);
         if tokens.tokens.is_empty() {
             return Ok(None);
+        }
+        // One trace lives on the device per model: past the budget the run is refused in
+        // words before anything is allocated.
+        let bytes = trace_bytes(&self.config, tokens.tokens.len());
+        if bytes > TRACE_BUDGET_BYTES {
+            return Err(ModelError::TraceTooLarge {
+                tokens: tokens.tokens.len(),
+                bytes,
+                budget: TRACE_BUDGET_BYTES,
+                fits: tokens_within(&self.config, TRACE_BUDGET_BYTES),
+            });
         }
         let started_ms = web::now_ms();
         let types = [tokens.segments()];

@@ -41,4 +41,20 @@ pub enum ModelError {
     /// The device failed to return data.
     #[error("reading results back from the device failed: {0}")]
     ReadBack(String),
+    /// The run's trace would not fit the page's budget for one trace on the device.
+    #[error(
+        "{tokens} tokens would make a trace of {} MiB on the device, over the page's budget of {} MiB for one run: shorten the text to {fits} tokens or fewer",
+        bytes >> 20,
+        budget >> 20
+    )]
+    TraceTooLarge {
+        /// Tokens asked for.
+        tokens: usize,
+        /// Bytes the trace would take.
+        bytes: u64,
+        /// The budget.
+        budget: u64,
+        /// The most tokens that fit.
+        fits: usize,
+    },
 }

@@ -14,6 +14,42 @@ pub fn thumbnail_bins(n: usize, size: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The most bytes one run's trace may take on the device: a 12-layer, 12-head, width-768 model
+/// at 1,024 tokens with GPT-2's vocabulary takes 1.3 GiB, and wasm32 memory stops at 4 GiB with
+/// the weights and the forward pass's own tensors beside it.
+pub const TRACE_BUDGET_BYTES: u64 = 2 << 30;
+
+/// The bytes a run of `tokens` tokens (one sequence) captures for a model of `config`: every
+/// layer's attention, up to seven `[tokens, width]`-sized outputs per layer (two of them
+/// `d_ff` wide), the embeddings and the logits, in f32. An upper bound: a model captures some
+/// of these only (post-LN shares its layer output with its second norm).
+pub fn trace_bytes(config: &super::TransformerConfig, tokens: usize) -> u64 {
+    let (n, d) = (tokens as u64, config.d_model as u64);
+    let attention = config.num_layers as u64 * config.num_heads as u64 * n * n;
+    let per_layer = 5 * n * d + 2 * n * config.d_ff as u64;
+    let outside = 4 * n * d
+        + if config.has_head() {
+            n * config.vocab_size as u64
+        } else {
+            0
+        };
+    4 * (attention + config.num_layers as u64 * per_layer + outside)
+}
+
+/// The most tokens whose trace fits `budget` bytes for a model of `config`.
+pub fn tokens_within(config: &super::TransformerConfig, budget: u64) -> usize {
+    let (mut low, mut high) = (0usize, config.max_seq_len.max(1));
+    while low < high {
+        let middle = (low + high).div_ceil(2);
+        if trace_bytes(config, middle) <= budget {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    low
+}
+
 /// How one head attends, measured on sequence 0: what the head grid's titles, the model view's
 /// entropy heatmap and the explorer's opening choice read.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +104,21 @@ mod tests {
         }
         assert_eq!(thumbnail_bins(10, 3), vec![0..3, 3..6, 6..10]);
         assert!(thumbnail_bins(0, 8).is_empty());
+    }
+
+    #[test]
+    fn a_gpt2_sized_trace_at_1024_tokens_fits_the_budget_and_a_bigger_one_does_not() {
+        use crate::structure::TransformerConfig;
+        let gpt2 = TransformerConfig::new(50257, 768, 12, 3072, 12).with_max_seq_len(1024);
+        // Attention 12·12·1024² + layers 12·(5·1024·768 + 2·1024·3072) + 4·1024·768 + 1024·50257.
+        let expected = 4 * (150_994_944 + 12 * (3_932_160 + 6_291_456) + 3_145_728 + 51_463_168);
+        assert_eq!(trace_bytes(&gpt2, 1024), expected);
+        assert!(trace_bytes(&gpt2, 1024) < TRACE_BUDGET_BYTES);
+        assert_eq!(tokens_within(&gpt2, TRACE_BUDGET_BYTES), 1024);
+        let wide = TransformerConfig::new(1000, 1024, 32, 4096, 24).with_max_seq_len(4096);
+        let fits = tokens_within(&wide, TRACE_BUDGET_BYTES);
+        assert!(trace_bytes(&wide, fits) <= TRACE_BUDGET_BYTES);
+        assert!(trace_bytes(&wide, fits + 1) > TRACE_BUDGET_BYTES);
     }
 
     #[test]

@@ -154,3 +154,26 @@ for (const backend of Object.keys(BACKENDS)) {
     });
   });
 }
+
+// Past the trace budget the run is refused in words before anything is allocated, and the page
+// keeps working: a shape whose trace at 4,096 tokens would take 100 GiB.
+const HUGE = { vocab_size: 1000, d_model: 32, num_heads: 32, d_ff: 64, num_layers: 48, max_seq_len: 4096, positional: 'Learned' };
+const LONG = Array.from({ length: 4096 }, (_, i) => WORDS[i % WORDS.length]).join(' ');
+describe('a trace over the budget', () => {
+  const suite = pageSuite(DIST, 'cpu', `?config=${encodeURIComponent(JSON.stringify(HUGE))}&text=the%20whale`, { timeout: STEP_TIMEOUT_MS });
+  const check = checker(it, suite.problems, suite.state, { timeout: TEST_TIMEOUT_MS, notFound: () => suite.server.notFound });
+  check('is refused with the budget and the length that fits, and a shorter text runs', async () => {
+    const { page } = suite;
+    await page.fill('#text', LONG);
+    await page.waitForFunction(() => /over the page's budget of 2048 MiB/.test(document.querySelector('#error').textContent));
+    const words = await page.textContent('#error');
+    const fits = Number(words.match(/shorten the text to (\d+) tokens/)[1]);
+    assert.ok(fits > 100 && fits < 4096, words);
+    const runs = (await appState(page)).runs;
+    await page.fill('#text', LONG.split(' ').slice(0, 64).join(' '));
+    // The page shows the refusal until the shorter text has run: wait for the run itself.
+    await page.waitForFunction((n) => Number(document.querySelector('#app').dataset.runs) > n, runs);
+    await waitForApp(page, { runs: runs + 1 }, STEP_TIMEOUT_MS);
+    assert.equal(await page.$eval('#heatmap', (c) => c.dataset.cells), '64 64');
+  });
+});
