@@ -131,7 +131,7 @@ impl Recorder {
     }
 }
 
-fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
+pub(super) fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
     let data =
         data.ok_or_else(|| ModelError::ReadBack(format!("{what}: missing from the read-back")))?;
     data.try_into_vec_as::<f32>()

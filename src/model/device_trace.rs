@@ -162,20 +162,23 @@ impl DeviceTrace {
         for &layer in layers {
             let weights = self.sequence(layer)?;
             let [heads, queries, keys] = weights.dims();
-            let device = weights.device();
-            // Averaging over bins is a product with a pooling matrix on each side:
-            // P_rows · A · P_colsᵀ, exact for any bin lengths.
-            let rows = pooling(queries, size, &device); // [bins_q, queries]
-            let cols = pooling(keys, size, &device); // [bins_k, keys]
-            let (bins_q, bins_k) = (rows.dims()[0], cols.dims()[0]);
+            let (bins_q, bins_k) = (
+                thumbnail_bins(queries, size).len(),
+                thumbnail_bins(keys, size).len(),
+            );
             shapes.push((layer, heads, bins_q, bins_k));
             if (bins_q, bins_k) == (queries, keys) {
                 // Nothing to shrink: the maps themselves.
                 transaction = transaction.register(weights);
                 continue;
             }
-            let rows = rows.unsqueeze_dim::<3>(0).expand([heads, bins_q, queries]);
-            let cols = cols
+            // Averaging over bins is a product with a pooling matrix on each side:
+            // P_rows · A · P_colsᵀ, exact for any bin lengths.
+            let device = weights.device();
+            let rows = pooling(queries, size, &device) // [bins_q, queries]
+                .unsqueeze_dim::<3>(0)
+                .expand([heads, bins_q, queries]);
+            let cols = pooling(keys, size, &device) // [bins_k, keys]
                 .transpose()
                 .unsqueeze_dim::<3>(0)
                 .expand([heads, keys, bins_k]);
@@ -423,8 +426,7 @@ async fn read_floats<const D: usize>(
 }
 
 fn floats(data: TensorData, what: &str) -> Result<Vec<f32>, ModelError> {
-    data.try_into_vec_as::<f32>()
-        .map_err(|error| ModelError::ReadBack(format!("{what}: {error:?}")))
+    super::capture::floats(Some(data), what)
 }
 
 fn ints(data: TensorData, what: &str) -> Result<Vec<i64>, ModelError> {

@@ -37,8 +37,8 @@ use burn::tensor::Device;
 
 /// Runs `model` on `batch` and reads everything it captured back as plain data.
 ///
-/// This is the one entry point the page uses; the read-back is asynchronous because WebGPU
-/// cannot read synchronously.
+/// The read-back is asynchronous because WebGPU cannot read synchronously. The explorer keeps
+/// its runs on the device instead ([`run_on_device`]).
 pub async fn run_traced(
     model: &Transformer,
     batch: &[Vec<u32>],
@@ -54,10 +54,7 @@ pub async fn run_traced_typed(
     types: Option<&[Vec<u32>]>,
     device: &Device,
 ) -> Result<Trace, ModelError> {
-    let tokens = model.token_tensor(batch, device)?;
-    let types = model.types_for(types, device)?;
-    let (_logits, recorder) = model.forward_traced_typed(tokens, types);
-    recorder.read().await
+    traced_forward(model, batch, types, device)?.read().await
 }
 
 /// Runs `model` on `batch` and keeps what it captured on the device, for views that read back
@@ -68,10 +65,21 @@ pub async fn run_on_device(
     types: Option<&[Vec<u32>]>,
     device: &Device,
 ) -> Result<DeviceTrace, ModelError> {
+    let recorder = traced_forward(model, batch, types, device)?;
+    Ok(DeviceTrace::new(recorder, model.causal))
+}
+
+/// The traced forward pass both entry points share: what it recorded, still on the device.
+fn traced_forward(
+    model: &Transformer,
+    batch: &[Vec<u32>],
+    types: Option<&[Vec<u32>]>,
+    device: &Device,
+) -> Result<Recorder, ModelError> {
     let tokens = model.token_tensor(batch, device)?;
     let types = model.types_for(types, device)?;
     let (_logits, recorder) = model.forward_traced_typed(tokens, types);
-    Ok(DeviceTrace::new(recorder, model.causal))
+    Ok(recorder)
 }
 
 /// Tokenizes `text`, runs `model` on it and returns that run as a trace file named `name`,

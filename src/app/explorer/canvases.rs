@@ -347,18 +347,14 @@ pub fn HeatmapSection(explorer: Explorer, canvases: ViewCanvases) -> impl IntoVi
             moved: true,
             ..start
         }));
-        let n = run
-            .shown
-            .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+        let n = shown_tokens(run);
         let moved = start.window.pan(n, rows, cols);
         if view.zoom.get_untracked() != Some(moved) && start.window.is_zoomed(n) {
             view.zoom.set(Some(moved));
         }
     };
     let on_key = move |event: leptos::ev::KeyboardEvent| {
-        let n = run
-            .shown
-            .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+        let n = shown_tokens(run);
         let window = view
             .zoom
             .get_untracked()
@@ -430,12 +426,16 @@ struct Drag {
     moved: bool,
 }
 
+/// Tokens a side of the map the heatmap shows (0 before its first draw).
+fn shown_tokens(run: super::state::RunState) -> usize {
+    run.shown
+        .with_value(|shown| shown.as_ref().map_or(0, |shown| shown.matrix.rows))
+}
+
 /// Zooms the heatmap by `factor` around `at` (the window's centre when `None`).
 fn zoom_by(explorer: Explorer, at: Option<(usize, usize)>, factor: f64) {
     let (view, run) = (explorer.view, explorer.run);
-    let n = run
-        .shown
-        .with_value(|shown| shown.as_ref().map_or(0, |s| s.matrix.rows));
+    let n = shown_tokens(run);
     if n == 0 {
         return;
     }
