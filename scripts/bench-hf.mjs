@@ -8,7 +8,7 @@ import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, CHROMIUM, launch, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
+import { BACKENDS, CHROMIUM, launch, onBackend, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
 import { serve } from '../tests/browser/serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -208,12 +208,12 @@ async function viewMetrics(page) {
   };
 }
 
-async function measure(browser, url, name, spec, model, problems) {
+async function measure(browser, url, backend, name, spec, model, problems) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   watchProblems(page, problems, () => name);
   try {
-    await page.goto(`${url}?model=seed`);
+    await page.goto(`${url}${onBackend('?model=seed', backend)}`);
     await waitForApp(page, { runs: 1 });
     const before = await page.$eval('#app', (app) => ({ models: Number(app.dataset.models), wasm: Number(app.dataset.wasmBytes) }));
     const started = performance.now();
@@ -278,7 +278,7 @@ try {
     results[backend] = {};
     try {
       for (const [name, spec] of Object.entries(MODEL_SPECS)) {
-        results[backend][name] = await measure(browser, server.url, name, spec, models[name], problems)
+        results[backend][name] = await measure(browser, server.url, backend, name, spec, models[name], problems)
           .catch((error) => ({ error: error.message.split('\n')[0] }));
         console.log(backend, name, JSON.stringify(results[backend][name]));
       }

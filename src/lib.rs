@@ -13,6 +13,7 @@ pub mod page;
 pub mod share;
 pub mod structure;
 pub mod train;
+pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -20,7 +21,8 @@ unsafe extern "C" {
     fn __wasm_call_ctors();
 }
 
-/// Entry point of the page: runs once when the wasm module is instantiated.
+/// Entry point of the page, and of its model worker (the same module): runs once when the
+/// wasm module is instantiated.
 ///
 /// Calling the constructors here, from an exported function, tells the linker this module is
 /// not "command style"; otherwise it reruns every constructor at the start of every call from
@@ -31,5 +33,9 @@ pub fn start() {
     // SAFETY: called once, right after instantiation, before any code reads what the
     // constructors register.
     unsafe { __wasm_call_ctors() };
-    app::mount();
+    if app::in_worker() {
+        app::serve_worker();
+    } else {
+        app::mount();
+    }
 }

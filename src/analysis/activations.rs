@@ -14,7 +14,7 @@ pub const SAMPLE_LIMIT: usize = 4096;
 pub const SPARSE_THRESHOLD: f64 = 0.9;
 
 /// Counts of values in equal-width bins between `min` and `max`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
     /// Left edge of the first bin.
     pub min: f64,
@@ -90,7 +90,7 @@ fn mix(value: u64) -> u64 {
 }
 
 /// What one sub-module produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModuleActivation {
     /// Where the tensor sits in the model; `None` for a histogram of something else (weights).
     pub site: Option<Site>,
@@ -116,7 +116,7 @@ impl ModuleActivation {
 }
 
 /// Hidden units of one feed-forward block that were zero for every token of the batch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeadNeurons {
     /// Encoder layer, from 0.
     pub layer: usize,
@@ -140,7 +140,7 @@ impl DeadNeurons {
 }
 
 /// Activation statistics of one forward pass.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ActivationSummary {
     /// Every recorded sub-module, in execution order.
     pub modules: Vec<ModuleActivation>,

@@ -6,7 +6,7 @@ use std::fmt;
 use super::Summary;
 
 /// The gradient of one parameter tensor, summarised.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParameterGradient {
     /// Module path, e.g. `layers.0.attn.query.weight`.
     pub path: String,

@@ -1,7 +1,7 @@
 //! Summary statistics of a tensor's values, the numbers the gradient and activation views show.
 
 /// Mean, spread, range and size of a set of values, accumulated in `f64`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Number of values.
     pub count: usize,

@@ -5,11 +5,20 @@ mod bench;
 mod diagnostics;
 mod explorer;
 mod inside;
+mod model_worker;
 mod parity;
 mod session;
 mod training;
 mod views;
 pub mod web;
+
+pub use model_worker::in_worker;
+
+/// Installs the panic hook and serves the page's requests: the model worker's side.
+pub fn serve_worker() {
+    console_error_panic_hook::set_once();
+    model_worker::host::serve();
+}
 
 /// Installs the panic hook and mounts the page into `<body>`: the explorer, or the internal
 /// parity check when the address asks for one (`?parity=tiny`, for the browser tests).

@@ -16,7 +16,7 @@ use crate::analysis::hf_parity::{
 use crate::analysis::parity::{ForwardParity, GradientParity, Reference};
 use crate::analysis::parity::{compare_forward, compare_gradients};
 use crate::model::hf::open_folder;
-use crate::model::{BackendInfo, Checkpoint, Head, Sidecars};
+use crate::model::{BackendChoice, BackendInfo, Checkpoint, Head, Sidecars};
 use crate::train::{Batch, analyse_batch, masked_lm_batch, next_token_batch};
 
 use super::session::start_backend;
@@ -108,7 +108,7 @@ async fn read_logits(logits: burn::tensor::Tensor<3>) -> Result<Vec<f32>, String
 /// Opens the HuggingFace fixture folder `hf/{name}` (its `files`, fetched from the test
 /// server) with the page's folder loader and compares a traced run and "analyse one batch"
 /// with `transformers`' numbers, on the page's device.
-async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outcome, String> {
+async fn check_hf(name: &str, files: &[String], choice: BackendChoice) -> Result<Outcome, String> {
     if !HF_FIXTURES.contains(&name) {
         return Err(format!(
             "there is no HuggingFace fixture called “{name}”: use one of {}",
@@ -121,7 +121,7 @@ async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outco
     {
         return Err(format!("“{file}” is not a file name of the folder"));
     }
-    let backend = start_backend(force_cpu).await;
+    let backend = start_backend(choice).await;
     let mut folder = Vec::new();
     for file in files {
         folder.push((
@@ -196,14 +196,14 @@ async fn check_hf(name: &str, files: &[String], force_cpu: bool) -> Result<Outco
 /// Loads fixture `name` with the page's checkpoint loader, runs the traced forward pass and
 /// "analyse one batch" on the page's device, reading everything back asynchronously, and
 /// compares both with PyTorch's numbers.
-async fn check(name: &str, force_cpu: bool) -> Result<Outcome, String> {
+async fn check(name: &str, choice: BackendChoice) -> Result<Outcome, String> {
     if !FIXTURES.contains(&name) {
         return Err(format!(
             "there is no parity fixture called “{name}”: use one of {}",
             FIXTURES.join(", ")
         ));
     }
-    let backend = start_backend(force_cpu).await;
+    let backend = start_backend(choice).await;
     let weights = fetch(name, ".safetensors").await?;
     let config = fetch_text(name, ".config.json").await?;
     let expected = fetch(name, ".expected.safetensors").await?;
@@ -305,7 +305,7 @@ pub fn ParityPage(
     /// The fixture to check, from `?parity=`.
     fixture: String,
 ) -> impl IntoView {
-    let force_cpu = web::query_param("backend").as_deref() == Some("cpu");
+    let choice = BackendChoice::from_query(web::query_param("backend").as_deref());
     let state = RwSignal::new("running");
     let status = RwSignal::new(format!("Checking the {fixture} fixture against PyTorch…"));
     let report = RwSignal::new(String::new());
@@ -321,9 +321,9 @@ pub fn ParityPage(
                     .filter(|file| !file.is_empty())
                     .map(str::to_string)
                     .collect();
-                check_hf(folder, &files, force_cpu).await
+                check_hf(folder, &files, choice).await
             }
-            None => check(&name, force_cpu).await,
+            None => check(&name, choice).await,
         };
         match outcome {
             Ok(outcome) => {

@@ -7,8 +7,9 @@ use burn::module::Module;
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::hf::{self, open_folder_within};
 use crate::model::{
-    BackendInfo, Checkpoint, Head, ModelError, Naming, Sidecars, TextTokenizer, Transformer,
-    TransformerConfig, Vocabulary, WordTokenizer, init_browser_device, run_on_device,
+    BackendChoice, BackendInfo, Checkpoint, Head, ModelError, Naming, Sidecars, TextTokenizer,
+    Transformer, TransformerConfig, Vocabulary, WordTokenizer, cpu_instead_of, init_browser_device,
+    run_on_device,
 };
 use crate::page::predictions::prediction_positions;
 use crate::page::slices::{RunTrace, SliceKey, TraceSlices};
@@ -87,14 +88,15 @@ pub struct LoadedModel {
 
 pub use crate::page::explorer::RunResult;
 
-/// Picks the device: WebGPU, else the CPU.
-pub async fn start_backend(force_cpu: bool) -> BackendInfo {
-    let mut backend = init_browser_device(force_cpu).await;
+/// Picks the device for `choice`: by default WebGPU on a real adapter, else the CPU.
+pub async fn start_backend(choice: BackendChoice) -> BackendInfo {
+    let adapter = web::webgpu_adapter().await;
+    let mut backend = init_browser_device(cpu_instead_of(choice, adapter.as_ref())).await;
     // The browser names its adapter better than wgpu does ("google swiftshader").
     if backend.webgpu
-        && let Some(adapter) = web::webgpu_adapter_description().await
+        && let Some(adapter) = adapter
     {
-        backend.label = format!("WebGPU ({adapter})");
+        backend.label = format!("WebGPU ({})", adapter.description);
     }
     backend
 }

@@ -29,13 +29,79 @@ impl BackendInfo {
     }
 }
 
-/// Asks the browser for a WebGPU adapter and falls back to the CPU when there is none.
-///
-/// `force_cpu` skips WebGPU (the page's `?backend=cpu`).
+/// Which backend the page runs on: the page's `?backend=` and its backend control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum BackendChoice {
+    /// The fastest the browser offers: WebGPU on a real adapter, the CPU where the adapter is a
+    /// software fallback (SwiftShader runs a forward ~70× slower than burn-flex) or missing.
+    #[default]
+    Auto,
+    /// WebGPU whenever the browser has an adapter, a software fallback included.
+    WebGpu,
+    /// burn-flex on the CPU, even where WebGPU is there.
+    Cpu,
+}
+
+impl BackendChoice {
+    /// Every choice, in the order the page's control lists them.
+    pub const ALL: [BackendChoice; 3] = [Self::Auto, Self::WebGpu, Self::Cpu];
+
+    /// The choice a `?backend=` value names; anything else (or nothing) is `Auto`.
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            Some("webgpu") => Self::WebGpu,
+            Some("cpu") => Self::Cpu,
+            _ => Self::Auto,
+        }
+    }
+
+    /// The `?backend=` value that selects this choice (`None` for `Auto`, the default).
+    pub fn query_value(self) -> Option<&'static str> {
+        match self {
+            Self::Auto => None,
+            Self::WebGpu => Some("webgpu"),
+            Self::Cpu => Some("cpu"),
+        }
+    }
+
+    /// The choice in words, for the page's control.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Auto => "Fastest (automatic)",
+            Self::WebGpu => "WebGPU",
+            Self::Cpu => "CPU",
+        }
+    }
+}
+
+/// What the browser says about its WebGPU adapter before any device is made on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// The browser's words for it (`google swiftshader …`).
+    pub description: String,
+    /// `isFallbackAdapter`: a software implementation, far slower than burn-flex.
+    pub fallback: bool,
+}
+
+/// The CPU's reason when `choice` skips an adapter the browser offers; `None` to try WebGPU.
+pub fn cpu_instead_of(choice: BackendChoice, adapter: Option<&AdapterSummary>) -> Option<String> {
+    match (choice, adapter) {
+        (BackendChoice::Cpu, _) => Some("chosen in the address (?backend=cpu)".into()),
+        (BackendChoice::Auto, Some(adapter)) if adapter.fallback => Some(format!(
+            "faster than this browser's WebGPU adapter, a software fallback ({}); \
+             ?backend=webgpu runs on it anyway",
+            adapter.description
+        )),
+        _ => None,
+    }
+}
+
+/// Asks the browser for a WebGPU device and falls back to the CPU when there is none, or when
+/// `cpu_reason` (from [`cpu_instead_of`]) says to skip it.
 #[cfg(target_arch = "wasm32")]
-pub async fn init_browser_device(force_cpu: bool) -> BackendInfo {
-    if force_cpu {
-        return BackendInfo::cpu("chosen in the address (?backend=cpu)");
+pub async fn init_browser_device(cpu_reason: Option<String>) -> BackendInfo {
+    if let Some(reason) = cpu_reason {
+        return BackendInfo::cpu(&reason);
     }
     match Device::wgpu_options().init_with_setup_async().await {
         Ok((device, setup)) => {
@@ -164,4 +230,53 @@ fn native_cuda() -> Result<(Device, String), String> {
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "cuda")))]
 fn native_cuda() -> Result<(Device, String), String> {
     Err("this build has no CUDA backend: rebuild with `--features cuda` (cargo build --release --features cuda)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(fallback: bool) -> AdapterSummary {
+        AdapterSummary {
+            description: "google swiftshader".into(),
+            fallback,
+        }
+    }
+
+    #[test]
+    fn the_address_names_each_choice_and_anything_else_is_automatic() {
+        for choice in BackendChoice::ALL {
+            assert_eq!(BackendChoice::from_query(choice.query_value()), choice);
+        }
+        assert_eq!(
+            BackendChoice::from_query(Some("WebGPU")),
+            BackendChoice::Auto
+        );
+    }
+
+    #[test]
+    fn by_default_a_fallback_adapter_loses_to_the_cpu_and_says_why() {
+        let reason = cpu_instead_of(BackendChoice::Auto, Some(&adapter(true))).unwrap();
+        assert!(
+            reason.contains("software fallback (google swiftshader)"),
+            "{reason}"
+        );
+        assert!(reason.contains("?backend=webgpu"), "{reason}");
+        assert_eq!(
+            cpu_instead_of(BackendChoice::Auto, Some(&adapter(false))),
+            None
+        );
+        // No adapter: WebGPU's own start fails and names that.
+        assert_eq!(cpu_instead_of(BackendChoice::Auto, None), None);
+    }
+
+    #[test]
+    fn an_explicit_choice_wins_over_the_adapter() {
+        assert_eq!(
+            cpu_instead_of(BackendChoice::WebGpu, Some(&adapter(true))),
+            None
+        );
+        let reason = cpu_instead_of(BackendChoice::Cpu, Some(&adapter(false))).unwrap();
+        assert!(reason.contains("?backend=cpu"), "{reason}");
+    }
 }

@@ -21,9 +21,9 @@ pub use crate::structure::{
 };
 pub use capture::{RecordedOutput, Recorder};
 pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
-pub use device::BackendInfo;
 #[cfg(target_arch = "wasm32")]
 pub use device::init_browser_device;
+pub use device::{AdapterSummary, BackendChoice, BackendInfo, cpu_instead_of};
 #[cfg(not(target_arch = "wasm32"))]
 pub use device::{NativeBackend, native_device};
 pub use device_trace::{CaptureInfo, DeviceTrace};

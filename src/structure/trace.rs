@@ -91,7 +91,9 @@ impl Role {
 
 /// Where a captured tensor sits in the model: its [`Role`] and, for a layer's tensors, the
 /// layer (from 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Site {
     /// What the tensor is.
     pub role: Role,

@@ -36,6 +36,8 @@ const LANGUAGE_SEQ_LEN: usize = 16;
     strum::EnumString,
     strum::IntoStaticStr,
     strum::VariantArray,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]

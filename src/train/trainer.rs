@@ -21,7 +21,7 @@ use crate::model::paths::{ParameterVisitor, visit_parameters};
 use crate::model::{ModelError, Positional, Recorder, Transformer, TransformerConfig};
 
 /// Which optimizer updates the weights.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum OptimizerKind {
     /// Stochastic gradient descent with (optionally zero) momentum.
     Sgd {
@@ -94,7 +94,7 @@ impl OptimizerKind {
 }
 
 /// How the learning rate changes over the run (after the warm-up).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     /// The base rate throughout.
     Constant,
@@ -151,7 +151,7 @@ impl Schedule {
 }
 
 /// Everything that decides a training run; the same config and seed give the same run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// The toy task.
     pub task: TaskKind,
@@ -261,7 +261,7 @@ pub enum TrainError {
 }
 
 /// What one step measured.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
     /// Steps done so far, this one included.
     pub step: usize,
@@ -283,7 +283,7 @@ pub struct StepReport {
 
 /// What one backward pass shows inside the model: the gradient of every parameter tensor
 /// (before clipping) and the activations of every sub-module on the same batch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Analysis {
     /// Mean cross-entropy of the batch.
     pub loss: f64,
@@ -294,7 +294,7 @@ pub struct Analysis {
 }
 
 /// Loss and token accuracy on the held-out set.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evaluation {
     /// Mean cross-entropy over held-out tokens.
     pub loss: f64,

@@ -9,13 +9,24 @@ const COMMON_FLAGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** Each backend: the Chromium flags that select it and the start of the page's `#backend` label. */
+/**
+ * Each backend: the Chromium flags that select it, the `?backend=` the page needs for it, and
+ * the start of the page's `#backend` label.
+ */
 export const BACKENDS = {
-  // SwiftShader is Chromium's software WebGPU adapter: the WebGPU path runs for real without a GPU.
-  webgpu: { flags: ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'], label: 'WebGPU (' },
+  // SwiftShader is Chromium's software WebGPU adapter: the WebGPU path runs for real without a
+  // GPU. It is a fallback adapter, which the page skips for the CPU unless told otherwise.
+  webgpu: { flags: ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'], backend: 'webgpu', label: 'WebGPU (' },
   // Without WebGPU the page must fall back to burn's CPU backend.
-  cpu: { flags: ['--disable-webgpu'], label: 'CPU (burn-flex): ' },
+  cpu: { flags: ['--disable-webgpu'], backend: null, label: 'CPU (burn-flex): ' },
 };
+
+/** `query` (`?a=b`, or empty) with the `?backend=` that makes the page run on `backend`. */
+export function onBackend(query, backend) {
+  const value = BACKENDS[backend].backend;
+  if (!value) return query;
+  return `${query}${query.includes('?') ? '&' : '?'}backend=${value}`;
+}
 
 /** Loading ~20 MB of wasm and compiling shaders on SwiftShader takes a while on 2 cores. */
 export const LOAD_TIMEOUT_MS = 5 * 60_000;

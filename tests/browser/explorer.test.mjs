@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, appState, canvasStats, checker, launch, waitForApp, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, appState, canvasStats, checker, launch, onBackend, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -64,7 +64,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       page.setDefaultTimeout(STEP_TIMEOUT_MS);
       watchProblems(page, problems, () => state.current);
       // Most checks look at the seed chapter's model; the model checks below open the others.
-      await page.goto(`${server.url}?model=seed`);
+      await page.goto(`${server.url}${onBackend('?model=seed', backend)}`);
       await waitForApp(page, { runs: 1, draws: 1 });
     }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
 
@@ -305,7 +305,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       const fresh = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       try {
         watchProblems(fresh, problems, () => `${state.current} (second page)`);
-        await fresh.goto(server.url);
+        await fresh.goto(`${server.url}${onBackend('', backend)}`);
         await waitForApp(fresh, { runs: 1, draws: 1 });
         assert.equal(await fresh.$eval('#app', (app) => app.dataset.model), 'reverse');
         assert.equal(await fresh.inputValue('#model'), 'reverse');
@@ -436,6 +436,28 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
           assert.ok(shown.startsWith(BACKENDS.cpu.label), `#backend says "${shown}"`);
         } finally {
           await cpuPage.close();
+        }
+      });
+
+      check('by default a fallback adapter loses to the CPU, in words, and the backend control switches', async () => {
+        const autoPage = await browser.newPage();
+        try {
+          watchProblems(autoPage, problems, () => `${state.current} (second page)`);
+          await autoPage.goto(`${server.url}?model=reverse&layer=1`);
+          await waitForApp(autoPage, { runs: 1, draws: 1 });
+          const shown = await autoPage.textContent('#backend');
+          assert.ok(shown.startsWith(BACKENDS.cpu.label), `#backend says "${shown}"`);
+          assert.match(shown, /software fallback \(google swiftshader/);
+          assert.equal(await autoPage.$eval('#backend-choice', (select) => select.value), 'Fastest (automatic)');
+          await autoPage.selectOption('#backend-choice', { label: 'WebGPU' });
+          await autoPage.waitForURL(/backend=webgpu/);
+          await waitForApp(autoPage, { runs: 1, draws: 1 });
+          assert.ok((await autoPage.textContent('#backend')).startsWith(BACKENDS.webgpu.label));
+          // The view's settings travel across the switch.
+          assert.match(autoPage.url(), /model=reverse/);
+          assert.equal(await autoPage.inputValue('#layer'), '1');
+        } finally {
+          await autoPage.close();
         }
       });
     }

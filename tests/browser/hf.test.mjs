@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, checker, launch, waitForApp, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, checker, launch, onBackend, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -75,7 +75,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
       page.setDefaultTimeout(STEP_TIMEOUT_MS);
       watchProblems(page, problems, () => state.current);
-      await page.goto(`${server.url}?model=seed`);
+      await page.goto(`${server.url}${onBackend('?model=seed', backend)}`);
       await waitForApp(page, { runs: 1, draws: 1 });
       assert.ok((await page.textContent('#backend')).startsWith(label));
       await mkdir(DOWNLOADS, { recursive: true });

@@ -5,7 +5,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, LOAD_TIMEOUT_MS, checker, launch, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, checker, launch, onBackend, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -82,7 +82,7 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       const page = await browser.newPage();
       watchProblems(page, problems, () => state.current);
       try {
-        await page.goto(`${server.url}?parity=${name}`);
+        await page.goto(`${server.url}${onBackend(`?parity=${name}`, backend)}`);
         const outcome = await page.waitForFunction(
           () => ['done', 'error'].includes(document.querySelector('#parity')?.dataset.state) && document.querySelector('#parity').dataset.state,
           null, { timeout: LOAD_TIMEOUT_MS, polling: 100 },

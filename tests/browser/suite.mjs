@@ -2,7 +2,7 @@
 // open the page at a query and wait until it has run once; close everything afterwards.
 import { after, before } from 'node:test';
 
-import { LOAD_TIMEOUT_MS, launch, waitForApp, watchProblems } from './browser.mjs';
+import { LOAD_TIMEOUT_MS, launch, onBackend, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 /**
@@ -18,7 +18,7 @@ export function pageSuite(dist, backend, query, { timeout, scale = 1 }) {
     suite.page = await suite.browser.newPage({ viewport: { width: 1280, height: 1400 }, acceptDownloads: true, deviceScaleFactor: scale });
     suite.page.setDefaultTimeout(timeout);
     watchProblems(suite.page, suite.problems, () => suite.state.current);
-    await suite.page.goto(`${suite.server.url}${query}`);
+    await suite.page.goto(`${suite.server.url}${onBackend(query, backend)}`);
     await waitForApp(suite.page, { runs: 1 });
   }, { timeout: LOAD_TIMEOUT_MS + 60_000 });
   after(async () => {

@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BACKENDS, canvasStats, checker, waitForApp } from './browser.mjs';
+import { BACKENDS, canvasStats, checker, onBackend, waitForApp } from './browser.mjs';
 import { pageSuite } from './suite.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -168,6 +168,40 @@ for (const [backend] of Object.entries(BACKENDS)) {
       assert.equal((await training()).steps, 0);
     });
 
+    check('training runs in the worker: a Pause during a step registers at once, and no step starts after it', async () => {
+      assert.match(await page.textContent('#train-backend'),
+        new RegExp(`^Training runs in a Web Worker on ${BACKENDS[backend].label.replace(/[()]/g, '\\$&')}`));
+      await page.click('#train-reset');
+      await set('#train-steps', '400');
+      await set('#train-eval-every', '100');
+      await page.click('#train-start');
+      await waitFor((quick) => Number(document.querySelector('#training').dataset.steps) >= (quick ? 1 : 5), quick);
+      // The click and what the button says right after it, in one task of the page: the
+      // worker holds the step, so the page answers the click while the step runs.
+      const clicked = await page.evaluate(() => new Promise((resolve) => {
+        const button = document.querySelector('#train-pause');
+        const section = document.querySelector('#training');
+        const steps = Number(section.dataset.steps);
+        button.click();
+        requestAnimationFrame(() => resolve({
+          steps, phase: section.dataset.phase, label: button.textContent.trim(), disabled: button.disabled,
+        }));
+      }));
+      assert.equal(clicked.phase, 'running', 'the run had stopped before the click');
+      assert.equal(clicked.label, 'Pausing…');
+      assert.ok(clicked.disabled);
+      assert.match(await page.textContent('#train-status'), /pausing after this step/);
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      const paused = (await training()).steps;
+      // The step in flight at the click finishes; none starts after it. (A report can be on
+      // its way to the page at the click: the page then counts one step fewer than were done.)
+      assert.ok(paused - clicked.steps <= 2, `${paused - clicked.steps} steps ran after the Pause click`);
+      await page.waitForTimeout(1000);
+      assert.equal((await training()).steps, paused, 'a step started after the pause');
+      assert.equal(await page.textContent('#train-pause'), 'Pause');
+      await page.click('#train-reset');
+    });
+
     check('a change after pause is applied or refused in words; progress and link follow the run', async () => {
       await page.click('#train-reset');
       await set('#train-steps', '300');
@@ -268,7 +302,7 @@ for (const [backend] of Object.entries(BACKENDS)) {
     });
 
     check('a link with train_causal=1 ticks the causal box, and the status counts the link\'s steps', async () => {
-      await page.goto(`${suite.server.url}?tab=train&train_preset=custom&train_causal=1&train_residual=0&train_steps=7`);
+      await page.goto(`${suite.server.url}${onBackend('?tab=train&train_preset=custom&train_causal=1&train_residual=0&train_steps=7', backend)}`);
       await waitForApp(page, { runs: 1 });
       assert.ok(await page.$eval('#train-causal', (box) => box.checked), 'the causal box is unticked');
       assert.equal(await page.$eval('#train-residual', (box) => box.checked), false);

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use crate::analysis::choose_among;
 use crate::model::trace_file::MAX_TRACE_BYTES;
-use crate::model::{BackendInfo, TraceFile, TraceFileError};
+use crate::model::{BackendChoice, BackendInfo, TraceFile, TraceFileError};
 use crate::page::explorer::{HeadChoice, TYPING_PAUSE_MS};
 use crate::page::slices::{RunTrace, Slice, SliceKey, TraceSlices};
 use crate::share::ViewState;
@@ -87,9 +87,9 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
 }
 
 /// Picks a device, runs the benchmark when asked, then opens the first model.
-pub fn start(explorer: Explorer, force_cpu: bool) {
+pub fn start(explorer: Explorer, choice: BackendChoice) {
     web::spawn(async move {
-        let started = start_backend(force_cpu).await;
+        let started = start_backend(choice).await;
         explorer.model.backend_label.set(started.label.clone());
         if let Some(output) = explorer.page.bench {
             let outcome = bench::run(&started).await;

@@ -3,9 +3,11 @@
 
 use leptos::prelude::*;
 
+use crate::model::BackendChoice;
 use crate::page::explorer::{HeadChoice, RunLine, Tab, ViewKind, pinned_label, token_notice};
 use crate::page::predictions::{heading, prediction_positions, prediction_rows};
 use crate::page::slices::{Slice, SliceKey};
+use crate::share::ViewState;
 
 use super::super::session::SHIPPED_MODELS;
 use super::super::web;
@@ -37,8 +39,40 @@ pub fn StatusLine(explorer: Explorer) -> impl IntoView {
     view! {
         <p class="status" aria-live="polite">
             <span id="backend">{move || explorer.model.backend_label.get()}</span>
+            <BackendPicker />
             <span id="forward" data-ms=move || run.result.get().map(|result| format!("{:.1}", result.forward_ms))>{line}</span>
         </p>
+    }
+}
+
+/// Switches the backend by reopening the page at the same address with another `?backend=`:
+/// the view's settings travel in the address, and a burn device cannot be swapped under a
+/// loaded model.
+#[component]
+fn BackendPicker() -> impl IntoView {
+    let current = BackendChoice::from_query(web::query_param("backend").as_deref());
+    let on_change = move |event: leptos::ev::Event| {
+        let choice = BackendChoice::ALL
+            .into_iter()
+            .find(|choice| choice.words() == event_target_value(&event))
+            .unwrap_or_default();
+        if choice != current {
+            let mut state = ViewState::from_query(&web::location_search());
+            state.other.retain(|(key, _)| key != "backend");
+            if let Some(value) = choice.query_value() {
+                state.other.push(("backend".into(), value.into()));
+            }
+            web::reopen_with_query(&state.to_query());
+        }
+    };
+    view! {
+        <label class="backend-choice">"Backend "
+            <select id="backend-choice" on:change=on_change>
+                {BackendChoice::ALL.map(|choice| view! {
+                    <option selected=choice == current>{choice.words()}</option>
+                })}
+            </select>
+        </label>
     }
 }
 

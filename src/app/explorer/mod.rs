@@ -13,11 +13,13 @@ mod state;
 
 use leptos::prelude::*;
 
+use crate::model::BackendChoice;
 use crate::page::explorer::Tab;
 use crate::train::{analyse_activations, analyse_batch};
 
 use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
+use super::model_worker::client::ModelWorker;
 use super::session::LoadedModel;
 use super::training::TrainingPanel;
 use super::views::PanelLink;
@@ -45,10 +47,10 @@ pub fn App() -> impl IntoView {
             pin(explorer, None);
         }
     });
-    start(
-        explorer,
-        web::query_param("backend").as_deref() == Some("cpu"),
-    );
+    let choice = BackendChoice::from_query(web::query_param("backend").as_deref());
+    start(explorer, choice);
+    // Training runs in the worker; it starts its own device for the same choice.
+    let worker = StoredValue::new_local(ModelWorker::spawn(choice));
 
     let (page, model, run) = (explorer.page, explorer.model, explorer.run);
     let page_state = move || {
@@ -104,7 +106,7 @@ pub fn App() -> impl IntoView {
             </header>
             <StatusLine explorer=explorer />
             <TabBar explorer=explorer />
-            <OtherTabs explorer=explorer />
+            <OtherTabs explorer=explorer worker=worker />
             <div id="explore-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Explore>
                 <ExploreTab explorer=explorer canvases=canvases />
             </div>
@@ -162,7 +164,11 @@ fn ExploreTab(explorer: Explorer, canvases: ViewCanvases) -> impl IntoView {
 
 /// The training, inside and diagnostics tabs, wired to the explorer's model.
 #[component]
-fn OtherTabs(explorer: Explorer) -> impl IntoView {
+fn OtherTabs(
+    explorer: Explorer,
+    /// The model worker the training tab trains in.
+    worker: StoredValue<Result<ModelWorker, String>, LocalStorage>,
+) -> impl IntoView {
     let (page, model, view) = (explorer.page, explorer.model, explorer.view);
     let inside = InsideState::new();
     let frozen = RwSignal::new(Vec::<String>::new());
@@ -206,7 +212,7 @@ fn OtherTabs(explorer: Explorer) -> impl IntoView {
     let shows = move |tab: Tab| Signal::derive(move || page.tab.get() == tab);
     view! {
         <div id="train-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Train>
-            <TrainingPanel backend=model.backend on_use=on_use inside=inside frozen=frozen />
+            <TrainingPanel backend=model.backend worker=worker on_use=on_use inside=inside frozen=frozen />
         </div>
         <div id="inside-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Inside>
             <InsidePanel state=inside visible=shows(Tab::Inside)

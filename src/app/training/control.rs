@@ -1,20 +1,24 @@
 //! The training tab's controllers: start, resume, pause, single step, reset, hand the model
-//! to the explorer and export the history. Each changes the [`TrainingSession`]; the loop
-//! yields to the browser between steps.
+//! to the explorer and export the history. The trainer lives in the model worker: each
+//! controller sends it a request, and [`listen`] turns what it sends back (a report per step,
+//! the run's end, the worker's death) into the [`TrainingSession`].
 
 use leptos::prelude::*;
 use std::sync::Arc;
 
 use crate::analysis::thinning;
 use crate::analysis::training::{EvalRecord, StepRecord, UpdateRatios};
-use crate::model::{TextTokenizer, TransformerConfig, WordTokenizer, run_traced};
+use crate::model::{Checkpoint, Sidecars, TextTokenizer, TransformerConfig, WordTokenizer};
 use crate::page::training_report::provenance;
 use crate::page::training_run::{Phase, finished_words};
-use crate::train::{StepReport, TrainError, Trainer};
+use crate::structure::Trace;
+use crate::train::{StepReport, Task};
+use crate::worker::protocol::{Reply, Request, RunPlan, StepMessage, Stop};
 
+use super::super::model_worker::client::WorkerEvent;
 use super::super::session::{LoadedModel, RunResult};
 use super::super::web;
-use super::state::{RunInfo, Snapshot, TrainingSession};
+use super::state::{RemoteRun, RunInfo, Snapshot, TrainingSession};
 use crate::page::slices::{RunTrace, TraceSlices};
 
 /// Attention snapshots kept for the replay slider; older ones are thinned beyond this.
@@ -36,10 +40,14 @@ pub(super) fn single_step(session: TrainingSession) {
     launch(session, true);
 }
 
-/// Asks the loop to stop after the step in flight.
+/// Asks the worker to stop after the step in flight. The page says so at once: the worker
+/// reads the request between steps.
 pub(super) fn pause(session: TrainingSession) {
-    if session.phase.get_untracked() == Phase::Running {
+    if session.phase.get_untracked() == Phase::Running
+        && let Ok(worker) = session.worker()
+    {
         session.pausing.set(true);
+        worker.send(Request::Pause);
     }
 }
 
@@ -48,215 +56,269 @@ pub(super) fn reset(session: TrainingSession) {
     session
         .generation
         .update_value(|generation| *generation += 1);
+    if let Ok(worker) = session.worker() {
+        worker.send(Request::Reset);
+    }
+    forget_run(session);
+    session.message.set(None);
+    session.notice.set(None);
+    session.redraw();
+}
+
+/// Forgets the worker's run and what it recorded.
+fn forget_run(session: TrainingSession) {
+    session.run_id.set_value(None);
+    session.remote.set_value(None);
     session.pausing.set(false);
-    *session.trainer.get_value().borrow_mut() = None;
     session.history.set_value(Default::default());
     session.snapshots.set_value(Vec::new());
     session.snapshot_count.set(0);
     session.snapshot_index.set(None);
     session.steps_done.set(0);
-    session.message.set(None);
-    session.notice.set(None);
     session.zoom.set(None);
     session.cursor.set(None);
     session.run.set(None);
     session.phase.set(Phase::Idle);
-    session.redraw();
     session.inside.reset_training();
 }
 
-/// Gets a trainer ready and runs steps on it: all that are left, or one when `once`.
+/// Gets the worker's trainer ready, then has it step: all that are left, or one when `once`.
 fn launch(session: TrainingSession, once: bool) {
     if session.phase.get_untracked() == Phase::Running {
         return;
     }
     session.message.set(None);
     session.notice.set(None);
-    let current = match take_trainer(session) {
-        Ok(current) => current,
-        Err(failure) => {
-            session.message.set(Some(failure));
+    let before = session.phase.get_untracked();
+    session.phase.set(Phase::Running);
+    let generation = session.generation.get_value();
+    web::spawn(async move {
+        let steps = match prepare(session, generation).await {
+            // Reset while the worker was getting ready.
+            Ok(None) => return,
+            Ok(Some(steps)) => steps,
+            Err(failure) => {
+                session.message.set(Some(failure));
+                session.phase.set(before);
+                return;
+            }
+        };
+        if session.steps_done.get_untracked() >= steps {
+            session.phase.set(Phase::Done);
+            session.message.set(Some(finished_words(steps)));
             return;
         }
-    };
-    if current.steps_done() >= current.config().steps {
-        session.phase.set(Phase::Done);
-        session
-            .message
-            .set(Some(finished_words(current.config().steps)));
-        put_back(session, current);
-        return;
-    }
-    let this_run = session.generation.get_value() + 1;
-    session.generation.set_value(this_run);
-    session.phase.set(Phase::Running);
-    web::spawn(run_steps(session, current, this_run, once));
+        let (eval_every, probe_every) = session.run.with_untracked(|run| {
+            run.as_ref().map_or((1, 1), |run| {
+                (run.settings.eval_every, run.settings.probe_every)
+            })
+        });
+        let Ok(worker) = session.worker() else {
+            return;
+        };
+        session.started_ms.set_value(web::now_ms());
+        let id = worker.send(Request::Run(RunPlan {
+            once,
+            eval_every,
+            probe_every,
+        }));
+        session.run_id.set_value(Some(id));
+    });
 }
 
-/// Steps `current` until the run ends, a pause, an error or (with `once`) one step, then puts
-/// it back, unless a reset came in between.
-async fn run_steps(session: TrainingSession, mut current: Trainer, this_run: u64, once: bool) {
-    let started_ms = web::now_ms();
-    let current_run = move || session.generation.get_value() == this_run;
-    loop {
-        let (back, keep_going) = run_step(session, current, started_ms, this_run).await;
-        current = back;
-        if !current_run() {
-            // Reset while this step ran: drop the old trainer.
-            return;
-        }
-        if once || !keep_going || session.pausing.get_untracked() {
-            break;
-        }
-        web::next_frame().await;
-        if session.pausing.get_untracked() || !current_run() {
-            break;
-        }
+/// The worker's trainer made ready for the form: a new one when there is no run, else the
+/// run's with the form's changes applied where the reuse rules allow them. Gives the run's
+/// planned steps (`None` when a reset came in the meantime); a refusal leaves the run as it was.
+async fn prepare(session: TrainingSession, generation: u64) -> Result<Option<usize>, String> {
+    let worker = session.worker()?;
+    let settings = session.form.get_untracked();
+    let frozen = session.frozen.get_untracked();
+    let fresh = session.remote.with_value(Option::is_none);
+    let decided = session.pending_untracked();
+    if !fresh && decided.is_empty() {
+        return Ok(session
+            .remote
+            .with_value(|run| run.as_ref().map(|run| run.config.steps)));
     }
-    if !current_run() {
+    if let Some(refusal) = decided.refusal() {
+        return Err(refusal);
+    }
+    let config = settings.config(frozen.clone())?;
+    let request = if fresh {
+        Request::NewRun {
+            config: config.clone(),
+            analyse_every: settings.analyse_every,
+        }
+    } else {
+        Request::Reconfigure {
+            config: config.clone(),
+            analyse_every: settings.analyse_every,
+        }
+    };
+    let answer = worker.ask(request).await?;
+    if session.generation.get_value() != generation {
+        return Ok(None);
+    }
+    match answer {
+        Reply::Done => {}
+        Reply::Refused(failure) => return Err(failure),
+        other => return Err(format!("the model worker answered {other:?}")),
+    }
+    if fresh {
+        forget_run(session);
+        session.elapsed_before_ms.set_value(0.0);
+        session.phase.set(Phase::Running);
+    } else {
+        session.notice.set(decided.applied_words());
+    }
+    let steps = config.steps;
+    session.remote.set_value(Some(RemoteRun {
+        task: Task::new(config.task),
+        config,
+        epochs: session
+            .remote
+            .with_value(|run| run.as_ref().map_or(0.0, |run| run.epochs)),
+    }));
+    session.run.set(Some(RunInfo { settings, frozen }));
+    Ok(Some(steps))
+}
+
+/// Turns what the worker sends unasked into the session: each step's report and the run's
+/// end. A worker that died is reported in words; what the page holds stays.
+pub(super) fn listen(session: TrainingSession) {
+    let Ok(worker) = session.worker() else {
         return;
-    }
+    };
+    let on_event = move |event: WorkerEvent| match event {
+        WorkerEvent::Message(message) => {
+            if let Reply::Started { label, .. } = &message.body {
+                session.worker_label.set(Some(label.clone()));
+                return;
+            }
+            if session.run_id.get_value() != Some(message.id) {
+                // A run that was reset: what it still sends is stale.
+                return;
+            }
+            match message.body {
+                Reply::Step(step) => record(session, *step),
+                Reply::Stopped { steps_done, why } => stopped(session, steps_done, why),
+                Reply::Refused(failure) => stopped(
+                    session,
+                    session.steps_done.get_untracked(),
+                    Stop::Failed(failure),
+                ),
+                _ => {}
+            }
+        }
+        WorkerEvent::Died(reason) => {
+            let steps = session.steps_done.get_untracked();
+            let lost = session.remote.with_value(Option::is_some);
+            session.worker_label.set(None);
+            forget_worker_run(session);
+            session.message.set(Some(if lost {
+                format!(
+                    "{reason} Its run was lost after step {steps}; the history up to there stays. Reset to train again."
+                )
+            } else {
+                reason
+            }));
+        }
+    };
+    worker.listen(on_event);
+}
+
+/// After the worker died: its run is gone, the history stays for reading and export.
+fn forget_worker_run(session: TrainingSession) {
+    session.run_id.set_value(None);
+    session.remote.set_value(None);
     session.pausing.set(false);
-    session
-        .elapsed_before_ms
-        .update_value(|elapsed| *elapsed += web::now_ms() - started_ms);
+    session.run.set(None);
     if session.phase.get_untracked() == Phase::Running {
         session.phase.set(Phase::Paused);
     }
-    put_back(session, current);
     session.redraw();
 }
 
-/// The trainer to step: a new one from the form when there is none, else the run's, with the
-/// form's changes applied where the reuse rules allow them. A refusal leaves the run as it was.
-fn take_trainer(session: TrainingSession) -> Result<Trainer, String> {
-    let cell = session.trainer.get_value();
-    let existing = cell.borrow_mut().take();
-    let Some(mut current) = existing else {
-        return fresh_trainer(session);
-    };
-    let decided = session.pending_untracked();
-    if decided.is_empty() {
-        return Ok(current);
-    }
-    if let Some(refusal) = decided.refusal() {
-        put_back(session, current);
-        return Err(refusal);
-    }
-    let settings = session.form.get_untracked();
-    let frozen = session.frozen.get_untracked();
-    let applied = settings.config(frozen.clone()).and_then(|config| {
-        current
-            .reconfigure(config)
-            .map_err(|error| error.to_string())
+/// The run stopped: after its last step, a pause or an error.
+fn stopped(session: TrainingSession, steps_done: usize, why: Stop) {
+    session.run_id.set_value(None);
+    session.pausing.set(false);
+    session.elapsed_before_ms.update_value(|elapsed| {
+        *elapsed += web::now_ms() - session.started_ms.get_value();
     });
-    if let Err(failure) = applied {
-        put_back(session, current);
-        return Err(failure);
-    }
-    current.set_analysis(settings.analyse_every);
-    session.notice.set(decided.applied_words());
-    session.run.set(Some(RunInfo { settings, frozen }));
-    Ok(current)
-}
-
-/// A trainer for the form's settings, with the history of the last run cleared.
-fn fresh_trainer(session: TrainingSession) -> Result<Trainer, String> {
-    let device = session
-        .backend
-        .get_value()
-        .ok_or("the device is not ready yet")?
-        .device;
-    let settings = session.form.get_untracked();
-    let frozen = session.frozen.get_untracked();
-    let config = settings.config(frozen.clone())?;
-    session.history.set_value(Default::default());
-    session.snapshots.set_value(Vec::new());
-    session.snapshot_count.set(0);
-    session.snapshot_index.set(None);
-    session.elapsed_before_ms.set_value(0.0);
-    session.inside.reset_training();
-    let mut fresh = Trainer::new(config, &device).map_err(|error| error.to_string())?;
-    fresh.set_analysis(settings.analyse_every);
-    session.run.set(Some(RunInfo { settings, frozen }));
-    Ok(fresh)
-}
-
-/// Hands the trainer back to its cell.
-fn put_back(session: TrainingSession, current: Trainer) {
-    *session.trainer.get_value().borrow_mut() = Some(current);
-}
-
-/// One step with its bookkeeping; `false` when training must stop.
-async fn run_step(
-    session: TrainingSession,
-    mut current: Trainer,
-    started_ms: f64,
-    this_run: u64,
-) -> (Trainer, bool) {
-    let outcome = current.step().await;
-    if session.generation.get_value() != this_run {
-        return (current, false);
-    }
-    let report = match outcome {
-        Ok(report) => report,
-        Err(error) => {
-            let text = match &error {
-                TrainError::NonFinite { .. } => error.to_string(),
-                other => format!("Training stopped: {other}"),
-            };
-            session.message.set(Some(text));
-            // After a NaN the trainer went back to its last good weights and step count.
-            session.steps_done.set(current.steps_done());
+    session.steps_done.set(steps_done);
+    match why {
+        Stop::Finished => session.phase.set(Phase::Done),
+        Stop::Paused => session.phase.set(Phase::Paused),
+        Stop::Failed(failure) => {
+            session.message.set(Some(failure));
+            session.phase.set(Phase::Paused);
             session.inside.touch();
-            return (current, false);
         }
+    }
+    session.redraw();
+}
+
+/// One step's report, evaluation and snapshot into the history.
+fn record(session: TrainingSession, step: StepMessage) {
+    let StepMessage {
+        report,
+        epochs,
+        evaluation,
+        snapshot,
+    } = step;
+    let Some(task) = session
+        .remote
+        .with_value(|run| run.as_ref().map(|run| run.task.clone()))
+    else {
+        return;
     };
-    record_step(session, &current, &report, started_ms);
-    let last = report.step >= current.config().steps;
-    let (eval_every, probe_every) = session.run.with_untracked(|run| {
-        run.as_ref().map_or((1, 1), |run| {
-            (
-                run.settings.eval_every.max(1),
-                run.settings.probe_every.max(1),
-            )
-        })
+    session.remote.update_value(|run| {
+        if let Some(run) = run {
+            run.epochs = epochs;
+        }
     });
-    if (report.step.is_multiple_of(eval_every) || last)
-        && let Err(failure) = evaluate(session, &current, &report, this_run).await
-    {
-        session.message.set(Some(failure));
-        return (current, false);
+    record_step(session, &task, &report);
+    if let Some(evaluation) = evaluation {
+        session.history.update_value(|history| {
+            let previous = history.evals.last().map_or(0, |eval| eval.step);
+            let train_loss = history
+                .mean_train_loss_since(previous)
+                .unwrap_or(report.loss);
+            history.push_eval(EvalRecord {
+                step: report.step,
+                epoch: epochs,
+                train_loss,
+                val_loss: evaluation.loss,
+                val_accuracy: evaluation.accuracy(),
+                learning_rate: report.learning_rate,
+            });
+        });
     }
-    if report.step.is_multiple_of(probe_every) || last {
-        take_snapshot(session, &current, report.step, this_run).await;
-    }
-    // A reset while the evaluation or the probe ran makes this run stale: it writes nothing.
-    if session.generation.get_value() != this_run {
-        return (current, false);
+    if let Some(attention) = snapshot {
+        keep_snapshot(session, &task, report.step, attention);
     }
     session
         .history
         .update_value(|history| history.thin(MAX_STEP_RECORDS));
     session.steps_done.set(report.step);
-    if last {
-        session.phase.set(Phase::Done);
-    }
+    let last = session.remote.with_value(|run| {
+        run.as_ref()
+            .is_some_and(|run| report.step >= run.config.steps)
+    });
     let now = web::now_ms();
     if last || now - session.last_draw_ms.get_value() >= REDRAW_EVERY_MS {
         session.last_draw_ms.set_value(now);
         session.redraw();
         session.inside.touch();
     }
-    (current, !last)
 }
 
 /// Keeps what the step measured in the history and hands it to the Inside tab.
-fn record_step(session: TrainingSession, current: &Trainer, report: &StepReport, started_ms: f64) {
-    let elapsed_ms = session.elapsed_before_ms.get_value() + web::now_ms() - started_ms;
-    session
-        .inside
-        .record_step(report, current.task().kind().name());
+fn record_step(session: TrainingSession, task: &Task, report: &StepReport) {
+    let elapsed_ms =
+        session.elapsed_before_ms.get_value() + web::now_ms() - session.started_ms.get_value();
+    session.inside.record_step(report, task.kind().name());
     session.history.update_value(|history| {
         history.push_step(StepRecord {
             step: report.step,
@@ -275,57 +337,26 @@ fn record_step(session: TrainingSession, current: &Trainer, report: &StepReport,
     });
 }
 
-/// Evaluates on the held-out set and records it.
-async fn evaluate(
+/// Keeps the probe's attention after `step` for the replay slider.
+fn keep_snapshot(
     session: TrainingSession,
-    current: &Trainer,
-    report: &StepReport,
-    this_run: u64,
-) -> Result<(), String> {
-    let evaluation = current
-        .evaluate()
-        .await
-        .map_err(|error| format!("Evaluation failed: {error}"))?;
-    if session.generation.get_value() != this_run {
-        return Ok(());
-    }
-    let epoch = current.epochs();
-    session.history.update_value(|history| {
-        let previous = history.evals.last().map_or(0, |eval| eval.step);
-        let train_loss = history
-            .mean_train_loss_since(previous)
-            .unwrap_or(report.loss);
-        history.push_eval(EvalRecord {
-            step: report.step,
-            epoch,
-            train_loss,
-            val_loss: evaluation.loss,
-            val_accuracy: evaluation.accuracy(),
-            learning_rate: report.learning_rate,
-        });
-    });
-    Ok(())
-}
-
-/// Traces the probe text through the current weights and keeps its attention.
-async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize, this_run: u64) {
-    let Some(device) = session.backend.get_value().map(|backend| backend.device) else {
-        return;
-    };
-    let task = current.task();
-    let tokenizer = WordTokenizer::new(
-        task.vocabulary().clone(),
-        current.model_config().max_seq_len,
-    );
-    let tokens = tokenizer.tokenize(task.probe_text());
-    let Ok(mut trace) = run_traced(&current.model(), &[tokens.ids()], &device).await else {
-        return;
-    };
-    if session.generation.get_value() != this_run {
-        return;
-    }
+    task: &Task,
+    step: usize,
+    attention: Vec<crate::structure::AttentionCapture>,
+) {
+    let max_len = session
+        .remote
+        .with_value(|run| {
+            run.as_ref()
+                .map(|run| run.config.model_config(task).max_seq_len)
+        })
+        .unwrap_or(task.max_len());
+    let tokens = WordTokenizer::new(task.vocabulary().clone(), max_len).tokenize(task.probe_text());
     // Only the attention is replayed; the module outputs would cost memory.
-    trace.modules.clear();
+    let trace = Trace {
+        attention,
+        modules: Vec::new(),
+    };
     let run = Arc::new(RunResult {
         tokens,
         trace: TraceSlices::new(RunTrace::Host(trace), Vec::new()),
@@ -340,47 +371,74 @@ async fn take_snapshot(session: TrainingSession, current: &Trainer, step: usize,
         .set(session.snapshots.with_value(Vec::len));
 }
 
-/// Hands the trained model to the explorer.
+/// Hands the trained model to the explorer: the worker sends its weights, the page opens
+/// them on its own device.
 pub(super) fn use_in_explorer(session: TrainingSession) {
-    let cell = session.trainer.get_value();
-    let borrowed = cell.borrow();
-    let Some(current) = borrowed.as_ref() else {
+    let Some((config, task)) = session.remote.with_value(|run| {
+        run.as_ref()
+            .map(|run| (run.config.clone(), run.task.clone()))
+    }) else {
         session.message.set(Some("Train a model first.".into()));
         return;
     };
-    let config = current.model_config().clone();
-    let task = current.task();
+    web::spawn(async move {
+        match trained_model(session, &config, &task).await {
+            Ok(model) => session.on_use.run(model),
+            Err(failure) => session.message.set(Some(format!(
+                "The trained model could not be opened: {failure}"
+            ))),
+        }
+    });
+}
+
+/// The worker's weights as a model for the explorer.
+async fn trained_model(
+    session: TrainingSession,
+    config: &crate::train::TrainConfig,
+    task: &Task,
+) -> Result<LoadedModel, String> {
+    let device = session
+        .backend
+        .get_value()
+        .ok_or("the device is not ready yet")?
+        .device;
+    let (steps_done, bytes) = match session.worker()?.ask(Request::Weights).await? {
+        Reply::Weights { steps_done, bytes } => (steps_done, bytes),
+        Reply::Refused(failure) => return Err(failure),
+        other => return Err(format!("the model worker answered {other:?}")),
+    };
+    let model = Checkpoint::parse(&bytes, Sidecars::default())
+        .and_then(|checkpoint| checkpoint.to_model(&device))
+        .map_err(|error| error.to_string())?;
+    let model_config = config.model_config(task);
     let accuracy = session
         .history
         .with_value(|history| history.evals.last().map(|eval| eval.val_accuracy));
     let mut metadata = std::collections::BTreeMap::new();
     metadata.insert("glassbox.task".to_string(), task.kind().name().to_string());
-    metadata.insert(
-        "glassbox.steps".to_string(),
-        current.steps_done().to_string(),
-    );
+    metadata.insert("glassbox.steps".to_string(), steps_done.to_string());
     if let Some(accuracy) = accuracy {
         metadata.insert(
             "glassbox.heldout_accuracy".to_string(),
             format!("{accuracy:.4}"),
         );
     }
-    session.on_use.run(LoadedModel {
+    Ok(LoadedModel {
         id: "trained".into(),
         tokenizer: TextTokenizer::Word(WordTokenizer::new(
             task.vocabulary().clone(),
-            config.max_seq_len,
+            model_config.max_seq_len,
         )),
-        model: current.model(),
-        provenance: provenance(task.kind(), current.steps_done(), accuracy),
+        model,
+        provenance: provenance(task.kind(), steps_done, accuracy),
         probe_text: Some(task.probe_text().to_string()),
         metadata,
         file_name: format!("trained-{}.safetensors", task.kind().name()),
         config: TransformerConfig {
             dropout: 0.0,
-            ..config
+            ..model_config
         },
-    });
+    })
 }
 
 /// Which history export to download.

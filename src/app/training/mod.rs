@@ -17,6 +17,7 @@ use crate::model::BackendInfo;
 use crate::page::training::RunSettings;
 
 use super::inside::InsideState;
+use super::model_worker::client::ModelWorker;
 use super::session::LoadedModel;
 use super::web;
 use form::TrainingForm;
@@ -28,6 +29,8 @@ use state::TrainingSession;
 pub fn TrainingPanel(
     /// The device the page runs on, once chosen.
     backend: StoredValue<Option<BackendInfo>, LocalStorage>,
+    /// The model worker that trains, or why the browser could not start one.
+    worker: StoredValue<Result<ModelWorker, String>, LocalStorage>,
     /// Hands a trained model to the explorer.
     on_use: Callback<LoadedModel>,
     /// Where each step's gradients and activations go.
@@ -37,6 +40,7 @@ pub fn TrainingPanel(
 ) -> impl IntoView {
     let session = TrainingSession::new(
         backend,
+        worker,
         on_use,
         inside,
         frozen,
@@ -44,6 +48,7 @@ pub fn TrainingPanel(
     );
     provide_context(session);
     keep_address(session);
+    control::listen(session);
     let val_accuracy = move || {
         session.history_version.track();
         session.history.with_value(|history| {

@@ -37,7 +37,9 @@ pub(super) fn TrainButtons() -> impl IntoView {
                 {move || session.phase.get().start_label()}
             </button>
             <button id="train-pause" type="button" on:click=move |_| control::pause(session)
-                disabled=move || !running() || session.pausing.get()>"Pause"</button>
+                disabled=move || !running() || session.pausing.get()>
+                {move || if session.pausing.get() { "Pausing…" } else { "Pause" }}
+            </button>
             <button id="train-step" type="button" on:click=move |_| control::single_step(session)
                 disabled=running>"Single step"</button>
             <button id="train-reset" type="button" on:click=move |_| control::reset(session)>"Reset"</button>
@@ -47,6 +49,13 @@ pub(super) fn TrainButtons() -> impl IntoView {
                 prop:value=move || progress(session.steps_done.get(), session.total_steps())></progress>
             <span id="train-status" aria-live="polite">{status}</span>
         </div>
+        <p id="train-backend" class="note">
+            {move || match (session.worker(), session.worker_label.get()) {
+                (Err(failure), _) => failure,
+                (Ok(_), None) => "Starting the model worker…".to_string(),
+                (Ok(_), Some(label)) => format!("Training runs in a Web Worker on {label}"),
+            }}
+        </p>
         <p id="train-message" class="error" role="alert" hidden=move || session.message.with(Option::is_none)>
             {move || session.message.get()}
         </p>

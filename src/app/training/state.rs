@@ -2,8 +2,6 @@
 //! with), what the run recorded, and the monitor's view settings, in one typed struct that the
 //! training tab provides by context.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -13,9 +11,10 @@ use crate::charts::PanelLayout;
 use crate::model::BackendInfo;
 use crate::page::training::RunSettings;
 use crate::page::training_run::{Phase, Reuse, reuse};
-use crate::train::Trainer;
+use crate::train::{Task, TrainConfig};
 
 use super::super::inside::InsideState;
+use super::super::model_worker::client::ModelWorker;
 use super::super::session::{LoadedModel, RunResult};
 
 /// The probe's attention at one step.
@@ -37,11 +36,26 @@ pub(super) struct RunInfo {
     pub frozen: Vec<String>,
 }
 
+/// The page's view of the run the worker holds: what it was built with and how far it got.
+#[derive(Clone, Debug)]
+pub(super) struct RemoteRun {
+    /// The config the worker's trainer runs (the form's changes it took included).
+    pub config: TrainConfig,
+    /// The run's task.
+    pub task: Task,
+    /// Passes over the training data so far.
+    pub epochs: f64,
+}
+
 /// Everything the training tab's components read and its controllers change; cheap to copy.
 #[derive(Clone, Copy)]
 pub(super) struct TrainingSession {
-    /// The device the page runs on, once chosen.
+    /// The device the page runs on, once chosen (a trained model is handed to the explorer on it).
     pub backend: StoredValue<Option<BackendInfo>, LocalStorage>,
+    /// The worker that trains, or why the browser could not start one.
+    pub worker: StoredValue<Result<ModelWorker, String>, LocalStorage>,
+    /// The worker's device in words, once it has one.
+    pub worker_label: RwSignal<Option<String>>,
     /// Hands a trained model to the explorer.
     pub on_use: Callback<LoadedModel>,
     /// Where each step's gradients and activations go.
@@ -61,8 +75,12 @@ pub(super) struct TrainingSession {
     pub message: RwSignal<Option<String>>,
     /// What the run took from the form when it went on.
     pub notice: RwSignal<Option<String>>,
-    /// The trainer, out of its cell while a step runs.
-    pub trainer: StoredValue<Rc<RefCell<Option<Trainer>>>, LocalStorage>,
+    /// The worker's run, while there is one.
+    pub remote: StoredValue<Option<RemoteRun>, LocalStorage>,
+    /// The id of the worker's run request in flight: its step reports carry it.
+    pub run_id: StoredValue<Option<u32>>,
+    /// When the stretch of training in flight started.
+    pub started_ms: StoredValue<f64>,
     /// What the run recorded.
     pub history: StoredValue<History, LocalStorage>,
     /// Bumped when the history should be redrawn.
@@ -101,6 +119,7 @@ impl TrainingSession {
     /// A session with the form read from `form` and no run yet.
     pub fn new(
         backend: StoredValue<Option<BackendInfo>, LocalStorage>,
+        worker: StoredValue<Result<ModelWorker, String>, LocalStorage>,
         on_use: Callback<LoadedModel>,
         inside: InsideState,
         frozen: RwSignal<Vec<String>>,
@@ -108,6 +127,8 @@ impl TrainingSession {
     ) -> Self {
         Self {
             backend,
+            worker,
+            worker_label: RwSignal::new(None),
             on_use,
             inside,
             frozen,
@@ -117,7 +138,9 @@ impl TrainingSession {
             pausing: RwSignal::new(false),
             message: RwSignal::new(None),
             notice: RwSignal::new(None),
-            trainer: StoredValue::new_local(Rc::new(RefCell::new(None))),
+            remote: StoredValue::new_local(None),
+            run_id: StoredValue::new(None),
+            started_ms: StoredValue::new(0.0),
             history: StoredValue::new_local(History::default()),
             history_version: RwSignal::new(0),
             snapshots: StoredValue::new_local(Vec::new()),
@@ -140,6 +163,11 @@ impl TrainingSession {
     /// The session the training tab provides.
     pub fn get() -> Self {
         expect_context::<Self>()
+    }
+
+    /// The worker, or why there is none.
+    pub fn worker(&self) -> Result<ModelWorker, String> {
+        self.worker.get_value()
     }
 
     /// Whether a step is running.

@@ -5,6 +5,7 @@ pub mod files;
 
 use std::future::Future;
 
+use crate::model::AdapterSummary;
 use crate::page::embed::HostPolicy;
 
 /// Runs a future on the browser's event loop. Every task of the app starts here.
@@ -69,9 +70,15 @@ pub fn canvas_point(
 
 /// Milliseconds since the page started, for timing.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|window| window.performance())
-        .map_or(0.0, |performance| performance.now())
+    use wasm_bindgen::JsCast;
+    let performance = match web_sys::window() {
+        Some(window) => window.performance(),
+        None => js_sys::global()
+            .dyn_into::<web_sys::WorkerGlobalScope>()
+            .ok()
+            .and_then(|scope| scope.performance()),
+    };
+    performance.map_or(0.0, |performance| performance.now())
 }
 
 /// Bytes of the page's WebAssembly memory. It only ever grows, so after a load it is the
@@ -87,31 +94,34 @@ pub fn wasm_memory_bytes() -> f64 {
 
 /// Lets the browser paint before heavy work continues.
 pub async fn next_frame() {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| set_timeout(&resolve, 0));
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Calls `callback` after `ms` milliseconds, in the page or in a worker.
+fn set_timeout(callback: &js_sys::Function, ms: i32) {
+    use wasm_bindgen::JsCast;
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms);
+    } else if let Ok(scope) = js_sys::global().dyn_into::<web_sys::WorkerGlobalScope>() {
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms);
+    }
 }
 
 /// Waits `ms` milliseconds on the browser's clock (a timer, so the page stays responsive).
 pub async fn sleep_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| set_timeout(&resolve, ms));
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// The browser's own words for its WebGPU adapter (`vendor architecture description`), which
-/// are richer than what wgpu reports; `None` without WebGPU.
-pub async fn webgpu_adapter_description() -> Option<String> {
+/// The browser's WebGPU adapter: its own words for it (`vendor architecture description`,
+/// richer than what wgpu reports) and whether it is a software fallback; `None` without WebGPU.
+pub async fn webgpu_adapter() -> Option<AdapterSummary> {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::JsCast;
 
-    let navigator = web_sys::window()?.navigator();
+    // The page's or a worker's navigator: both have `gpu` where WebGPU is there.
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
     let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
     if gpu.is_undefined() || gpu.is_null() {
         return None;
@@ -131,7 +141,21 @@ pub async fn webgpu_adapter_description() -> Option<String> {
         .filter_map(|key| Reflect::get(&info, &(*key).into()).ok()?.as_string())
         .filter(|part| !part.is_empty())
         .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
+    // `GPUAdapterInfo.isFallbackAdapter` since Chrome 130; the adapter's own before that.
+    let fallback = [&info, &adapter].into_iter().any(|holder| {
+        Reflect::get(holder, &"isFallbackAdapter".into())
+            .ok()
+            .and_then(|value| value.as_bool())
+            .unwrap_or(false)
+    });
+    Some(AdapterSummary {
+        description: if parts.is_empty() {
+            "unnamed".into()
+        } else {
+            parts.join(" ")
+        },
+        fallback,
+    })
 }
 
 /// The page's query string, `?` included (empty when there is none).
@@ -146,6 +170,15 @@ pub fn location_href() -> String {
     web_sys::window()
         .and_then(|window| window.location().href().ok())
         .unwrap_or_default()
+}
+
+/// Reopens the page at `query` (`?` included), a new history entry.
+pub fn reopen_with_query(query: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .location()
+            .set_search(query.strip_prefix('?').unwrap_or(query));
+    }
 }
 
 /// Puts `query` in the address bar without reloading: as a new history entry when `push`,
