@@ -1,11 +1,12 @@
-// Prints (never asserts) glassbox's wasm size, navigation-to-first-heatmap time, the page's own ?bench=1 numbers
-// and training speed in the page (steps/s for tiny and seed, seconds until 99% on reverse) per backend.
+// Prints (never asserts) glassbox's wasm size, navigation-to-first-heatmap time and what came down before it,
+// the page's own ?bench=1 numbers, the main thread's longest task (training, a 512-token run) and training
+// speed in the page (steps/s for tiny and seed, seconds until 99% on reverse) per backend.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
-import { BACKENDS, CHROMIUM, LOAD_TIMEOUT_MS, launch, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
+import { BACKENDS, CHROMIUM, LOAD_TIMEOUT_MS, launch, onBackend, waitForApp, watchProblems } from '../tests/browser/browser.mjs';
 import { serve } from '../tests/browser/serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,26 +22,79 @@ async function wasmSizes() {
   }));
 }
 
-/** Milliseconds from the start of `page.goto` until the first heatmap is drawn. */
-async function firstHeatmapMs(browser, url, problems) {
-  const page = await browser.newPage();
+/** Each file of dist/ by its path, with its size gzipped (-9), as a static host would send it. */
+async function gzippedSizes() {
+  const sizes = new Map();
+  const walk = async (folder, prefix) => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory()) await walk(file, `${prefix}${entry.name}/`);
+      else sizes.set(`${prefix}${entry.name}`, gzipSync(await readFile(file), { level: 9 }).length);
+    }
+  };
+  await walk(DIST, '');
+  return sizes;
+}
+
+/**
+ * Milliseconds from the start of `page.goto` until the first heatmap is drawn, in a fresh
+ * context (no cache, no service worker), and what came down before it: every request the page
+ * and its workers made, the bytes on the wire (this server does not compress) and the same
+ * files gzipped, with the files fetched more than once.
+ */
+async function firstHeatmap(browser, at, problems, gzipped) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
   watchProblems(page, problems, () => 'first heatmap');
+  const loads = [];
+  let drawn = false;
+  context.on('requestfinished', async (request) => {
+    const when = drawn ? 'after' : 'before';
+    const sizes = await request.sizes().catch(() => undefined);
+    const file = decodeURIComponent(new URL(request.url()).pathname.replace(/^\//, '')) || 'index.html';
+    loads.push({ when, file, wire: (sizes?.responseBodySize ?? 0) + (sizes?.responseHeadersSize ?? 0) });
+  });
   try {
     const started = performance.now();
-    await page.goto(url);
+    await page.goto(at(''));
     await waitForApp(page, { runs: 1, draws: 1 });
-    return performance.now() - started;
+    const ms = performance.now() - started;
+    drawn = true;
+    const before = loads.filter((load) => load.when === 'before');
+    const counts = new Map();
+    for (const { file, wire } of before) if (wire > 1024) counts.set(file, (counts.get(file) ?? 0) + 1);
+    return {
+      first_heatmap_ms: ms,
+      first_load_requests: before.length,
+      first_load_wire_mb: before.reduce((sum, load) => sum + load.wire, 0) / MB,
+      first_load_gzip_mb: before.reduce((sum, load) => sum + (load.wire > 1024 ? gzipped.get(load.file) ?? load.wire : load.wire), 0) / MB,
+      first_load_repeated: [...counts].filter(([, count]) => count > 1).map(([file, count]) => `${file} ×${count}`),
+    };
   } finally {
-    await page.close();
+    await context.close();
   }
 }
 
+/**
+ * Records every long task (over 50 ms) of the main thread in `window.__longTasks`, from the
+ * page's start; `longestTask` reads the longest one since a time of the page's clock.
+ */
+const watchLongTasks = () => {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.__longTasks.push([entry.startTime, entry.duration]);
+  }).observe({ type: 'longtask', buffered: true });
+};
+const pageNow = (page) => page.evaluate(() => performance.now());
+const longestTask = (page, since) => page.evaluate((since) => Math.max(0, ...window.__longTasks
+  .filter(([start]) => start >= since).map(([, duration]) => duration)), since);
+
 /** The JSON the page writes into `#bench-output` under `?bench=1`, or why there is none. */
-async function pageBench(browser, url, problems) {
+async function pageBench(browser, at, problems) {
   const page = await browser.newPage();
   watchProblems(page, problems, () => '?bench=1');
   try {
-    await page.goto(new URL('?bench=1', url).href);
+    await page.goto(at('?bench=1'));
     // A page without the benchmark has no #bench-output once it is ready.
     const outcome = await page.waitForFunction(() => {
       const app = document.querySelector('#app');
@@ -70,6 +124,7 @@ async function trainInPage(page, settings, { until } = {}) {
       await page.dispatchEvent(selector, 'change');
     }
   }
+  const since = await pageNow(page);
   await page.click('#train-start');
   const reached = await page.waitForFunction((until) => {
     const section = document.querySelector('#training');
@@ -85,7 +140,7 @@ async function trainInPage(page, settings, { until } = {}) {
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
   const file = path.join(REPO, 'target', `bench-history-${Date.now()}.json`);
   await download.saveAs(file);
-  return { reached, history: JSON.parse(await readFile(file, 'utf8')) };
+  return { reached, history: JSON.parse(await readFile(file, 'utf8')), longest_task_ms: await longestTask(page, since) };
 }
 
 /** Steps per second between the first and the last step of a history. */
@@ -97,11 +152,12 @@ function stepsPerSecond(history) {
   return (1000 * (last.step - first.step)) / (last.elapsed_ms - first.elapsed_ms);
 }
 
-async function trainingBench(browser, url, problems) {
+async function trainingBench(browser, at, problems) {
   const page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1280, height: 1400 } });
+  await page.addInitScript(watchLongTasks);
   watchProblems(page, problems, () => 'training');
   try {
-    await page.goto(new URL('?tab=train', url).href);
+    await page.goto(at('?tab=train'));
     await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
     // Plain steps first, then the same steps with the gradient and activation analysis on each.
     const quiet = { '#train-eval-every': '100000', '#train-probe-every': '100000', '#train-analyse-every': '0' };
@@ -128,6 +184,9 @@ async function trainingBench(browser, url, problems) {
       train_seed_analysed_steps_per_s: stepsPerSecond(seedAnalysed.history),
       reverse_99_percent_s: atHit ? atHit.elapsed_ms / 1000 : undefined,
       reverse_99_percent_step: hit?.step,
+      // The main thread's longest task while the worker trained (tiny, then seed, then reverse).
+      train_longest_main_task_ms: Math.max(tiny.longest_task_ms, tinyAnalysed.longest_task_ms, seed.longest_task_ms,
+        seedAnalysed.longest_task_ms, reverse.longest_task_ms),
       reverse_outcome: hit ? 'reached 99%' : `${reverse.reached}: ${(100 * (lastEval?.val_accuracy ?? 0)).toFixed(1)}% at step ${lastEval?.step ?? 0} after ${(wall_ms / 1000).toFixed(0)} s`,
     };
   } finally {
@@ -135,12 +194,32 @@ async function trainingBench(browser, url, problems) {
   }
 }
 
+/**
+ * The main thread's longest task while the explorer runs the `seed` preset on 512 tokens and
+ * draws it (a change of text after the page is ready), and how long that took.
+ */
+async function longRunBench(browser, at, problems) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  await page.addInitScript(watchLongTasks);
+  watchProblems(page, problems, () => '512-token run');
+  try {
+    await page.goto(at('?model=seed'));
+    const before = await waitForApp(page, { runs: 1, draws: 1 }, LOAD_TIMEOUT_MS);
+    const since = await pageNow(page);
+    await page.fill('#text', Array(512).fill('the').join(' '));
+    await waitForApp(page, { runs: before.runs + 1, draws: before.draws + 1 }, 2 * LOAD_TIMEOUT_MS);
+    return { run_512_ms: (await pageNow(page)) - since, run_512_longest_main_task_ms: await longestTask(page, since) };
+  } finally {
+    await page.close();
+  }
+}
+
 /** The diagnostics tab's own benchmark (10 warm-up + 100 timed runs per pass) on the seed preset. */
-async function diagnosticsBench(browser, url, problems) {
+async function diagnosticsBench(browser, at, problems) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
   watchProblems(page, problems, () => 'diagnostics benchmark');
   try {
-    await page.goto(new URL('?model=seed&tab=diagnostics', url).href);
+    await page.goto(at('?model=seed&tab=diagnostics'));
     await waitForApp(page, { runs: 1 }, LOAD_TIMEOUT_MS);
     await page.click('#bench-start');
     await page.waitForFunction(() => !['0', 'running'].includes(document.querySelector('#diagnostics').dataset.bench),
@@ -165,6 +244,7 @@ const format = (value, digits = 1) => {
 };
 
 const wasm = await wasmSizes();
+const gzipped = await gzippedSizes();
 const server = await serve(DIST);
 const backends = {};
 try {
@@ -173,15 +253,20 @@ try {
   for (const backend of Object.keys(BACKENDS).filter((name) => chosen.includes(name))) {
     const browser = await launch(backend);
     const problems = [];
+    // Each page at `query` on this backend (WebGPU's fallback adapter has to be asked for).
+    const at = (query) => new URL(onBackend(query, backend), server.url).href;
     try {
-      const first_heatmap_ms = await firstHeatmapMs(browser, server.url, problems);
-      const page_bench = await pageBench(browser, server.url, problems);
-      const training = await trainingBench(browser, server.url, problems).catch((error) => ({ error: error.message }));
+      const { first_heatmap_ms, first_load_repeated, ...first_load } = await firstHeatmap(browser, at, problems, gzipped);
+      const page_bench = { ...first_load, ...await pageBench(browser, at, problems) };
+      const long_run = await longRunBench(browser, at, problems).catch((error) => ({ long_run_error: error.message }));
+      const training = await trainingBench(browser, at, problems).catch((error) => ({ error: error.message }));
       // On software WebGPU 220 passes of the seed model take far too long; the CPU runs it.
       const diagnostics = backend === 'cpu'
-        ? await diagnosticsBench(browser, server.url, problems).catch((error) => ({ diagnostics_error: error.message }))
+        ? await diagnosticsBench(browser, at, problems).catch((error) => ({ diagnostics_error: error.message }))
         : {};
-      backends[backend] = { first_heatmap_ms, page_bench: { ...page_bench, ...training, ...diagnostics }, problems };
+      backends[backend] = {
+        first_heatmap_ms, first_load_repeated, page_bench: { ...page_bench, ...long_run, ...training, ...diagnostics }, problems,
+      };
     } catch (error) {
       backends[backend] = { error: error.message, problems };
     } finally {
@@ -218,6 +303,8 @@ for (const [name, result] of Object.entries(backends)) {
   if (bench.reverse_outcome) console.log(`    reverse to 99%: ${bench.reverse_outcome}`);
   if (bench.error) console.log(`    training: ${bench.error}`);
   if (bench.diagnostics_error) console.log(`    diagnostics benchmark: ${bench.diagnostics_error}`);
+  if (bench.long_run_error) console.log(`    512-token run: ${bench.long_run_error}`);
+  if (result.first_load_repeated?.length) console.log(`    fetched twice before the first heatmap: ${result.first_load_repeated.join(', ')}`);
   for (const problem of result.problems) console.log(`    problem: ${problem}`);
 }
 console.log(`\nfull results: ${path.relative(process.cwd(), OUT) || OUT}`);
