@@ -7,8 +7,9 @@
 // the page (network first) fetches the newest manifest too; a file that manifest lists comes
 // from that build's cache, else from an older build's cache when its bytes are the same (same
 // path, same hash, e.g. an unchanged wasm), else from the network, and is kept only when its
-// bytes have the listed hash. Once the page has loaded, offline.js asks this worker to fill the
-// build's cache with every file listed; then every other glassbox cache is deleted.
+// bytes have the listed hash. Once the page has drawn its first view, offline.js asks this worker
+// to fill the build's cache with every file listed (from the HTTP cache where the page loaded it
+// already); then every other glassbox cache is deleted.
 
 const PREFIX = 'glassbox-';
 const META = 'glassbox-meta';
@@ -182,6 +183,10 @@ async function fillCache() {
   if (!manifest) throw new Error(`this build has no ${MANIFEST} (scripts/offline-manifest writes it)`);
   for (const path of Object.keys(manifest.files)) {
     if (await cached(manifest, path)) continue;
+    // What the page loaded before this worker controlled it is in the HTTP cache: take it from
+    // there when its bytes are this build's, and go to the network only for the rest.
+    const local = await fetch(urlOf(path), { cache: 'force-cache' }).catch(() => undefined);
+    if (local?.ok && (await keep(manifest, path, local))) continue;
     const response = await fetch(urlOf(path), { cache: 'no-cache' });
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     if (!(await keep(manifest, path, response))) {

@@ -1,4 +1,5 @@
 // A tiny static file server for dist/, used by the browser tests and the benchmark (`node serve.mjs [dir] [port]`).
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,7 +49,15 @@ export async function serve(root, port = 0, { fixtures } = {}) {
     try {
       const body = await readFile(file);
       const type = MIME_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-      response.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      // As static hosts do: the browser may keep a copy but asks first, and an unchanged file
+      // (the same bytes: the tests swap files in place) is answered 304 without its body.
+      const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+      const headers = { 'content-type': type, 'cache-control': 'no-cache', etag };
+      if (request.headers['if-none-match'] === etag) {
+        response.writeHead(304, headers).end();
+        return;
+      }
+      response.writeHead(200, headers);
       response.end(request.method === 'HEAD' ? undefined : body);
     } catch {
       notFound.push(pathname);
