@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use glassbox::model::TransformerConfig;
-use glassbox::model::checkpoint::read_parameters;
+use glassbox::model::checkpoint::{read_parameters, save_checkpoint};
 use glassbox::train::{
     OptimizerKind, Schedule, Task, TaskKind, TrainConfig, TrainError, Trainer, batch_loss,
     gradient_statistics,
@@ -288,4 +288,63 @@ fn a_paused_run_takes_new_steps_batch_and_schedule_and_refuses_a_new_optimizer()
         &longer,
         "a refused change leaves the run as it was"
     );
+}
+
+#[test]
+fn a_run_resumed_from_a_snapshot_goes_on_as_the_run_itself() {
+    // SGD without momentum has no state beyond the weights, and no dropout draws: the resumed
+    // run must then take exactly the steps the first run takes.
+    let config = TrainConfig {
+        optimizer: OptimizerKind::Sgd { momentum: 0.0 },
+        model: TransformerConfig {
+            dropout: 0.0,
+            ..TransformerConfig::tiny()
+        },
+        ..reverse_config(40)
+    };
+    let device = Device::flex();
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    for _ in 0..5 {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    let progress = trainer.progress();
+    assert_eq!(progress.steps_done, 5);
+    let snapshot = pollster::block_on(save_checkpoint(
+        &trainer.model(),
+        trainer.model_config(),
+        trainer.task().vocabulary(),
+        &BTreeMap::new(),
+    ))
+    .unwrap();
+    let mut resumed = Trainer::resume(config.clone(), &snapshot, progress, &device).unwrap();
+    assert_eq!(resumed.progress(), progress);
+    for _ in 0..3 {
+        let (original, again) = (
+            pollster::block_on(trainer.step()).unwrap(),
+            pollster::block_on(resumed.step()).unwrap(),
+        );
+        assert_eq!(again.step, original.step);
+        assert!(
+            (again.loss - original.loss).abs() <= 1e-6 * original.loss.abs().max(1.0),
+            "step {}: loss {} after the resume, {} in the run",
+            original.step,
+            again.loss,
+            original.loss
+        );
+        assert!((again.grad_norm - original.grad_norm).abs() <= 1e-5 * original.grad_norm.max(1.0));
+    }
+    assert_eq!(resumed.examples_seen(), trainer.examples_seen());
+
+    // A snapshot of another architecture is refused in words.
+    let other = TrainConfig {
+        model: TransformerConfig {
+            d_model: TransformerConfig::tiny().d_model * 2,
+            ..config.model.clone()
+        },
+        ..config
+    };
+    let Err(refused) = Trainer::resume(other, &snapshot, progress, &device) else {
+        panic!("a snapshot of another architecture was taken up");
+    };
+    assert!(refused.to_string().contains("architecture"), "{refused}");
 }

@@ -16,7 +16,7 @@ pub use tasks::{
     Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch, token_accuracy,
 };
 pub use trainer::{
-    Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Schedule, ScheduleChoice,
-    StepReport, TrainConfig, TrainError, Trainer, analyse_activations, analyse_batch, batch_loss,
-    evaluate, is_under,
+    Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Progress, Schedule,
+    ScheduleChoice, StepReport, TrainConfig, TrainError, Trainer, analyse_activations,
+    analyse_batch, batch_loss, evaluate, is_under,
 };

@@ -16,7 +16,7 @@ use super::activations::activation_statistics;
 use super::gradients::gradient_statistics;
 use super::tasks::{Batch, Task, TaskKind, token_accuracy};
 use crate::analysis::{ActivationSummary, ParameterGradient};
-use crate::model::checkpoint::FlatParameters;
+use crate::model::checkpoint::{Checkpoint, FlatParameters, Sidecars};
 use crate::model::paths::{ParameterVisitor, visit_parameters};
 use crate::model::{ModelError, Positional, Recorder, Transformer, TransformerConfig};
 
@@ -35,6 +35,14 @@ pub enum OptimizerKind {
         /// Decay coefficient.
         weight_decay: f64,
     },
+}
+
+impl OptimizerKind {
+    /// Whether the optimizer keeps state between steps (moments, momentum), which a checkpoint
+    /// of the weights does not hold.
+    pub fn has_state(&self) -> bool {
+        !matches!(self, Self::Sgd { momentum } if *momentum == 0.0)
+    }
 }
 
 /// The optimizers by name, as the page's form, URLs (`train_optimizer`) and the CLI
@@ -337,20 +345,22 @@ pub struct Trainer {
     analyse_every: usize,
 }
 
+/// Where a run stands apart from its weights: enough, with a checkpoint of them, for
+/// [`Trainer::resume`] to go on drawing the batches the run would have drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// Steps done.
+    pub steps_done: usize,
+    /// Training examples seen.
+    pub examples_seen: usize,
+    /// How far the batch sampler's random stream has been read (ChaCha's word position).
+    pub stream_position: u128,
+}
+
 impl Trainer {
     /// Seeds a fresh model for `config` on `device` (autodiff is switched on here).
     pub fn new(config: TrainConfig, device: &Device) -> Result<Self, TrainError> {
-        if config.batch_size == 0 {
-            return Err(TrainError::Config(
-                "the batch size must be at least 1".into(),
-            ));
-        }
-        if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-            return Err(TrainError::Config(format!(
-                "the learning rate must be a positive number, got {}",
-                config.learning_rate
-            )));
-        }
+        Self::check(&config)?;
         let task = Task::new(config.task);
         let model_config = config.model_config(&task);
         let mut model = model_config.init_seeded(config.seed, device)?;
@@ -362,6 +372,77 @@ impl Trainer {
             }
             model = set_feed_forward_bias(model, bias);
         }
+        Self::with_model(config, task, model_config, model, device)
+    }
+
+    /// Takes a run up again from `model` (a checkpoint of its weights, on `device`) and
+    /// `progress`: the same steps, examples and batches follow. The optimizer's state is not in
+    /// a checkpoint, so it starts again (SGD without momentum has none: it goes on exactly).
+    pub fn resume(
+        config: TrainConfig,
+        checkpoint: &[u8],
+        progress: Progress,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        Self::check(&config)?;
+        let task = Task::new(config.task);
+        let model_config = config.model_config(&task);
+        let checkpoint = Checkpoint::parse(checkpoint, Sidecars::default())
+            .map_err(|error| TrainError::Config(format!("the snapshot is unreadable: {error}")))?;
+        // Dropout is a training setting: the run's, not the file's.
+        let saved = TransformerConfig {
+            dropout: model_config.dropout,
+            ..checkpoint.config.clone()
+        };
+        if saved != model_config {
+            return Err(TrainError::Config(
+                "the snapshot's architecture is not the run's".into(),
+            ));
+        }
+        let model = checkpoint
+            .to_model(device)
+            .map_err(|error| TrainError::Config(format!("the snapshot is unreadable: {error}")))?;
+        let mut trainer = Self::with_model(config, task, model_config, model, device)?;
+        trainer.step = progress.steps_done;
+        trainer.examples_seen = progress.examples_seen;
+        trainer.rng.set_word_pos(progress.stream_position);
+        Ok(trainer)
+    }
+
+    /// Where the run stands (see [`Progress`]).
+    pub fn progress(&self) -> Progress {
+        Progress {
+            steps_done: self.step,
+            examples_seen: self.examples_seen,
+            stream_position: self.rng.get_word_pos(),
+        }
+    }
+
+    /// Refuses a config no run can start with.
+    fn check(config: &TrainConfig) -> Result<(), TrainError> {
+        if config.batch_size == 0 {
+            return Err(TrainError::Config(
+                "the batch size must be at least 1".into(),
+            ));
+        }
+        if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+            return Err(TrainError::Config(format!(
+                "the learning rate must be a positive number, got {}",
+                config.learning_rate
+            )));
+        }
+        Ok(())
+    }
+
+    /// A run of `config` at step 0 training `model` (on `device`; autodiff is switched on
+    /// here), with `config.frozen` frozen.
+    fn with_model(
+        config: TrainConfig,
+        task: Task,
+        model_config: TransformerConfig,
+        model: Transformer,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         let device = device.clone().autodiff();
         let mut model = model.fork(&device).train();
         if !config.frozen.is_empty() {

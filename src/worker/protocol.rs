@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::BackendChoice;
 use crate::structure::trace::AttentionCapture;
-use crate::train::{Evaluation, StepReport, TrainConfig};
+use crate::train::{Evaluation, Progress, StepReport, TrainConfig};
 
 /// A request or a reply with its id: a reply carries the id of the request it answers;
 /// what the worker sends unasked (step reports, progress) carries the id of the run.
@@ -46,6 +46,13 @@ pub enum Request {
     NewRun {
         config: TrainConfig,
         analyse_every: usize,
+    },
+    /// Take up a run from a snapshot (after a worker died; see `Trainer::resume`), in place of
+    /// any other run; answered by [`Reply::Done`] or [`Reply::Refused`].
+    Resume {
+        config: TrainConfig,
+        analyse_every: usize,
+        snapshot: Box<RunSnapshot>,
     },
     /// Apply the form's changes to the run's trainer (see `Trainer::reconfigure`).
     Reconfigure {
@@ -91,6 +98,18 @@ pub enum Reply {
     Stopped { steps_done: usize, why: Stop },
     /// A checkpoint of the run's weights after `steps_done` steps.
     Weights { steps_done: usize, bytes: Vec<u8> },
+    /// What a new worker needs to take the run up, sent unasked while it steps (every few
+    /// seconds, and before it stops).
+    Snapshot(Box<RunSnapshot>),
+}
+
+/// A run's weights and where it stands: what [`Request::Resume`] takes up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSnapshot {
+    /// Steps done, examples seen and the batch stream's position.
+    pub progress: Progress,
+    /// The weights, as a glassbox checkpoint.
+    pub checkpoint: Vec<u8>,
 }
 
 /// One step's report and what came with it.

@@ -206,6 +206,52 @@ for (const [backend] of Object.entries(BACKENDS)) {
       await page.click('#train-reset');
     });
 
+    check('a worker that dies is restarted in words and takes the run up from the last snapshot it sent', async () => {
+      const steps = () => Number(document.querySelector('#training').dataset.steps);
+      // An uncaught error inside the worker, as a trap in its wasm would be.
+      const kill = () => page.workers().at(-1).evaluate(() => {
+        setTimeout(() => {
+          throw new Error('killed by the test');
+        });
+      });
+      const tookUp = async (pattern) => {
+        await waitFor(() => /took the run up|could not be taken up/.test(document.querySelector('#train-message').textContent));
+        const message = await page.textContent('#train-message');
+        assert.match(message, pattern);
+        return message;
+      };
+      await page.click('#train-reset');
+      await set('#train-steps', '400');
+      // One step, then on: the worker sends a snapshot before every stop, and every few seconds.
+      await page.click('#train-step');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      await page.click('#train-start');
+      await waitFor((least) => Number(document.querySelector('#training').dataset.steps) >= least, quick ? 2 : 4);
+      await kill();
+      const message = await tookUp(/took the run up from the weights after step \d+/);
+      assert.match(message, /^The model worker died \(.*killed by the test.*\); a new one has started\./);
+      assert.match(message, /optimizer's state .* starts again/);
+      const taken = Number(message.match(/after step (\d+),/)[1]);
+      assert.ok(taken >= 1, `the run was taken up at step ${taken}`);
+      assert.deepEqual(await page.evaluate(() => ({
+        phase: document.querySelector('#training').dataset.phase,
+        steps: Number(document.querySelector('#training').dataset.steps),
+      })), { phase: 'paused', steps: taken });
+      // The new worker trains on from there.
+      await page.click('#train-start');
+      await waitFor((least) => Number(document.querySelector('#training').dataset.steps) >= least, taken + 2);
+      assert.match(await page.textContent('#train-backend'), /^Training runs in a Web Worker on/);
+      await page.click('#train-pause');
+      await waitFor(() => document.querySelector('#training').dataset.phase === 'paused');
+      // Killed while paused, it gives back exactly the step it stopped at.
+      const paused = await page.evaluate(steps);
+      await kill();
+      await tookUp(new RegExp(`took the run up from the weights after step ${paused},`));
+      assert.equal(await page.evaluate(steps), paused);
+      await page.click('#train-reset');
+      await waitFor(() => document.querySelector('#train-message').hidden);
+    });
+
     check('a change after pause is applied or refused in words; progress and link follow the run', async () => {
       await page.click('#train-reset');
       await set('#train-steps', '300');

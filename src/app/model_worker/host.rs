@@ -11,17 +11,23 @@ use crate::model::checkpoint::save_checkpoint;
 use crate::model::{BackendInfo, WordTokenizer, run_traced};
 use crate::structure::AttentionCapture;
 use crate::train::{TrainConfig, TrainError, Trainer};
-use crate::worker::protocol::{Envelope, Reply, Request, RunPlan, StepMessage, Stop};
+use crate::worker::protocol::{Envelope, Reply, Request, RunPlan, RunSnapshot, StepMessage, Stop};
 
 use super::super::session::start_backend;
 use super::super::web;
 use super::{bytes_of, post};
+
+/// A stepping run sends the page a snapshot of its weights at most this often (and before it
+/// stops): a worker that dies loses at most these seconds of training.
+const SNAPSHOT_EVERY_MS: f64 = 5_000.0;
 
 /// What the worker holds between messages.
 #[derive(Default)]
 struct Host {
     /// The device, once the page asked for one.
     backend: Option<BackendInfo>,
+    /// The device is being started.
+    starting: bool,
     /// The run's trainer; out of its cell while a step runs.
     trainer: Option<Trainer>,
     /// A run is stepping.
@@ -62,15 +68,31 @@ fn reply(id: u32, body: Reply) {
 fn handle(Envelope { id, body }: Envelope<Request>) {
     match body {
         Request::Start { choice } => web::spawn(async move {
+            HOST.with_borrow_mut(|host| host.starting = true);
             let backend = start_backend(choice).await;
             let (label, webgpu) = (backend.label.clone(), backend.webgpu);
-            HOST.with_borrow_mut(|host| host.backend = Some(backend));
+            HOST.with_borrow_mut(|host| {
+                host.backend = Some(backend);
+                host.starting = false;
+            });
             reply(id, Reply::Started { label, webgpu });
         }),
+        // A new worker is asked to take a run up as soon as it starts: these wait for the device.
         Request::NewRun {
             config,
             analyse_every,
-        } => reply(id, new_run(config, analyse_every)),
+        } => web::spawn(async move {
+            device_started().await;
+            reply(id, new_run(config, analyse_every));
+        }),
+        Request::Resume {
+            config,
+            analyse_every,
+            snapshot,
+        } => web::spawn(async move {
+            device_started().await;
+            reply(id, resume(config, analyse_every, &snapshot));
+        }),
         Request::Reconfigure {
             config,
             analyse_every,
@@ -99,13 +121,35 @@ fn handle(Envelope { id, body }: Envelope<Request>) {
     }
 }
 
+/// Resolves once the device asked for is ready (at once when none is being started).
+async fn device_started() {
+    while HOST.with_borrow(|host| host.starting) {
+        web::sleep_ms(10).await;
+    }
+}
+
 /// A trainer for `config`, in place of any other run.
 fn new_run(config: TrainConfig, analyse_every: usize) -> Reply {
+    install(analyse_every, |device| Trainer::new(config, device))
+}
+
+/// The run of `snapshot`, taken up in place of any other.
+fn resume(config: TrainConfig, analyse_every: usize, snapshot: &RunSnapshot) -> Reply {
+    install(analyse_every, |device| {
+        Trainer::resume(config, &snapshot.checkpoint, snapshot.progress, device)
+    })
+}
+
+/// The trainer `make` builds on the worker's device, in place of any other run.
+fn install(
+    analyse_every: usize,
+    make: impl FnOnce(&burn::tensor::Device) -> Result<Trainer, TrainError>,
+) -> Reply {
     HOST.with_borrow_mut(|host| {
         let Some(backend) = &host.backend else {
             return Reply::Refused("the device is not ready yet".into());
         };
-        match Trainer::new(config, &backend.device) {
+        match make(&backend.device) {
             Ok(mut trainer) => {
                 trainer.set_analysis(analyse_every);
                 host.generation += 1;
@@ -137,6 +181,7 @@ fn reconfigure(config: TrainConfig, analyse_every: usize) -> Reply {
 /// Steps the run of `generation` until it ends, pauses or fails, reporting every step.
 async fn run(id: u32, plan: RunPlan, generation: u64) {
     let current = move || HOST.with_borrow(|host| host.generation == generation);
+    let mut snapshot_ms = web::now_ms();
     loop {
         let Some(mut trainer) = HOST.with_borrow_mut(|host| host.trainer.take()) else {
             return;
@@ -151,14 +196,18 @@ async fn run(id: u32, plan: RunPlan, generation: u64) {
         HOST.with_borrow_mut(|host| host.trainer = Some(trainer));
         let message = match outcome {
             Ok(message) => message,
-            Err(failure) => return stop(id, steps_done, Stop::Failed(failure)),
+            Err(failure) => return stop(id, generation, steps_done, Stop::Failed(failure)).await,
         };
         reply(id, Reply::Step(Box::new(message)));
         if last {
-            return stop(id, steps_done, Stop::Finished);
+            return stop(id, generation, steps_done, Stop::Finished).await;
         }
         if plan.once {
-            return stop(id, steps_done, Stop::Paused);
+            return stop(id, generation, steps_done, Stop::Paused).await;
+        }
+        if web::now_ms() - snapshot_ms >= SNAPSHOT_EVERY_MS {
+            send_snapshot(id, generation).await;
+            snapshot_ms = web::now_ms();
         }
         // A Pause or a Reset posted during the step is handled here, before the next one.
         web::next_frame().await;
@@ -166,18 +215,51 @@ async fn run(id: u32, plan: RunPlan, generation: u64) {
             return;
         }
         if HOST.with_borrow(|host| host.pausing) {
-            return stop(id, steps_done, Stop::Paused);
+            return stop(id, generation, steps_done, Stop::Paused).await;
         }
     }
 }
 
-/// Ends the run's loop and says why.
-fn stop(id: u32, steps_done: usize, why: Stop) {
+/// Ends the run's loop and says why, after a snapshot of where it stopped.
+async fn stop(id: u32, generation: u64, steps_done: usize, why: Stop) {
+    send_snapshot(id, generation).await;
     HOST.with_borrow_mut(|host| {
         host.running = false;
         host.pausing = false;
     });
     reply(id, Reply::Stopped { steps_done, why });
+}
+
+/// Sends the page a [`RunSnapshot`] of the run of `generation`, if it is still the run; a
+/// snapshot that cannot be read is skipped (the page keeps the one before).
+async fn send_snapshot(id: u32, generation: u64) {
+    let ready = HOST.with_borrow(|host| {
+        host.trainer
+            .as_ref()
+            .filter(|_| host.generation == generation)
+            .map(|trainer| {
+                (
+                    trainer.model(),
+                    trainer.model_config().clone(),
+                    trainer.task().vocabulary().clone(),
+                    trainer.progress(),
+                )
+            })
+    });
+    let Some((model, config, vocabulary, progress)) = ready else {
+        return;
+    };
+    if let Ok(checkpoint) = save_checkpoint(&model, &config, &vocabulary, &BTreeMap::new()).await
+        && HOST.with_borrow(|host| host.generation == generation)
+    {
+        reply(
+            id,
+            Reply::Snapshot(Box::new(RunSnapshot {
+                progress,
+                checkpoint,
+            })),
+        );
+    }
 }
 
 /// One step, with the evaluation and the probe's snapshot when they are due.

@@ -69,6 +69,7 @@ pub(super) fn reset(session: TrainingSession) {
 fn forget_run(session: TrainingSession) {
     session.run_id.set_value(None);
     session.remote.set_value(None);
+    session.saved.set_value(None);
     session.pausing.set(false);
     session.history.set_value(Default::default());
     session.snapshots.set_value(Vec::new());
@@ -201,6 +202,7 @@ pub(super) fn listen(session: TrainingSession) {
             }
             match message.body {
                 Reply::Step(step) => record(session, *step),
+                Reply::Snapshot(snapshot) => session.saved.set_value(Some(*snapshot)),
                 Reply::Stopped { steps_done, why } => stopped(session, steps_done, why),
                 Reply::Refused(failure) => stopped(
                     session,
@@ -210,27 +212,92 @@ pub(super) fn listen(session: TrainingSession) {
                 _ => {}
             }
         }
-        WorkerEvent::Died(reason) => {
-            let steps = session.steps_done.get_untracked();
-            let lost = session.remote.with_value(Option::is_some);
-            session.worker_label.set(None);
-            forget_worker_run(session);
-            session.message.set(Some(if lost {
-                format!(
-                    "{reason} Its run was lost after step {steps}; the history up to there stays. Reset to train again."
-                )
-            } else {
-                reason
-            }));
-        }
+        WorkerEvent::Died(reason) => died(session, reason),
     };
     worker.listen(on_event);
+}
+
+/// The worker died and a new one started: it takes the run up from the last snapshot
+/// received, when there is one; else the run is lost. The history stays either way.
+fn died(session: TrainingSession, reason: String) {
+    session.worker_label.set(None);
+    session.run_id.set_value(None);
+    session.pausing.set(false);
+    if session.phase.get_untracked() == Phase::Running {
+        session.phase.set(Phase::Paused);
+    }
+    let config = session
+        .remote
+        .with_value(|run| run.as_ref().map(|run| run.config.clone()));
+    let analyse_every = session
+        .run
+        .with_untracked(|run| run.as_ref().map(|run| run.settings.analyse_every));
+    let (Some(config), Some(analyse_every)) = (config, analyse_every) else {
+        // No run: nothing was lost.
+        forget_worker_run(session);
+        session.message.set(Some(reason));
+        return;
+    };
+    let Some(snapshot) = session.saved.get_value() else {
+        lost(session, &reason, "no snapshot of its weights had come");
+        return;
+    };
+    let taken = snapshot.progress.steps_done;
+    let restarts = config.optimizer.has_state();
+    let generation = session.generation.get_value();
+    session.message.set(Some(format!(
+        "{reason} Taking the run up again from its snapshot after step {taken}…"
+    )));
+    web::spawn(async move {
+        let request = Request::Resume {
+            config,
+            analyse_every,
+            snapshot: Box::new(snapshot),
+        };
+        let answer = match session.worker() {
+            Ok(worker) => worker.ask(request).await,
+            Err(failure) => Err(failure),
+        };
+        if session.generation.get_value() != generation {
+            // Reset meanwhile.
+            return;
+        }
+        match answer {
+            Ok(Reply::Done) => {
+                session.steps_done.set(taken);
+                let optimizer = if restarts {
+                    " The optimizer's state (its moments) starts again: a snapshot holds the weights only."
+                } else {
+                    ""
+                };
+                session.message.set(Some(format!(
+                    "{reason} It took the run up from the weights after step {taken}, the last \
+                     snapshot received; the history after step {taken} is replaced when training \
+                     resumes.{optimizer}"
+                )));
+                session.redraw();
+            }
+            Ok(Reply::Refused(failure)) | Err(failure) => lost(session, &reason, &failure),
+            Ok(other) => lost(session, &reason, &format!("it answered {other:?}")),
+        }
+    });
+}
+
+/// The worker's run could not be taken up (`why`): it is gone, its history stays.
+fn lost(session: TrainingSession, reason: &str, why: &str) {
+    let steps = session.steps_done.get_untracked();
+    forget_worker_run(session);
+    session.message.set(Some(format!(
+        "{reason} Its run after step {steps} could not be taken up again ({why}); the history up \
+         to there stays. Reset to train again."
+    )));
 }
 
 /// After the worker died: its run is gone, the history stays for reading and export.
 fn forget_worker_run(session: TrainingSession) {
     session.run_id.set_value(None);
     session.remote.set_value(None);
+    session.saved.set_value(None);
     session.pausing.set(false);
     session.run.set(None);
     if session.phase.get_untracked() == Phase::Running {
@@ -363,6 +430,8 @@ fn keep_snapshot(
         forward_ms: 0.0,
     });
     session.snapshots.update_value(|kept| {
+        // A run taken up from an earlier step replaces what followed it, as the history does.
+        kept.retain(|snapshot| snapshot.step < step);
         kept.push(Snapshot { step, run });
         thinning::thin(kept, MAX_SNAPSHOTS, 0);
     });

@@ -12,6 +12,7 @@ use crate::model::BackendInfo;
 use crate::page::training::RunSettings;
 use crate::page::training_run::{Phase, Reuse, reuse};
 use crate::train::{Task, TrainConfig};
+use crate::worker::protocol::RunSnapshot;
 
 use super::super::inside::InsideState;
 use super::super::model_worker::client::ModelWorker;
@@ -77,6 +78,8 @@ pub(super) struct TrainingSession {
     pub notice: RwSignal<Option<String>>,
     /// The worker's run, while there is one.
     pub remote: StoredValue<Option<RemoteRun>, LocalStorage>,
+    /// The run's last snapshot received: a new worker takes the run up from it.
+    pub saved: StoredValue<Option<RunSnapshot>, LocalStorage>,
     /// The id of the worker's run request in flight: its step reports carry it.
     pub run_id: StoredValue<Option<u32>>,
     /// When the stretch of training in flight started.
@@ -139,6 +142,7 @@ impl TrainingSession {
             message: RwSignal::new(None),
             notice: RwSignal::new(None),
             remote: StoredValue::new_local(None),
+            saved: StoredValue::new_local(None),
             run_id: StoredValue::new(None),
             started_ms: StoredValue::new(0.0),
             history: StoredValue::new_local(History::default()),
