@@ -348,3 +348,56 @@ fn a_run_resumed_from_a_snapshot_goes_on_as_the_run_itself() {
     };
     assert!(refused.to_string().contains("architecture"), "{refused}");
 }
+
+#[test]
+fn clipping_scales_the_update_to_the_clip_norm_and_leaves_a_small_gradient_alone() {
+    // Plain SGD moves the weights by lr · g: after clipping to c the step is lr · c long when
+    // ‖g‖ > c, and lr · ‖g‖ when the clip is above the norm.
+    let update_length = |clip_norm: Option<f64>| {
+        let config = TrainConfig {
+            optimizer: OptimizerKind::Sgd { momentum: 0.0 },
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            learning_rate: 0.1,
+            clip_norm,
+            ..reverse_config(10)
+        };
+        let mut trainer = Trainer::new(config, &Device::flex()).unwrap();
+        let before = pollster::block_on(read_parameters(&trainer.model())).unwrap();
+        let report = pollster::block_on(trainer.step()).unwrap();
+        let after = pollster::block_on(read_parameters(&trainer.model())).unwrap();
+        let length = values(&before)
+            .into_iter()
+            .zip(values(&after))
+            .flat_map(|((_, old), (_, new))| old.iter().zip(new))
+            .map(|(a, b)| (f64::from(*b) - f64::from(*a)).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        (report.grad_norm, length)
+    };
+    let (norm, unclipped) = update_length(None);
+    assert!(
+        norm > 1e-3,
+        "the first gradient is too small to clip: {norm}"
+    );
+    assert!(
+        (unclipped - 0.1 * norm).abs() <= 1e-3 * 0.1 * norm,
+        "{unclipped} vs {}",
+        0.1 * norm
+    );
+    let (clipped_norm, clipped) = update_length(Some(norm / 4.0));
+    assert!(
+        (clipped_norm - norm).abs() <= 1e-6 * norm,
+        "the reported norm is the norm before clipping"
+    );
+    let expected = 0.1 * norm / 4.0;
+    assert!(
+        (clipped - expected).abs() <= 1e-3 * expected,
+        "clipped step {clipped} vs {expected}"
+    );
+    let (_, above) = update_length(Some(norm * 4.0));
+    assert!(
+        (above - unclipped).abs() <= 1e-4 * unclipped,
+        "a clip above the norm changed the step"
+    );
+}

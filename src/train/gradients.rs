@@ -3,7 +3,7 @@
 
 use burn::module::Param;
 use burn::optim::GradientsParams;
-use burn::tensor::{Tensor, Transaction};
+use burn::tensor::{Tensor, TensorData, Transaction};
 
 use super::trainer::TrainError;
 use crate::analysis::{ParameterGradient, Summary};
@@ -18,50 +18,95 @@ pub async fn gradient_statistics(
     model: &Transformer,
     grads: &GradientsParams,
 ) -> Result<Vec<ParameterGradient>, TrainError> {
+    let (transaction, pending) = reduce_gradients(model, grads).register(Transaction::default());
+    let data = transaction
+        .execute_async()
+        .await
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+    pending.read(&mut data.into_iter())
+}
+
+/// The gradient statistics of `model`'s parameters, reduced on the device and not yet read:
+/// register them into a transaction with others, then [`GradientsReadBack::read`] the answer.
+pub fn reduce_gradients(model: &Transformer, grads: &GradientsParams) -> PendingGradients {
     let mut reducer = Reducer {
         grads,
         found: Vec::new(),
         reduced: Vec::new(),
     };
     visit_parameters(model, &mut reducer);
-    if reducer.reduced.is_empty() {
-        return Ok(Vec::new());
+    PendingGradients {
+        stats: (!reducer.reduced.is_empty()).then(|| Tensor::cat(reducer.reduced, 0)),
+        found: reducer.found,
     }
-    let all = Tensor::cat(reducer.reduced, 0); // [tensors * STATS]
-    let data = Transaction::default()
-        .register(all)
-        .execute_async()
-        .await
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-    let values = data
-        .into_iter()
-        .next()
-        .ok_or_else(|| ModelError::ReadBack("gradient statistics missing".into()))?
-        .try_into_vec_as::<f32>()
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-    Ok(reducer
-        .found
-        .into_iter()
-        .zip(values.chunks_exact(STATS))
-        .map(|((path, shape), stats)| {
-            let count = shape.iter().product();
-            let [mean, std, min, max, norm, weight_norm] =
-                [0, 1, 2, 3, 4, 5].map(|index| f64::from(stats[index]));
-            ParameterGradient {
-                path,
-                shape,
-                gradient: Summary {
-                    count,
-                    mean,
-                    std,
-                    min,
-                    max,
-                    norm,
-                },
-                weight_norm,
-            }
-        })
-        .collect())
+}
+
+/// Gradient statistics on the device, waiting for a read-back.
+pub struct PendingGradients {
+    found: Vec<(String, Vec<usize>)>,
+    /// `[tensors * STATS]`; none without gradients.
+    stats: Option<Tensor<1>>,
+}
+
+impl PendingGradients {
+    /// Adds the statistics to `transaction`; what it reads back goes to the returned reader.
+    pub fn register(self, transaction: Transaction) -> (Transaction, GradientsReadBack) {
+        let reader = GradientsReadBack {
+            found: self.found,
+            registered: self.stats.is_some(),
+        };
+        let transaction = match self.stats {
+            Some(stats) => transaction.register(stats),
+            None => transaction,
+        };
+        (transaction, reader)
+    }
+}
+
+/// Turns the read-back of [`PendingGradients`] into per-tensor statistics.
+pub struct GradientsReadBack {
+    found: Vec<(String, Vec<usize>)>,
+    registered: bool,
+}
+
+impl GradientsReadBack {
+    /// Takes this reader's values from `data` (the transaction's results, in registration order).
+    pub fn read(
+        self,
+        data: &mut impl Iterator<Item = TensorData>,
+    ) -> Result<Vec<ParameterGradient>, TrainError> {
+        if !self.registered {
+            return Ok(Vec::new());
+        }
+        let values = data
+            .next()
+            .ok_or_else(|| ModelError::ReadBack("gradient statistics missing".into()))?
+            .try_into_vec_as::<f32>()
+            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        Ok(self
+            .found
+            .into_iter()
+            .zip(values.chunks_exact(STATS))
+            .map(|((path, shape), stats)| {
+                let count = shape.iter().product();
+                let [mean, std, min, max, norm, weight_norm] =
+                    [0, 1, 2, 3, 4, 5].map(|index| f64::from(stats[index]));
+                ParameterGradient {
+                    path,
+                    shape,
+                    gradient: Summary {
+                        count,
+                        mean,
+                        std,
+                        min,
+                        max,
+                        norm,
+                    },
+                    weight_norm,
+                }
+            })
+            .collect())
+    }
 }
 
 struct Reducer<'a> {

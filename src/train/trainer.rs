@@ -12,8 +12,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use super::activations::activation_statistics;
-use super::gradients::gradient_statistics;
+use super::activations::{activation_statistics, reduce_activations};
+use super::gradients::{gradient_statistics, reduce_gradients};
 use super::tasks::{Batch, Task, TaskKind, token_accuracy};
 use crate::analysis::{ActivationSummary, ParameterGradient};
 use crate::model::checkpoint::{Checkpoint, FlatParameters, Sidecars};
@@ -547,30 +547,76 @@ impl Trainer {
         let (loss, _, recorder) = traced_batch_loss(&self.model, &batch, &self.device, analyse)?;
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let (paths, squares) = gradient_squares(&self.model, &grads);
+        // Everything the step reports is reduced on the device and read back in one
+        // transaction, after the update: the update is made before its inputs are known to
+        // be finite, and is dropped when they are not.
         let mut transaction = Transaction::default().register(loss.inner());
-        if let Some(squares) = squares {
-            transaction = transaction.register(squares);
+        if let Some(squares) = &squares {
+            transaction = transaction.register(squares.clone());
+        }
+        let (transaction, gradients) = match analyse {
+            true => {
+                let (transaction, reader) =
+                    reduce_gradients(&self.model, &grads).register(transaction);
+                (transaction, Some(reader))
+            }
+            false => (transaction, None),
+        };
+        let (mut transaction, activations) = match recorder {
+            Some(recorder) => {
+                let (transaction, reader) = reduce_activations(recorder).register(transaction);
+                (transaction, Some(reader))
+            }
+            None => (transaction, None),
+        };
+        if let (Some(max_norm), Some(squares)) = (self.config.clip_norm, &squares) {
+            // The global norm's clip factor, min(1, max / norm), stays on the device.
+            let scale = (squares.clone().sum().sqrt().recip() * max_norm).clamp_max(1.0);
+            scale_gradients(&self.model, &mut grads, &scale);
+        }
+        let before = self.model.clone();
+        let optimizer_before = self.optimizer.clone();
+        let updated = self
+            .optimizer
+            .step(learning_rate, self.model.clone(), grads);
+        let (updates, changes) = reduce_updates(&before, &updated);
+        if let Some(changes) = changes {
+            transaction = transaction.register(changes);
         }
         let mut values = read(transaction).await?.into_iter();
         let loss = first_value(values.next())?;
-        let squares = match values.next() {
-            Some(data) => floats(data)?,
+        let squares = match squares {
+            Some(_) => floats(values.next().ok_or_else(|| missing("gradient norms"))?)?,
             None => Vec::new(),
         };
-        if !loss.is_finite() {
-            return Err(self.non_finite(format!("the loss is {loss}")));
-        }
-        if let Some((path, _)) = paths.iter().zip(&squares).find(|(_, sum)| !sum.is_finite()) {
-            return Err(self.non_finite(format!("the gradient of `{path}` is not finite")));
-        }
-        let analysis = match recorder {
-            Some(recorder) => Some(Analysis {
-                loss,
-                gradients: gradient_statistics(&self.model, &grads).await?,
-                activations: activation_statistics(recorder).await?,
-            }),
-            None => None,
+        let problem = if !loss.is_finite() {
+            Some(format!("the loss is {loss}"))
+        } else {
+            paths
+                .iter()
+                .zip(&squares)
+                .find(|(_, sum)| !sum.is_finite())
+                .map(|(path, _)| format!("the gradient of `{path}` is not finite"))
         };
+        if let Some(problem) = problem {
+            // The update made from them goes: back to the state before this step, then
+            // (non_finite) to the last one that gave finite numbers.
+            self.model = before;
+            self.optimizer = optimizer_before;
+            return Err(self.non_finite(problem));
+        }
+        let analysis = match (gradients, activations) {
+            (Some(gradients), activations) => Some(Analysis {
+                loss,
+                gradients: gradients.read(&mut values)?,
+                activations: match activations {
+                    Some(reader) => reader.read(&mut values)?,
+                    None => ActivationSummary::default(),
+                },
+            }),
+            (None, _) => None,
+        };
+        let updates = updates.read(&mut values)?;
         let tensor_grad_norms = paths
             .into_iter()
             .zip(&squares)
@@ -581,20 +627,10 @@ impl Trainer {
             .map(|&sum| f64::from(sum))
             .sum::<f64>()
             .sqrt();
-        if let Some(max_norm) = self.config.clip_norm
-            && grad_norm > max_norm
-        {
-            scale_gradients(&self.model, &mut grads, max_norm / grad_norm);
-        }
-
-        let before = self.model.clone();
-        self.last_good = Some((before.clone(), self.optimizer.clone(), self.examples_seen));
-        self.model = self
-            .optimizer
-            .step(learning_rate, self.model.clone(), grads);
+        self.last_good = Some((before, optimizer_before, self.examples_seen));
+        self.model = updated;
         self.step += 1;
         self.examples_seen += batch.len();
-        let updates = update_ratios(&before, &self.model).await?;
         Ok(StepReport {
             step: self.step,
             loss,
@@ -899,16 +935,17 @@ fn gradient_squares(
     (visitor.paths, sums)
 }
 
-/// Multiplies every gradient of `model` by `scale`.
-fn scale_gradients(model: &Transformer, grads: &mut GradientsParams, scale: f64) {
+/// Multiplies every gradient of `model` by `scale` (one value, on the device).
+fn scale_gradients(model: &Transformer, grads: &mut GradientsParams, scale: &Tensor<1>) {
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
-        scale: f64,
+        scale: &'a Tensor<1>,
     }
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.remove::<D>(param.id) {
-                self.grads.register(param.id, grad * self.scale);
+                let scale = self.scale.clone().reshape([1; D]);
+                self.grads.register(param.id, grad * scale);
             }
         }
     }
@@ -921,8 +958,12 @@ struct Updates {
     tensors: Vec<(String, f64)>,
 }
 
-/// `‖after − before‖ / ‖before‖` per parameter tensor and over all of them, reduced on the device.
-async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Updates, TrainError> {
+/// `‖after − before‖ / ‖before‖` per parameter tensor and over all of them, reduced on the
+/// device: the sums to read back (none without parameters), and what turns them into ratios.
+fn reduce_updates(
+    before: &Transformer,
+    after: &Transformer,
+) -> (UpdatesReadBack, Option<Tensor<1>>) {
     // Autodiff is not needed to compare weights: work on the plain tensors.
     let collect = |model: &Transformer| {
         let mut flat = FlatParameters::of(model);
@@ -931,11 +972,9 @@ async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Upda
     };
     let old = collect(before);
     let new = collect(after);
+    let paths = old.paths.iter().map(|(path, _)| path.clone()).collect();
     if old.tensors.is_empty() {
-        return Ok(Updates {
-            total: 0.0,
-            tensors: Vec::new(),
-        });
+        return (UpdatesReadBack { paths }, None);
     }
     // Per tensor: Σ (after − before)², then Σ before².
     let mut sums = Vec::with_capacity(2 * old.tensors.len());
@@ -943,37 +982,53 @@ async fn update_ratios(before: &Transformer, after: &Transformer) -> Result<Upda
         sums.push((new_values - old_values.clone()).square().sum());
         sums.push(old_values.square().sum());
     }
-    let values = floats(
-        read(Transaction::default().register(Tensor::cat(sums, 0)))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ModelError::ReadBack("update sizes missing".into()))?,
-    )?;
-    let ratio = |change: f64, size: f64| {
-        if size > 0.0 {
-            (change / size).sqrt()
-        } else {
-            0.0
+    (UpdatesReadBack { paths }, Some(Tensor::cat(sums, 0)))
+}
+
+/// Turns the read-back of [`reduce_updates`] into [`Updates`].
+struct UpdatesReadBack {
+    paths: Vec<String>,
+}
+
+impl UpdatesReadBack {
+    fn read(self, data: &mut impl Iterator<Item = TensorData>) -> Result<Updates, TrainError> {
+        if self.paths.is_empty() {
+            return Ok(Updates {
+                total: 0.0,
+                tensors: Vec::new(),
+            });
         }
-    };
-    let mut change_total = 0.0;
-    let mut size_total = 0.0;
-    let tensors = old
-        .paths
-        .into_iter()
-        .zip(values.chunks_exact(2))
-        .map(|((path, _), pair)| {
-            let (change, size) = (f64::from(pair[0]), f64::from(pair[1]));
-            change_total += change;
-            size_total += size;
-            (path, ratio(change, size))
+        let values = floats(data.next().ok_or_else(|| missing("update sizes"))?)?;
+        let ratio = |change: f64, size: f64| {
+            if size > 0.0 {
+                (change / size).sqrt()
+            } else {
+                0.0
+            }
+        };
+        let mut change_total = 0.0;
+        let mut size_total = 0.0;
+        let tensors = self
+            .paths
+            .into_iter()
+            .zip(values.chunks_exact(2))
+            .map(|(path, pair)| {
+                let (change, size) = (f64::from(pair[0]), f64::from(pair[1]));
+                change_total += change;
+                size_total += size;
+                (path, ratio(change, size))
+            })
+            .collect();
+        Ok(Updates {
+            total: ratio(change_total, size_total),
+            tensors,
         })
-        .collect();
-    Ok(Updates {
-        total: ratio(change_total, size_total),
-        tensors,
-    })
+    }
+}
+
+/// A read-back that lacks `what`.
+fn missing(what: &str) -> TrainError {
+    ModelError::ReadBack(format!("{what} missing from the read-back")).into()
 }
 
 async fn read(transaction: Transaction) -> Result<Vec<TensorData>, TrainError> {
