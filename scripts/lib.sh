@@ -1,6 +1,7 @@
 # Shared by the scripts in this folder (sourced, not run): environment defaults and a timed `step`.
 
-export PATH="$HOME/.cargo/bin:$PATH"
+# npm's binaryen (package.json) gives Trunk its wasm-opt; Debian's is too old (see index.html).
+export PATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/node_modules/binaryen/bin:$HOME/.cargo/bin:$PATH"
 # One warm target dir for every build of this crate; a cold burn build takes ~18 minutes.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/glassbox/target}"
 

@@ -1,5 +1,4 @@
 // A tiny static file server for dist/, used by the browser tests and the benchmark (`node serve.mjs [dir] [port]`).
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -49,15 +48,9 @@ export async function serve(root, port = 0, { fixtures } = {}) {
     try {
       const body = await readFile(file);
       const type = MIME_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-      // As static hosts do: the browser may keep a copy but asks first, and an unchanged file
-      // (the same bytes: the tests swap files in place) is answered 304 without its body.
-      const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
-      const headers = { 'content-type': type, 'cache-control': 'no-cache', etag };
-      if (request.headers['if-none-match'] === etag) {
-        response.writeHead(304, headers).end();
-        return;
-      }
-      response.writeHead(200, headers);
+      // no-store: Chromium's in-memory cache (a fresh incognito context) fails a cacheable
+      // 28 MB wasm with ERR_CACHE_WRITE_FAILURE when a second page loads it at the same time.
+      response.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(request.method === 'HEAD' ? undefined : body);
     } catch {
       notFound.push(pathname);
