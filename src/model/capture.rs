@@ -93,11 +93,7 @@ impl Recorder {
             labels.push((recorded.site, recorded.path));
             transaction = transaction.register(recorded.output);
         }
-        let data = transaction
-            .execute_async()
-            .await
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-        let mut data = data.into_iter();
+        let mut data = execute(transaction).await?.into_iter();
 
         let mut attention = Vec::with_capacity(attention_shapes.len());
         for (layer, [batch, heads, queries, keys]) in attention_shapes.into_iter().enumerate() {
@@ -131,7 +127,16 @@ impl Recorder {
     }
 }
 
-pub(super) fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
+/// Runs `transaction` and reads its results back, or says why it could not.
+pub(crate) async fn execute(transaction: Transaction) -> Result<Vec<TensorData>, ModelError> {
+    transaction
+        .execute_async()
+        .await
+        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))
+}
+
+/// The floats of `what`, one result of a read-back (missing when `data` is `None`).
+pub(crate) fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
     let data =
         data.ok_or_else(|| ModelError::ReadBack(format!("{what}: missing from the read-back")))?;
     data.try_into_vec_as::<f32>()

@@ -8,7 +8,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData, Transaction};
 
-use super::capture::{RecordedOutput, Recorder};
+use super::capture::{RecordedOutput, Recorder, execute};
 use super::error::ModelError;
 use super::trace::{AttentionCapture, Capture, Role, Site, Trace};
 use crate::structure::slices::{HeadSummary, query_weights, thumbnail_bins};
@@ -405,13 +405,6 @@ fn pooling(n: usize, size: usize, device: &burn::tensor::Device) -> Tensor<2> {
         values[row * n + bin.start..row * n + bin.end].fill(share);
     }
     Tensor::from_data(TensorData::new(values, [bins.len(), n]), device)
-}
-
-async fn execute(transaction: Transaction) -> Result<Vec<TensorData>, ModelError> {
-    transaction
-        .execute_async()
-        .await
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))
 }
 
 async fn read_floats<const D: usize>(

@@ -20,6 +20,7 @@ pub use crate::structure::{
     Trace, TransformerConfig, config, layout, trace,
 };
 pub use capture::{RecordedOutput, Recorder};
+pub(crate) use capture::{execute, floats};
 pub use checkpoint::{Checkpoint, CheckpointError, Naming, Sidecars};
 #[cfg(target_arch = "wasm32")]
 pub use device::init_browser_device;

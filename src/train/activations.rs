@@ -7,7 +7,7 @@ use crate::analysis::activations::{
     ActivationSummary, DeadNeurons, HISTOGRAM_BINS, Histogram, ModuleActivation, SAMPLE_LIMIT,
     feed_forward_layer, sample_indices,
 };
-use crate::model::{ModelError, RecordedOutput, Recorder, Site};
+use crate::model::{ModelError, RecordedOutput, Recorder, Site, execute, floats};
 
 /// Activation statistics of every recorded sub-module, reduced on the device: three numbers
 /// per module (sum, squared deviations, zeros), a sample of at most [`SAMPLE_LIMIT`] values
@@ -15,11 +15,7 @@ use crate::model::{ModelError, RecordedOutput, Recorder, Site};
 /// (zero means dead). Whole activations never leave the device.
 pub async fn activation_statistics(recorder: Recorder) -> Result<ActivationSummary, ModelError> {
     let (transaction, pending) = reduce_activations(recorder).register(Transaction::default());
-    let data = transaction
-        .execute_async()
-        .await
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-    pending.read(&mut data.into_iter())
+    pending.read(&mut execute(transaction).await?.into_iter())
 }
 
 /// What a recorded module's statistics need besides the numbers read back.
@@ -159,11 +155,4 @@ impl ActivationsReadBack {
         }
         Ok(summary)
     }
-}
-
-fn floats(data: Option<TensorData>, what: &str) -> Result<Vec<f32>, ModelError> {
-    let data =
-        data.ok_or_else(|| ModelError::ReadBack(format!("{what}: missing from the read-back")))?;
-    data.try_into_vec_as::<f32>()
-        .map_err(|error| ModelError::ReadBack(format!("{what}: {error:?}")))
 }

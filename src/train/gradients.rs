@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData, Transaction};
 use super::trainer::TrainError;
 use crate::analysis::{ParameterGradient, Summary};
 use crate::model::paths::{ParameterVisitor, visit_parameters};
-use crate::model::{ModelError, Transformer};
+use crate::model::{Transformer, execute, floats};
 
 /// Numbers reduced per tensor: mean, std, min, max, gradient norm, weight norm.
 const STATS: usize = 6;
@@ -19,11 +19,7 @@ pub async fn gradient_statistics(
     grads: &GradientsParams,
 ) -> Result<Vec<ParameterGradient>, TrainError> {
     let (transaction, pending) = reduce_gradients(model, grads).register(Transaction::default());
-    let data = transaction
-        .execute_async()
-        .await
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
-    pending.read(&mut data.into_iter())
+    pending.read(&mut execute(transaction).await?.into_iter())
 }
 
 /// The gradient statistics of `model`'s parameters, reduced on the device and not yet read:
@@ -78,11 +74,7 @@ impl GradientsReadBack {
         if !self.registered {
             return Ok(Vec::new());
         }
-        let values = data
-            .next()
-            .ok_or_else(|| ModelError::ReadBack("gradient statistics missing".into()))?
-            .try_into_vec_as::<f32>()
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        let values = floats(data.next(), "gradient statistics")?;
         Ok(self
             .found
             .into_iter()

@@ -18,7 +18,7 @@ use super::tasks::{Batch, Task, TaskKind, token_accuracy};
 use crate::analysis::{ActivationSummary, ParameterGradient};
 use crate::model::checkpoint::{Checkpoint, FlatParameters, Sidecars};
 use crate::model::paths::{ParameterVisitor, visit_parameters};
-use crate::model::{ModelError, Positional, Recorder, Transformer, TransformerConfig};
+use crate::model::{ModelError, Positional, Recorder, Transformer, TransformerConfig, execute};
 
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -554,13 +554,11 @@ impl Trainer {
         if let Some(squares) = &squares {
             transaction = transaction.register(squares.clone());
         }
-        let (transaction, gradients) = match analyse {
-            true => {
-                let (transaction, reader) =
-                    reduce_gradients(&self.model, &grads).register(transaction);
-                (transaction, Some(reader))
-            }
-            false => (transaction, None),
+        let (transaction, gradients) = if analyse {
+            let (transaction, reader) = reduce_gradients(&self.model, &grads).register(transaction);
+            (transaction, Some(reader))
+        } else {
+            (transaction, None)
         };
         let (mut transaction, activations) = match recorder {
             Some(recorder) => {
@@ -605,18 +603,19 @@ impl Trainer {
             self.optimizer = optimizer_before;
             return Err(self.non_finite(problem));
         }
-        let analysis = match (gradients, activations) {
-            (Some(gradients), activations) => Some(Analysis {
-                loss,
-                gradients: gradients.read(&mut values)?,
-                activations: match activations {
-                    Some(reader) => reader.read(&mut values)?,
-                    None => ActivationSummary::default(),
-                },
-            }),
-            (None, _) => None,
-        };
+        // Each reader takes its results in the order they were registered.
+        let gradients = gradients
+            .map(|reader| reader.read(&mut values))
+            .transpose()?;
+        let activations = activations
+            .map(|reader| reader.read(&mut values))
+            .transpose()?;
         let updates = updates.read(&mut values)?;
+        let analysis = gradients.map(|gradients| Analysis {
+            loss,
+            gradients,
+            activations: activations.unwrap_or_default(),
+        });
         let tensor_grad_norms = paths
             .into_iter()
             .zip(&squares)
@@ -873,12 +872,7 @@ pub async fn evaluate(
     for batch in task.held_out(batches) {
         let (loss, logits) = batch_loss(model, &batch, &device)?;
         let predictions = logits.argmax(2).squeeze_dim::<2>(2); // [batch, seq]
-        let values = Transaction::default()
-            .register(loss)
-            .register(predictions)
-            .execute_async()
-            .await
-            .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?;
+        let values = read(Transaction::default().register(loss).register(predictions)).await?;
         let mut values = values.into_iter();
         let loss = first_value(values.next())?;
         let predicted = values
@@ -1032,10 +1026,7 @@ fn missing(what: &str) -> TrainError {
 }
 
 async fn read(transaction: Transaction) -> Result<Vec<TensorData>, TrainError> {
-    Ok(transaction
-        .execute_async()
-        .await
-        .map_err(|error| ModelError::ReadBack(format!("{error:?}")))?)
+    Ok(execute(transaction).await?)
 }
 
 fn floats(data: TensorData) -> Result<Vec<f32>, TrainError> {

@@ -67,16 +67,11 @@ fn reply(id: u32, body: Reply) {
 
 fn handle(Envelope { id, body }: Envelope<Request>) {
     match body {
-        Request::Start { choice } => web::spawn(async move {
+        Request::Start { choice } => {
+            // Set before the next message is read, so that a NewRun or Resume behind it waits.
             HOST.with_borrow_mut(|host| host.starting = true);
-            let backend = start_backend(choice).await;
-            let (label, webgpu) = (backend.label.clone(), backend.webgpu);
-            HOST.with_borrow_mut(|host| {
-                host.backend = Some(backend);
-                host.starting = false;
-            });
-            reply(id, Reply::Started { label, webgpu });
-        }),
+            web::spawn(start(id, choice));
+        }
         // A new worker is asked to take a run up as soon as it starts: these wait for the device.
         Request::NewRun {
             config,
@@ -119,6 +114,17 @@ fn handle(Envelope { id, body }: Envelope<Request>) {
         }),
         Request::Weights => web::spawn(async move { reply(id, weights().await) }),
     }
+}
+
+/// Starts the device for `choice` and tells the page which it is.
+async fn start(id: u32, choice: crate::model::BackendChoice) {
+    let backend = start_backend(choice).await;
+    let (label, webgpu) = (backend.label.clone(), backend.webgpu);
+    HOST.with_borrow_mut(|host| {
+        host.backend = Some(backend);
+        host.starting = false;
+    });
+    reply(id, Reply::Started { label, webgpu });
 }
 
 /// Resolves once the device asked for is ready (at once when none is being started).
@@ -237,19 +243,12 @@ async fn send_snapshot(id: u32, generation: u64) {
         host.trainer
             .as_ref()
             .filter(|_| host.generation == generation)
-            .map(|trainer| {
-                (
-                    trainer.model(),
-                    trainer.model_config().clone(),
-                    trainer.task().vocabulary().clone(),
-                    trainer.progress(),
-                )
-            })
+            .map(|trainer| (checkpoint(trainer), trainer.progress()))
     });
-    let Some((model, config, vocabulary, progress)) = ready else {
+    let Some((checkpoint, progress)) = ready else {
         return;
     };
-    if let Ok(checkpoint) = save_checkpoint(&model, &config, &vocabulary, &BTreeMap::new()).await
+    if let Ok(checkpoint) = checkpoint.await
         && HOST.with_borrow(|host| host.generation == generation)
     {
         reply(
@@ -308,21 +307,29 @@ async fn probe_attention(trainer: &Trainer) -> Option<Vec<AttentionCapture>> {
     Some(trace.attention)
 }
 
+/// `trainer`'s weights as a glassbox checkpoint, read when awaited; the host is not borrowed
+/// while they are read.
+fn checkpoint(
+    trainer: &Trainer,
+) -> impl Future<Output = Result<Vec<u8>, crate::model::CheckpointError>> + use<> {
+    let (model, config, vocabulary) = (
+        trainer.model(),
+        trainer.model_config().clone(),
+        trainer.task().vocabulary().clone(),
+    );
+    async move { save_checkpoint(&model, &config, &vocabulary, &BTreeMap::new()).await }
+}
+
 /// The run's weights as a checkpoint, once the step in flight (if any) is over.
 async fn weights() -> Reply {
     loop {
         let ready = HOST.with_borrow(|host| {
-            host.trainer.as_ref().map(|trainer| {
-                (
-                    trainer.model(),
-                    trainer.model_config().clone(),
-                    trainer.task().vocabulary().clone(),
-                    trainer.steps_done(),
-                )
-            })
+            host.trainer
+                .as_ref()
+                .map(|trainer| (checkpoint(trainer), trainer.steps_done()))
         });
-        if let Some((model, config, vocabulary, steps_done)) = ready {
-            return match save_checkpoint(&model, &config, &vocabulary, &BTreeMap::new()).await {
+        if let Some((checkpoint, steps_done)) = ready {
+            return match checkpoint.await {
                 Ok(bytes) => Reply::Weights { steps_done, bytes },
                 Err(error) => Reply::Refused(format!("the weights could not be read: {error}")),
             };
