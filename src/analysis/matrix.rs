@@ -1,7 +1,7 @@
 //! A dense row-major `f32` matrix, the shape every chart draws.
 
 /// A dense matrix of `rows × cols` values in row-major order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Matrix {
     /// Number of rows.
     pub rows: usize,

@@ -1,9 +1,11 @@
 //! The model the page runs, on the device the browser offers, and one run of it on some text.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use burn::module::Module;
 
+use crate::model::Tokenized;
 use crate::model::checkpoint::{MAX_CHECKPOINT_BYTES, save_checkpoint};
 use crate::model::hf::{self, open_folder_within};
 use crate::model::{
@@ -15,6 +17,7 @@ use crate::page::predictions::prediction_positions;
 use crate::page::slices::{RunTrace, SliceKey, TraceSlices};
 use crate::structure::slices::{TRACE_BUDGET_BYTES, tokens_within, trace_bytes};
 use crate::train::{Batch, MASK_EVERY, Task, TaskKind, masked_lm_batch, next_token_batch};
+use crate::worker::protocol::ExplorerWeights;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -84,6 +87,17 @@ pub struct LoadedModel {
     pub metadata: BTreeMap<String, String>,
     /// Suggested file name when saving.
     pub file_name: String,
+    /// The same weights for the model worker, which runs the explorer's texts; `None` for a
+    /// model that runs on this thread (a HuggingFace folder, read a tensor at a time).
+    pub worker_weights: Option<Arc<ExplorerWeights>>,
+}
+
+/// A text tokenized for a run: its tokens and the positions the predictions panel lists.
+pub struct Prepared {
+    /// The tokens that go in.
+    pub tokens: Tokenized,
+    /// The positions the predictions panel lists.
+    pub positions: Vec<usize>,
 }
 
 pub use crate::page::explorer::RunResult;
@@ -154,7 +168,7 @@ impl LoadedModel {
                 Vocabulary::bundled(),
                 config.max_seq_len,
             )),
-            config,
+            config: config.clone(),
             model,
             provenance,
             probe_text: Some("Call me Ishmael. I would sail about.".into()),
@@ -163,6 +177,10 @@ impl LoadedModel {
                 format!("seed preset, seed {WEIGHT_SEED}"),
             )]),
             file_name: "seed-random.safetensors".into(),
+            worker_weights: Some(Arc::new(ExplorerWeights::Seeded {
+                config,
+                seed: WEIGHT_SEED,
+            })),
         })
     }
 
@@ -196,7 +214,7 @@ impl LoadedModel {
         Ok(Self {
             id: "seed".into(),
             tokenizer: TextTokenizer::Word(WordTokenizer::new(vocabulary, config.max_seq_len)),
-            config,
+            config: config.clone(),
             model,
             provenance,
             probe_text: None,
@@ -205,6 +223,10 @@ impl LoadedModel {
                 format!("random weights of a shape from the address, seed {WEIGHT_SEED}"),
             )]),
             file_name: "random-shape.safetensors".into(),
+            worker_weights: Some(Arc::new(ExplorerWeights::Seeded {
+                config,
+                seed: WEIGHT_SEED,
+            })),
         })
     }
 
@@ -216,12 +238,13 @@ impl LoadedModel {
         let bytes = web::files::fetch_bytes(url).await?;
         let checkpoint = Checkpoint::parse(&bytes, Sidecars::default())
             .map_err(|error| format!("{url}: {error}"))?;
-        Self::from_checkpoint(
+        let loaded = Self::from_checkpoint(
             model.id,
             &format!("{}.safetensors", model.id),
             &checkpoint,
             backend,
-        )
+        )?;
+        Ok(loaded.with_worker_weights(bytes, None, None))
     }
 
     /// Reads the files the user picked or dropped: one `.safetensors`, and optionally a config
@@ -274,7 +297,25 @@ impl LoadedModel {
             },
         )
         .map_err(|error| format!("{}: {error}", weights.name))?;
-        Self::from_checkpoint("file", &weights.name, &checkpoint, backend)
+        let loaded = Self::from_checkpoint("file", &weights.name, &checkpoint, backend)?;
+        Ok(loaded.with_worker_weights(bytes, config_json, vocabulary))
+    }
+
+    /// The model, with the checkpoint it came from for the model worker.
+    pub fn with_worker_weights(
+        self,
+        bytes: Vec<u8>,
+        config_json: Option<String>,
+        vocabulary: Option<String>,
+    ) -> Self {
+        Self {
+            worker_weights: Some(Arc::new(ExplorerWeights::Checkpoint {
+                bytes,
+                config_json,
+                vocabulary,
+            })),
+            ..self
+        }
     }
 
     fn from_checkpoint(
@@ -327,6 +368,7 @@ impl LoadedModel {
             probe_text,
             metadata: checkpoint.metadata.clone(),
             file_name: file_name.into(),
+            worker_weights: None,
         })
     }
 
@@ -345,13 +387,13 @@ impl LoadedModel {
             .map_err(|error| error.to_string())
     }
 
-    /// Tokenizes `text` and runs the model on it; `Ok(None)` when there are no tokens.
-    pub async fn run(
+    /// Tokenizes `text` for a run, refusing a run whose trace would not fit the device's
+    /// budget; `Ok(None)` when there are no tokens.
+    pub fn prepare(
         &self,
         text: &str,
         text_b: Option<&str>,
-        backend: &BackendInfo,
-    ) -> Result<Option<RunResult>, ModelError> {
+    ) -> Result<Option<Prepared>, ModelError> {
         // Sentence B only for a model that reads pairs (the box keeps its text for the next).
         let text_b = text_b.filter(|_| self.config.token_types > 0);
         let tokens = self.tokenizer.tokenize_pair(text, text_b);
@@ -369,6 +411,21 @@ impl LoadedModel {
                 fits: tokens_within(&self.config, TRACE_BUDGET_BYTES),
             });
         }
+        let positions = self.prediction_positions(&tokens);
+        Ok(Some(Prepared { tokens, positions }))
+    }
+
+    /// Tokenizes `text` and runs the model on it on this thread; `Ok(None)` when there are no
+    /// tokens.
+    pub async fn run(
+        &self,
+        text: &str,
+        text_b: Option<&str>,
+        backend: &BackendInfo,
+    ) -> Result<Option<RunResult>, ModelError> {
+        let Some(Prepared { tokens, positions }) = self.prepare(text, text_b)? else {
+            return Ok(None);
+        };
         let started_ms = web::now_ms();
         let types = [tokens.segments()];
         // A model too large for the WebGPU device's buffers was opened on the CPU: it runs
@@ -380,7 +437,6 @@ impl LoadedModel {
             .next()
             .unwrap_or_else(|| backend.device.clone());
         let trace = run_on_device(&self.model, &[tokens.ids()], Some(&types), &device).await?;
-        let positions = self.prediction_positions(&tokens);
         let result = RunResult {
             tokens,
             trace: TraceSlices::new(RunTrace::Device(trace), positions),
@@ -401,7 +457,7 @@ impl LoadedModel {
 
     /// The positions the predictions panel lists for `tokens`: none for a model without a
     /// HuggingFace tokenizer (its panel is not shown).
-    fn prediction_positions(&self, tokens: &crate::model::Tokenized) -> Vec<usize> {
+    fn prediction_positions(&self, tokens: &Tokenized) -> Vec<usize> {
         let Some(tokenizer) = self.tokenizer.hf() else {
             return Vec::new();
         };
@@ -478,6 +534,7 @@ impl LoadedModel {
             probe_text: None,
             metadata: BTreeMap::new(),
             file_name: folder,
+            worker_weights: None,
         })
     }
 }

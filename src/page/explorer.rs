@@ -37,7 +37,7 @@ impl Tab {
 }
 
 /// Which head the heatmap and flow views show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HeadChoice {
     /// The mean over all heads of the layer.
     Mean,

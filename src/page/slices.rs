@@ -1,9 +1,11 @@
 //! What the views ask of a run, and where the answers come from: a live run keeps its trace
-//! on the device and reads back only what a view draws; an imported trace (or a training
-//! probe) is on the host already and is answered there by `analysis`. Either way a view gets
-//! the same plain data, kept in a small cache per run.
+//! on the device and reads back only what a view draws (on this thread, or in the model worker
+//! that ran it); an imported trace (or a training probe) is on the host already and is answered
+//! there by `analysis`. Either way a view gets the same plain data, kept in a small cache per run.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +34,32 @@ pub enum RunTrace {
     Host(Trace),
     /// Still on the device the model ran on.
     Device(DeviceTrace),
+    /// On the device of another thread (the model worker), which answers [`SliceKey`]s.
+    Remote(RemoteTrace),
+}
+
+/// What a [`SliceSource`] answers, once it has.
+pub type Answer<T> = Pin<Box<dyn Future<Output = Result<T, String>>>>;
+
+/// Answers a run's [`SliceKey`]s from where its trace lives, reduced there first.
+pub trait SliceSource: std::fmt::Debug + Send + Sync {
+    /// The answers to `keys`, and the bytes reading them back from the device moved.
+    fn slices(&self, keys: Vec<SliceKey>) -> Answer<(Vec<(SliceKey, Slice)>, u64)>;
+    /// The whole trace, read back.
+    fn whole(&self) -> Answer<Trace>;
+}
+
+/// A trace that lives elsewhere: its shape, and who answers for it.
+#[derive(Debug, Clone)]
+pub struct RemoteTrace {
+    /// Layers with attention.
+    pub layers: usize,
+    /// Heads per layer.
+    pub heads: usize,
+    /// Bytes the captures take on their device.
+    pub bytes: u64,
+    /// Answers the keys.
+    pub source: Arc<dyn SliceSource>,
 }
 
 impl RunTrace {
@@ -46,6 +74,7 @@ impl RunTrace {
                 .max()
                 .unwrap_or(0),
             Self::Device(trace) => trace.layers(),
+            Self::Remote(trace) => trace.layers,
         }
     }
 
@@ -54,6 +83,7 @@ impl RunTrace {
         match self {
             Self::Host(trace) => trace.attention.first().map_or(0, |a| a.heads),
             Self::Device(trace) => trace.heads(),
+            Self::Remote(trace) => trace.heads,
         }
     }
 
@@ -62,12 +92,13 @@ impl RunTrace {
         match self {
             Self::Host(trace) => measured_trace_bytes(trace),
             Self::Device(trace) => trace.device_bytes() as u64,
+            Self::Remote(trace) => trace.bytes,
         }
     }
 }
 
 /// One thing a view asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SliceKey {
     /// One head's map, or the mean of heads, at full resolution (sequence 0).
     Map {
@@ -96,18 +127,40 @@ pub enum SliceKey {
 }
 
 /// The answer to a [`SliceKey`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Slice {
     /// A `[queries, keys]` map.
-    Map(Arc<Matrix>),
+    Map(#[serde(with = "shared")] Arc<Matrix>),
     /// A layer's thumbnails, one head each.
-    Thumbnails(Arc<AttentionCapture>),
+    Thumbnails(#[serde(with = "shared")] Arc<AttentionCapture>),
     /// A `[heads, heads]` similarity.
-    Similarity(Arc<Matrix>),
+    Similarity(#[serde(with = "shared")] Arc<Matrix>),
     /// Every head of every layer, measured.
-    Summaries(Arc<Vec<HeadSummary>>),
+    Summaries(#[serde(with = "shared")] Arc<Vec<HeadSummary>>),
     /// Per listed position, `(id, probability)` most likely first.
-    Predictions(Arc<Vec<Vec<(u32, f32)>>>),
+    Predictions(#[serde(with = "shared")] Arc<Vec<Vec<(u32, f32)>>>),
+}
+
+/// An `Arc` crosses to the model worker as what it holds (`#[serde(with = "…")]`).
+pub(crate) mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes what `value` holds.
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Arc<T>,
+        to: S,
+    ) -> Result<S::Ok, S::Error> {
+        T::serialize(value, to)
+    }
+
+    /// Reads a value and shares it.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        from: D,
+    ) -> Result<Arc<T>, D::Error> {
+        T::deserialize(from).map(Arc::new)
+    }
 }
 
 impl Slice {
@@ -196,16 +249,27 @@ impl TraceSlices {
         if missing.is_empty() {
             return Ok(0);
         }
-        let RunTrace::Device(trace) = &self.trace else {
-            return Err(match missing[0] {
-                SliceKey::Map { layer, .. }
-                | SliceKey::Thumbnails { layer, .. }
-                | SliceKey::Similarity { layer } => {
-                    format!("this trace does not hold layer {layer}'s attention")
+        let trace = match &self.trace {
+            RunTrace::Device(trace) => trace,
+            RunTrace::Remote(remote) => {
+                let (answers, moved) = remote.source.slices(missing).await?;
+                for (key, slice) in answers {
+                    self.keep(key, slice);
                 }
-                SliceKey::Predictions => "this trace holds no logits".into(),
-                SliceKey::Summaries => "this trace holds no attention".into(),
-            });
+                self.count_read(moved);
+                return Ok(moved);
+            }
+            RunTrace::Host(_) => {
+                return Err(match missing[0] {
+                    SliceKey::Map { layer, .. }
+                    | SliceKey::Thumbnails { layer, .. }
+                    | SliceKey::Similarity { layer } => {
+                        format!("this trace does not hold layer {layer}'s attention")
+                    }
+                    SliceKey::Predictions => "this trace holds no logits".into(),
+                    SliceKey::Summaries => "this trace holds no attention".into(),
+                });
+            }
         };
         let mut moved = 0;
         // Thumbnails of several layers (the model view) come back in one transaction.
@@ -245,9 +309,21 @@ impl TraceSlices {
             moved += slice.bytes();
             self.keep(key, slice);
         }
+        self.count_read(moved);
+        Ok(moved)
+    }
+
+    /// Counts `moved` bytes read back from the device.
+    fn count_read(&self, moved: u64) {
         self.cache.read_bytes.fetch_add(moved, Ordering::Relaxed);
         self.cache.last_read_bytes.store(moved, Ordering::Relaxed);
-        Ok(moved)
+    }
+
+    /// Keeps `slice` as the answer to `key`, read back by whoever ran the trace (with
+    /// `moved` bytes); a remote run's first answers come with it.
+    pub fn remember(&self, key: SliceKey, slice: Slice, moved: u64) {
+        self.keep(key, slice);
+        self.count_read(moved);
     }
 
     /// Bytes read back from the device so far, and by the last [`Self::load`] that read any.
@@ -264,6 +340,7 @@ impl TraceSlices {
         match &self.trace {
             RunTrace::Host(trace) => Ok(trace.clone()),
             RunTrace::Device(trace) => trace.read_all(progress).await.map_err(|e| e.to_string()),
+            RunTrace::Remote(remote) => remote.source.whole().await,
         }
     }
 

@@ -52,7 +52,7 @@ pub fn tokens_within(config: &super::TransformerConfig, budget: u64) -> usize {
 
 /// How one head attends, measured on sequence 0: what the head grid's titles, the model view's
 /// entropy heatmap and the explorer's opening choice read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HeadSummary {
     /// Layer, from 0.
     pub layer: usize,

@@ -181,7 +181,7 @@ impl AttentionCapture {
 }
 
 /// Everything one traced forward pass captured.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Trace {
     /// Attention weights per layer, in layer order.
     pub attention: Vec<AttentionCapture>,

@@ -5,10 +5,14 @@
 //! as they are. postcard keeps every `f64` exact, NaN and infinities included, which a
 //! training report that hit a NaN needs.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::BackendChoice;
-use crate::structure::trace::AttentionCapture;
+use crate::page::slices::{Slice, SliceKey};
+use crate::structure::TransformerConfig;
+use crate::structure::trace::{AttentionCapture, Trace};
 use crate::train::{Evaluation, Progress, StepReport, TrainConfig};
 
 /// A request or a reply with its id: a reply carries the id of the request it answers;
@@ -68,6 +72,73 @@ pub enum Request {
     Reset,
     /// The run's weights as a glassbox checkpoint; answered by [`Reply::Weights`].
     Weights,
+    /// The explorer's model is now `weights`, known as `model` (the page's count of models
+    /// installed); built on the worker's device when it first runs. Not answered.
+    Open {
+        model: u32,
+        #[serde(with = "crate::page::slices::shared")]
+        weights: Arc<ExplorerWeights>,
+    },
+    /// Run the explorer's model `model` on one sequence and keep its trace on the device under
+    /// this request's id; answered by [`Reply::Traced`] (or [`Reply::Refused`], in words).
+    Trace(Box<TraceRequest>),
+    /// The answers to `keys` from the trace kept under `run`; answered by [`Reply::Slices`].
+    Slices { run: u32, keys: Vec<SliceKey> },
+    /// The whole trace kept under `run`, read back; answered by [`Reply::Trace`].
+    WholeTrace { run: u32 },
+    /// Drop the trace kept under `run` (the page no longer shows it). Not answered.
+    Forget { run: u32 },
+}
+
+/// The weights of the explorer's model, as the worker builds its own copy of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ExplorerWeights {
+    /// A glassbox or PyTorch checkpoint, with the sidecars it was opened with.
+    Checkpoint {
+        /// The `.safetensors` file.
+        bytes: Vec<u8>,
+        /// A config JSON opened beside it.
+        config_json: Option<String>,
+        /// A vocabulary opened beside it.
+        vocabulary: Option<String>,
+    },
+    /// Random weights of `config` from `seed` (the seed preset, `?config=`).
+    Seeded {
+        /// The shape.
+        config: TransformerConfig,
+        /// The weights' seed.
+        seed: u64,
+    },
+}
+
+/// One explorer run: the page tokenized the text, the worker runs and captures it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRequest {
+    /// The model it is meant for ([`Request::Open`]); a worker holding another refuses it.
+    pub model: u32,
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Token types (segments), one per id.
+    pub types: Vec<u32>,
+    /// The positions the predictions panel lists.
+    pub positions: Vec<usize>,
+}
+
+/// What the worker says of a run it traced and keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traced {
+    /// The id the worker keeps the trace under (its request's).
+    pub run: u32,
+    /// Layers with attention.
+    pub layers: usize,
+    /// Heads per layer.
+    pub heads: usize,
+    /// Bytes the captures take on the worker's device.
+    pub bytes: u64,
+    /// Every head's entropy and sharpness ([`SliceKey::Summaries`]), which every run needs.
+    pub summaries: Slice,
+    /// Bytes reading the summaries back moved.
+    pub moved: u64,
 }
 
 /// How a run steps: when it evaluates and takes attention snapshots.
@@ -101,6 +172,15 @@ pub enum Reply {
     /// What a new worker needs to take the run up, sent unasked while it steps (every few
     /// seconds, and before it stops).
     Snapshot(Box<RunSnapshot>),
+    /// A run traced and kept, under the id of its [`Request::Trace`].
+    Traced(Box<Traced>),
+    /// Answers to [`Request::Slices`], and the bytes they moved from the device.
+    Slices {
+        answers: Vec<(SliceKey, Slice)>,
+        moved: u64,
+    },
+    /// A whole trace, read back.
+    Trace(Box<Trace>),
 }
 
 /// A run's weights and where it stands: what [`Request::Resume`] takes up.
@@ -184,6 +264,67 @@ mod tests {
                 .body
                 .is_nan()
         );
+    }
+
+    #[test]
+    fn the_explorers_requests_and_answers_come_back_as_they_went() {
+        let open = Envelope {
+            id: 2,
+            body: Request::Open {
+                model: 3,
+                weights: Arc::new(ExplorerWeights::Seeded {
+                    config: TransformerConfig::seed(),
+                    seed: 42,
+                }),
+            },
+        };
+        assert_eq!(Envelope::<Request>::decode(&open.encode()).unwrap(), open);
+        let map = crate::analysis::Matrix::new(2, 2, vec![0.25, 0.75, 1.0, f32::MIN_POSITIVE]);
+        let answers = Envelope {
+            id: 4,
+            body: Reply::Slices {
+                answers: vec![
+                    (
+                        SliceKey::Map {
+                            layer: 1,
+                            head: crate::page::explorer::HeadChoice::Head(0),
+                        },
+                        Slice::Map(Arc::new(map.unwrap())),
+                    ),
+                    (
+                        SliceKey::Summaries,
+                        Slice::Summaries(Arc::new(vec![crate::structure::HeadSummary {
+                            layer: 0,
+                            head: 1,
+                            entropy: 0.5,
+                            normalised_entropy: f64::NAN,
+                            top_key: (2, 0.9),
+                        }])),
+                    ),
+                ],
+                moved: 20,
+            },
+        };
+        let back = Envelope::<Reply>::decode(&answers.encode()).unwrap();
+        let Reply::Slices {
+            answers: got,
+            moved,
+        } = back.body
+        else {
+            panic!("not slices: {back:?}");
+        };
+        assert_eq!(moved, 20);
+        assert_eq!(got[0], {
+            let Reply::Slices { answers, .. } = &answers.body else {
+                unreachable!()
+            };
+            answers[0].clone()
+        });
+        let Slice::Summaries(heads) = &got[1].1 else {
+            panic!("not summaries");
+        };
+        assert!(heads[0].normalised_entropy.is_nan());
+        assert_eq!(heads[0].top_key, (2, 0.9));
     }
 
     #[test]

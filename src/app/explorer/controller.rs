@@ -12,9 +12,12 @@ use crate::page::explorer::{HeadChoice, TYPING_PAUSE_MS};
 use crate::page::slices::{RunTrace, Slice, SliceKey, TraceSlices};
 use crate::share::ViewState;
 
+use super::super::model_worker::client::ModelWorker;
+use super::super::model_worker::remote;
 use super::super::session::{LoadedModel, RunResult, shipped, start_backend};
 use super::super::{bench, web};
 use super::state::Explorer;
+use crate::worker::protocol::Request;
 
 /// The model the page opens on: trained, so its attention shows what it learned.
 const DEFAULT_MODEL: &str = "reverse";
@@ -81,8 +84,16 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     view.pinned.set(None);
     run.imported.set(None);
     page_model.id.set(model.id.clone());
+    let version = page_model.version.get_untracked() + 1;
+    // The worker builds its own copy, and runs the explorer's texts on it.
+    if let (Some(weights), Some(worker)) = (model.worker_weights.clone(), ModelWorker::page()) {
+        worker.open_model(Request::Open {
+            model: version,
+            weights,
+        });
+    }
     page_model.loaded.set_value(Some(model));
-    page_model.version.update(|version| *version += 1);
+    page_model.version.set(version);
     page_model.ready.set(true);
 }
 
@@ -166,12 +177,13 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
     };
     let text = explorer.view.text.get_untracked();
     let text_b = explorer.view.text_b.get_untracked();
+    let version = explorer.model.version.get_untracked();
     // The page counts what the scheduler started: one count, kept in one place.
     run.started
         .set(run.scheduler.with_value(|runs| runs.started()));
     web::spawn(async move {
         web::next_frame().await;
-        let outcome = current.run(&text, Some(&text_b), &device).await;
+        let outcome = run_model(&current, version, &text, &text_b, &device).await;
         let (show, next) = run
             .scheduler
             .try_update_value(|runs| runs.finished(ticket))
@@ -199,6 +211,47 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
                 .set(Some(format!("The model could not run: {failure}"))),
         }
     });
+}
+
+/// Runs `text` through the explorer's model `version`: in the model worker when it holds a
+/// copy (the page's thread only tokenizes), else here (a HuggingFace folder).
+async fn run_model(
+    model: &LoadedModel,
+    version: u32,
+    text: &str,
+    text_b: &str,
+    device: &BackendInfo,
+) -> Result<Option<RunResult>, String> {
+    let Some(worker) = ModelWorker::page().filter(|_| model.worker_weights.is_some()) else {
+        return model
+            .run(text, Some(text_b), device)
+            .await
+            .map_err(|error| error.to_string());
+    };
+    let Some(prepared) = model
+        .prepare(text, Some(text_b))
+        .map_err(|error| error.to_string())?
+    else {
+        return Ok(None);
+    };
+    remote::run(&worker, version, prepared.tokens, prepared.positions)
+        .await
+        .map(Some)
+}
+
+/// The worker died, and its traces with it: a run it held is made again in the new one.
+pub fn worker_died(explorer: Explorer) {
+    let remote = explorer.run.result.with_untracked(|result| {
+        result
+            .as_ref()
+            .is_some_and(|result| matches!(result.trace.trace, RunTrace::Remote(_)))
+    });
+    if remote
+        && explorer.model.ready.get_untracked()
+        && explorer.run.imported.get_untracked().is_none()
+    {
+        text_changed(explorer);
+    }
 }
 
 /// On a model's first run, opens the layer and head that show what it learned, and says why.

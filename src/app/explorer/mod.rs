@@ -19,13 +19,13 @@ use crate::train::{analyse_activations, analyse_batch};
 
 use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
-use super::model_worker::client::ModelWorker;
+use super::model_worker::client::{ModelWorker, WorkerEvent};
 use super::session::LoadedModel;
 use super::training::TrainingPanel;
 use super::views::PanelLink;
 use super::web;
 use canvases::{FlowSection, HeadsSection, HeatmapSection, ModelSection, redraw_on_change};
-use controller::{LoadSource, install, load, pin, start, text_changed};
+use controller::{LoadSource, install, load, pin, start, text_changed, worker_died};
 use controls::{
     ExportBar, ModelBar, PinPicker, Predictions, StatusLine, TabBar, TextBox, ViewPickers,
 };
@@ -48,9 +48,18 @@ pub fn App() -> impl IntoView {
         }
     });
     let choice = BackendChoice::from_query(web::query_param("backend").as_deref());
+    // The explorer's runs and training are the worker's; it starts its own device for the
+    // same choice. Started first, so that the first model installed is sent to it.
+    let spawned = ModelWorker::spawn(choice);
+    if let Ok(worker) = &spawned {
+        worker.listen(move |event| {
+            if matches!(event, WorkerEvent::Died(_)) {
+                worker_died(explorer);
+            }
+        });
+    }
+    let worker = StoredValue::new_local(spawned);
     start(explorer, choice);
-    // Training runs in the worker; it starts its own device for the same choice.
-    let worker = StoredValue::new_local(ModelWorker::spawn(choice));
 
     let (page, model, run) = (explorer.page, explorer.model, explorer.run);
     let page_state = move || {

@@ -33,10 +33,15 @@ pub enum WorkerEvent {
     Died(String),
 }
 
-/// The one listener for replies nobody awaits.
-type Listener = Rc<dyn Fn(WorkerEvent)>;
+/// A listener for replies nobody awaits.
+type Listener = Rc<dyn Fn(&WorkerEvent)>;
 /// A JavaScript event handler kept alive in Rust.
 type Handler = Closure<dyn FnMut(JsValue)>;
+
+thread_local! {
+    /// The one worker a page starts.
+    static PAGE_WORKER: RefCell<Option<ModelWorker>> = const { RefCell::new(None) };
+}
 
 /// A handle on the model worker; clones share it.
 #[derive(Clone)]
@@ -53,7 +58,9 @@ struct Inner {
     queue: RefCell<Vec<Envelope<Request>>>,
     /// The `resolve` and `reject` of each request awaited with [`ModelWorker::ask`].
     pending: RefCell<HashMap<u32, (Function, Function)>>,
-    listener: RefCell<Option<Listener>>,
+    /// The explorer's [`Request::Open`], sent again to every new worker.
+    model: RefCell<Option<Request>>,
+    listeners: RefCell<Vec<Listener>>,
     /// The worker's `onmessage` and `onerror`, kept alive with it.
     handlers: RefCell<Vec<Handler>>,
 }
@@ -68,16 +75,30 @@ impl ModelWorker {
             ready: Cell::new(false),
             queue: RefCell::new(Vec::new()),
             pending: RefCell::new(HashMap::new()),
-            listener: RefCell::new(None),
+            model: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
             handlers: RefCell::new(Vec::new()),
         }));
         this.launch()?;
+        PAGE_WORKER.with_borrow_mut(|page| *page = Some(this.clone()));
         Ok(this)
     }
 
-    /// Where replies nobody awaits go (one listener: a later call replaces it).
-    pub fn listen(&self, listener: impl Fn(WorkerEvent) + 'static) {
-        *self.0.listener.borrow_mut() = Some(Rc::new(listener));
+    /// The page's worker, once [`Self::spawn`] started it.
+    pub fn page() -> Option<Self> {
+        PAGE_WORKER.with_borrow(Clone::clone)
+    }
+
+    /// Adds a listener for what the worker says that no request awaits: every listener hears
+    /// every event.
+    pub fn listen(&self, listener: impl Fn(&WorkerEvent) + 'static) {
+        self.0.listeners.borrow_mut().push(Rc::new(listener));
+    }
+
+    /// Sends the explorer's [`Request::Open`], and again to every worker started after a death.
+    pub fn open_model(&self, open: Request) {
+        *self.0.model.borrow_mut() = Some(open.clone());
+        self.send(open);
     }
 
     /// Sends `body` without waiting; what comes back goes to the listener, with the returned id.
@@ -158,6 +179,10 @@ impl ModelWorker {
         self.send(Request::Start {
             choice: self.0.choice,
         });
+        let open = self.0.model.borrow().clone();
+        if let Some(open) = open {
+            self.send(open);
+        }
         Ok(())
     }
 
@@ -228,9 +253,9 @@ impl ModelWorker {
     }
 
     fn tell(&self, event: WorkerEvent) {
-        let listener = self.0.listener.borrow().clone();
-        if let Some(listener) = listener {
-            listener(event);
+        let listeners = self.0.listeners.borrow().clone();
+        for listener in listeners {
+            listener(&event);
         }
     }
 }

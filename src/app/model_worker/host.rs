@@ -1,6 +1,7 @@
 //! The worker's side: it holds the device and the trainer, answers the page's requests and
 //! steps a run, yielding to its own event loop between steps so that a Pause or a Reset
-//! posted during a step is read before the next one starts.
+//! posted during a step is read before the next one starts. The explorer's model and its
+//! traces are [`super::traces`]'.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use crate::worker::protocol::{Envelope, Reply, Request, RunPlan, RunSnapshot, St
 
 use super::super::session::start_backend;
 use super::super::web;
-use super::{bytes_of, post};
+use super::{bytes_of, post, traces};
 
 /// A stepping run sends the page a snapshot of its weights at most this often (and before it
 /// stops): a worker that dies loses at most these seconds of training.
@@ -113,6 +114,17 @@ fn handle(Envelope { id, body }: Envelope<Request>) {
             host.pausing = false;
         }),
         Request::Weights => web::spawn(async move { reply(id, weights().await) }),
+        Request::Open { model, weights } => traces::open(model, weights),
+        Request::Trace(request) => {
+            web::spawn(async move { reply(id, traces::trace(id, *request).await) })
+        }
+        Request::Slices { run, keys } => {
+            web::spawn(async move { reply(id, traces::slices(run, keys).await) })
+        }
+        Request::WholeTrace { run } => {
+            web::spawn(async move { reply(id, traces::whole(run).await) })
+        }
+        Request::Forget { run } => traces::forget(run),
     }
 }
 
@@ -127,8 +139,13 @@ async fn start(id: u32, choice: crate::model::BackendChoice) {
     reply(id, Reply::Started { label, webgpu });
 }
 
+/// The worker's device, once started.
+pub(super) fn device() -> Option<burn::tensor::Device> {
+    HOST.with_borrow(|host| host.backend.as_ref().map(|backend| backend.device.clone()))
+}
+
 /// Resolves once the device asked for is ready (at once when none is being started).
-async fn device_started() {
+pub(super) async fn device_started() {
     while HOST.with_borrow(|host| host.starting) {
         web::sleep_ms(10).await;
     }
@@ -294,7 +311,7 @@ async fn step(trainer: &mut Trainer, plan: RunPlan) -> Result<StepMessage, Strin
 
 /// The probe text traced through the current weights: its attention only.
 async fn probe_attention(trainer: &Trainer) -> Option<Vec<AttentionCapture>> {
-    let device = HOST.with_borrow(|host| host.backend.as_ref().map(|b| b.device.clone()))?;
+    let device = device()?;
     let task = trainer.task();
     let tokenizer = WordTokenizer::new(
         task.vocabulary().clone(),

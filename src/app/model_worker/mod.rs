@@ -7,6 +7,8 @@
 
 pub mod client;
 pub mod host;
+pub mod remote;
+mod traces;
 
 use wasm_bindgen::{JsCast, JsValue};
 

@@ -190,7 +190,7 @@ pub(super) fn listen(session: TrainingSession) {
     let Ok(worker) = session.worker() else {
         return;
     };
-    let on_event = move |event: WorkerEvent| match event {
+    let on_event = move |event: &WorkerEvent| match event {
         WorkerEvent::Message(message) => {
             if let Reply::Started { label, .. } = &message.body {
                 session.worker_label.set(Some(label.clone()));
@@ -200,19 +200,21 @@ pub(super) fn listen(session: TrainingSession) {
                 // A run that was reset: what it still sends is stale.
                 return;
             }
-            match message.body {
-                Reply::Step(step) => record(session, *step),
-                Reply::Snapshot(snapshot) => session.saved.set_value(Some(*snapshot)),
-                Reply::Stopped { steps_done, why } => stopped(session, steps_done, why),
+            match &message.body {
+                Reply::Step(step) => record(session, step.as_ref().clone()),
+                Reply::Snapshot(snapshot) => {
+                    session.saved.set_value(Some(snapshot.as_ref().clone()))
+                }
+                Reply::Stopped { steps_done, why } => stopped(session, *steps_done, why.clone()),
                 Reply::Refused(failure) => stopped(
                     session,
                     session.steps_done.get_untracked(),
-                    Stop::Failed(failure),
+                    Stop::Failed(failure.clone()),
                 ),
                 _ => {}
             }
         }
-        WorkerEvent::Died(reason) => died(session, reason),
+        WorkerEvent::Died(reason) => died(session, reason.clone()),
     };
     worker.listen(on_event);
 }
@@ -507,7 +509,9 @@ async fn trained_model(
             dropout: 0.0,
             ..model_config
         },
-    })
+        worker_weights: None,
+    }
+    .with_worker_weights(bytes, None, None))
 }
 
 /// Which history export to download.
