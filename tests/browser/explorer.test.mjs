@@ -193,6 +193,24 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       await choose('#head', 'mean');
     });
 
+    check('the model runs in the worker: killed, a new worker runs the text again and the map is the same', async () => {
+      await choose('#view', 'heatmap');
+      await choose('#head', '2');
+      assert.equal(await page.$eval('#app', (app) => app.dataset.ranIn), 'worker');
+      const before = (await exportedView()).maps[0].queries_by_keys;
+      const { runs, draws } = await appState(page);
+      // An uncaught error inside the worker, as a trap in its wasm would be.
+      await page.workers().at(-1).evaluate(() => {
+        setTimeout(() => {
+          throw new Error('killed by the test');
+        });
+      });
+      await waitForApp(page, { runs: runs + 1, draws: draws + 1 }, STEP_TIMEOUT_MS);
+      assert.equal(await page.$eval('#app', (app) => app.dataset.ranIn), 'worker');
+      assert.deepEqual((await exportedView()).maps[0].queries_by_keys, before, 'the new worker\'s run draws the same weights');
+      await choose('#head', 'mean');
+    });
+
     check('saves a full-page screenshot of each view', async () => {
       await mkdir(SCREENSHOTS, { recursive: true });
       for (const view of Object.keys(VIEWS)) {
@@ -363,6 +381,30 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.notEqual((await canvasStats(page, '#heatmap')).hash, before.hash);
       await assertDrawn('heatmap');
       await assertVisible('#load-error', false);
+    });
+
+    check('a model opened from disk is kept: a reload opens it again without its files, until it is forgotten', async () => {
+      // The test before opened tiny.safetensors with its config.
+      await page.waitForFunction(() => /tiny\.safetensors is kept in this browser/.test(document.querySelector('#kept').textContent));
+      await page.waitForFunction(() => /[?&]model=file/.test(location.search));
+      await choose('#view', 'heatmap');
+      await choose('#layer', '1');
+      const before = (await exportedView()).maps[0].queries_by_keys;
+      const text = await page.inputValue('#text');
+      await page.reload();
+      await waitForApp(page, { runs: 1, draws: 1 }, STEP_TIMEOUT_MS);
+      assert.equal((await modelState()).model, 'file');
+      assert.match(await page.textContent('#provenance'), /tiny\.safetensors, a PyTorch checkpoint mapped onto glassbox/);
+      assert.match(await page.textContent('#kept'), /tiny\.safetensors was opened again from this browser's copy of its files/);
+      assert.match(await page.textContent('#model'), /Opened: tiny\.safetensors/);
+      assert.equal(await page.inputValue('#text'), text);
+      assert.equal(await page.inputValue('#layer'), '1');
+      assert.deepEqual((await exportedView()).maps[0].queries_by_keys, before, 'the reopened model draws the same weights');
+      await page.click('#forget-kept');
+      await page.waitForFunction(() => /Forgotten/.test(document.querySelector('#kept').textContent));
+      await page.waitForFunction(() => !/model=file/.test(location.search));
+      await assertVisible('#forget-kept', false);
+      await choose('#layer', '0');
     });
 
     check('a malformed checkpoint shows what is wrong and the loaded model stays', async () => {

@@ -159,6 +159,8 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
       assert.equal(await page.$eval('#app', (app) => app.dataset.model), 'file');
       assert.ok(await page.$eval('#text-b', (box) => !box.checkVisibility()), 'GPT-2 takes no sentence B');
       await runText(want.text);
+      // A folder is read a tensor at a time on the page's thread, and runs there.
+      assert.equal(await page.$eval('#app', (app) => app.dataset.ranIn), 'page');
       assert.deepEqual(await shownTokens(), want.tokens.map(byteLevelDisplay));
       await assertTraceMatches('gpt2', want.ids);
       const listed = await predictions();

@@ -24,8 +24,10 @@ pub fn follow_address(explorer: Explorer) {
     Effect::new(move |_| {
         let state = ViewState {
             tab: Some(page.tab.get().name().to_string()),
-            // A file the user opened or a model trained here cannot travel in a link.
-            model: Some(model.id.get()).filter(|id| shipped(id).is_some()),
+            // A model trained here cannot travel in a link; one opened from disk goes as far as
+            // this browser, which keeps its files.
+            model: Some(model.id.get())
+                .filter(|id| shipped(id).is_some() || (id == "file" && model.kept.get())),
             text: Some(view.text.get()),
             layer: Some(view.layer.get()),
             head: Some(view.head.get().name()),

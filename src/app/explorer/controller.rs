@@ -109,15 +109,26 @@ pub fn start(explorer: Explorer, choice: BackendChoice) {
                     .unwrap_or_else(|failure| serde_json::json!({ "error": failure }).to_string()),
             );
         }
-        let first = web::query_param("model")
-            .and_then(|id| shipped(&id))
+        let asked = web::query_param("model");
+        let first = asked
+            .as_deref()
+            .and_then(shipped)
             .or_else(|| shipped(DEFAULT_MODEL));
-        let outcome = match (web::query_param("config"), first) {
-            (Some(config), _) => LoadedModel::random_shape(&config, &started),
-            (None, Some(model)) => LoadedModel::shipped(model, &started).await,
-            (None, None) => LoadedModel::seed_preset(&started),
-        };
         let load_error = explorer.model.load_error;
+        let reopened = match asked.as_deref() {
+            Some("file") => Some(reopen_kept(explorer, &started).await.inspect_err(|failure| {
+                load_error.set(Some(format!(
+                    "The model opened from disk could not be opened again ({failure}); showing the {DEFAULT_MODEL} model instead."
+                )));
+            })),
+            _ => None,
+        };
+        let outcome = match (web::query_param("config"), reopened, first) {
+            (Some(config), ..) => LoadedModel::random_shape(&config, &started),
+            (None, Some(Ok(model)), _) => Ok(model),
+            (None, _, Some(model)) => LoadedModel::shipped(model, &started).await,
+            (None, _, None) => LoadedModel::seed_preset(&started),
+        };
         let outcome = outcome.or_else(|failure| {
             // Without its checkpoint the page still works on the seeded preset, and says why.
             LoadedModel::seed_preset(&started).inspect(|_| {
@@ -129,6 +140,9 @@ pub fn start(explorer: Explorer, choice: BackendChoice) {
         explorer.model.backend.set_value(Some(started));
         match outcome {
             Ok(model) => {
+                if model.id == "file" {
+                    explorer.model.file_label.set(Some(model.file_name.clone()));
+                }
                 let problem = load_error.get_untracked();
                 install(explorer, model);
                 load_error.set(problem);
@@ -379,8 +393,12 @@ fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
         model.progress.set(None);
         match outcome {
             Ok(loaded) => {
-                if let LoadSource::Files(_) = source {
+                if let LoadSource::Files(files) = source {
                     model.file_label.set(Some(loaded.file_name.clone()));
+                    keep_opened(explorer, files, loaded.file_name.clone());
+                } else {
+                    model.kept.set(false);
+                    model.kept_message.set(None);
                 }
                 install(explorer, loaded);
             }
@@ -391,6 +409,63 @@ fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
                 settle_pending(explorer);
             }
         }
+    });
+}
+
+/// Keeps the files of the model just opened in this browser, so that a reload opens it again.
+fn keep_opened(explorer: Explorer, files: Vec<web::files::PickedFile>, name: String) {
+    let model = explorer.model;
+    web::spawn(async move {
+        match web::keep::keep(&files).await {
+            Ok(()) => {
+                model.kept.set(true);
+                model.kept_message.set(Some(format!(
+                    "{name} is kept in this browser: a reload opens it again without asking for its files."
+                )));
+            }
+            Err(failure) => {
+                model.kept.set(false);
+                model.kept_message.set(Some(format!(
+                    "{name} could not be kept in this browser ({failure}): a reload will ask for its files again."
+                )));
+            }
+        }
+    });
+}
+
+/// The model kept from disk, opened again from this browser's copy of its files.
+async fn reopen_kept(explorer: Explorer, device: &BackendInfo) -> Result<LoadedModel, String> {
+    let model = explorer.model;
+    let files = web::keep::kept()
+        .await?
+        .ok_or("no model opened from disk is kept in this browser")?;
+    let progress = model.progress;
+    let loaded =
+        LoadedModel::open_files(&files, device, move |done| progress.set(Some(done))).await;
+    progress.set(None);
+    let loaded = loaded?;
+    model.kept.set(true);
+    model.kept_message.set(Some(format!(
+        "{} was opened again from this browser's copy of its files; none was asked for.",
+        loaded.file_name
+    )));
+    Ok(loaded)
+}
+
+/// Forgets the model kept from disk: a reload opens the page's own model.
+pub fn forget_kept(explorer: Explorer) {
+    let model = explorer.model;
+    web::spawn(async move {
+        let message = match web::keep::forget().await {
+            Ok(()) => {
+                model.kept.set(false);
+                format!(
+                    "Forgotten: this browser no longer keeps its files, and a reload opens the {DEFAULT_MODEL} model."
+                )
+            }
+            Err(failure) => format!("The kept files could not be forgotten ({failure})."),
+        };
+        model.kept_message.set(Some(message));
     });
 }
 

@@ -12,7 +12,7 @@ use crate::share::ViewState;
 use super::super::session::SHIPPED_MODELS;
 use super::super::web;
 use super::address::copy_link;
-use super::controller::{LoadSource, leave_trace, load, pin, save_model};
+use super::controller::{LoadSource, forget_kept, leave_trace, load, pin, save_model};
 use super::export::{ExportKind, ViewCanvases, export_view};
 use super::state::Explorer;
 
@@ -151,6 +151,12 @@ pub fn ModelBar(explorer: Explorer) -> impl IntoView {
             <button id="copy-link" type="button" on:click=move |_| copy_link(explorer)
                 title="The address carries the model, text, layer, head, view and threshold">"Copy link to this view"</button>
             <span id="link-status" aria-live="polite">{move || explorer.page.link_status.get()}</span>
+            <p id="kept" class="notice" hidden=move || model.kept_message.get().is_none()>
+                {move || model.kept_message.get()}
+                " "
+                <button id="forget-kept" type="button" hidden=move || !model.kept.get()
+                    on:click=move |_| forget_kept(explorer)>"Forget it"</button>
+            </p>
         </div>
     }
 }

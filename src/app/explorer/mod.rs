@@ -15,6 +15,7 @@ use leptos::prelude::*;
 
 use crate::model::BackendChoice;
 use crate::page::explorer::Tab;
+use crate::page::slices::RunTrace;
 use crate::train::{analyse_activations, analyse_batch};
 
 use super::diagnostics::DiagnosticsPanel;
@@ -105,6 +106,10 @@ pub fn App() -> impl IntoView {
                 web::wasm_memory_bytes().to_string()
             }
             data-source=move || if run.imported.get().is_some() { "trace" } else { "model" }
+            data-ran-in=move || run.result.get().map_or("", |result| match result.trace.trace {
+                RunTrace::Remote(_) => "worker",
+                _ => "page",
+            })
             data-read-bytes=move || run.last_read_bytes.get().to_string()
             data-trace-bytes=move || run.result.get().map_or(0, |result| result.trace.trace.bytes()).to_string()
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()

@@ -72,6 +72,10 @@ pub struct ModelState {
     pub version: RwSignal<u32>,
     /// The name of the file the user opened, offered in the model picker.
     pub file_label: RwSignal<Option<String>>,
+    /// The files of the model opened from disk are kept in this browser (`?model=file`).
+    pub kept: RwSignal<bool>,
+    /// What the page says about keeping them.
+    pub kept_message: RwSignal<Option<String>>,
     /// Set while a model loads.
     pub loading: RwSignal<bool>,
     /// Why the last load or save failed.
@@ -104,6 +108,8 @@ impl ModelState {
             id: RwSignal::new(String::new()),
             version: RwSignal::new(0),
             file_label: RwSignal::new(None),
+            kept: RwSignal::new(false),
+            kept_message: RwSignal::new(None),
             loading: RwSignal::new(false),
             load_error: RwSignal::new(None),
             saved: RwSignal::new(None),

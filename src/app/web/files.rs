@@ -58,21 +58,32 @@ pub fn files_of(list: &JsValue) -> Vec<PickedFile> {
     (0..length)
         .filter_map(|index| {
             let file = Reflect::get(list, &JsValue::from(index)).ok()?;
-            let name = Reflect::get(&file, &"name".into()).ok()?.as_string()?;
-            let size_bytes = Reflect::get(&file, &"size".into()).ok()?.as_f64()?;
             let path = Reflect::get(&file, &"webkitRelativePath".into())
                 .ok()
                 .and_then(|path| path.as_string())
-                .filter(|path| !path.is_empty())
-                .unwrap_or_else(|| name.clone());
-            Some(PickedFile {
-                name,
-                path,
-                size_bytes,
-                blob: file.unchecked_into(),
-            })
+                .filter(|path| !path.is_empty());
+            PickedFile::of(file, path)
         })
         .collect()
+}
+
+impl PickedFile {
+    /// The JavaScript `File` `file`, at `path` inside a folder (else at its name).
+    pub fn of(file: JsValue, path: Option<String>) -> Option<Self> {
+        let name = Reflect::get(&file, &"name".into()).ok()?.as_string()?;
+        let size_bytes = Reflect::get(&file, &"size".into()).ok()?.as_f64()?;
+        Some(Self {
+            path: path.unwrap_or_else(|| name.clone()),
+            name,
+            size_bytes,
+            blob: file.unchecked_into(),
+        })
+    }
+
+    /// The JavaScript `File` (or `Blob`) itself.
+    pub fn blob(&self) -> &JsValue {
+        &self.blob
+    }
 }
 
 /// The files chosen in an `<input type=file>`.

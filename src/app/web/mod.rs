@@ -2,6 +2,7 @@
 
 pub mod canvas;
 pub mod files;
+pub mod keep;
 
 use std::future::Future;
 
