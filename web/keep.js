@@ -21,7 +21,7 @@ async function transaction(mode, work) {
       const tx = db.transaction(STORE, mode);
       const request = work(tx.objectStore(STORE));
       tx.oncomplete = () => resolve(request.result);
-      tx.onerror = () => reject(tx.error);
+      tx.onerror = () => reject(request.error ?? tx.error);
       tx.onabort = () => reject(tx.error ?? new Error('the browser refused to store the files'));
     });
   } finally {

@@ -81,6 +81,11 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     }
     page_model.load_error.set(None);
     page_model.saved.set(None);
+    // Only a model opened from disk is kept (`keep_opened` says so once it is).
+    if model.id != "file" {
+        page_model.kept.set(false);
+        page_model.kept_message.set(None);
+    }
     view.pinned.set(None);
     run.imported.set(None);
     page_model.id.set(model.id.clone());
@@ -197,7 +202,8 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
         .set(run.scheduler.with_value(|runs| runs.started()));
     web::spawn(async move {
         web::next_frame().await;
-        let outcome = run_model(&current, version, &text, &text_b, &device).await;
+        let first = run.runs.get_untracked() == 0;
+        let outcome = run_model(&current, version, first, &text, &text_b, &device).await;
         let (show, next) = run
             .scheduler
             .try_update_value(|runs| runs.finished(ticket))
@@ -211,6 +217,7 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
         run.running.set(false);
         match outcome {
             Ok(result) => {
+                run.rerun_after_death.set_value(false);
                 run.error.set(None);
                 run.draw_error.set(None);
                 run.hover.set(None);
@@ -228,15 +235,19 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
 }
 
 /// Runs `text` through the explorer's model `version`: in the model worker when it holds a
-/// copy (the page's thread only tokenizes), else here (a HuggingFace folder).
+/// copy (the page's thread only tokenizes), else here (a HuggingFace folder). The page's
+/// `first` run is made here too when the worker's device has not started yet: the first heatmap
+/// does not wait for a second wasm instance and device to come up.
 async fn run_model(
     model: &LoadedModel,
     version: u32,
+    first: bool,
     text: &str,
     text_b: &str,
     device: &BackendInfo,
 ) -> Result<Option<RunResult>, String> {
-    let Some(worker) = ModelWorker::page().filter(|_| model.worker_weights.is_some()) else {
+    let worker = ModelWorker::page().filter(|worker| !first || worker.is_started());
+    let Some(worker) = worker.filter(|_| model.worker_weights.is_some()) else {
         return model
             .run(text, Some(text_b), device)
             .await
@@ -253,19 +264,28 @@ async fn run_model(
         .map(Some)
 }
 
-/// The worker died, and its traces with it: a run it held is made again in the new one.
-pub fn worker_died(explorer: Explorer) {
+/// The worker died, and its traces with it: a run it held is made again in the new one, once
+/// (a text that kills the worker is not sent to every new one).
+pub fn worker_died(explorer: Explorer, reason: &str) {
     let remote = explorer.run.result.with_untracked(|result| {
         result
             .as_ref()
             .is_some_and(|result| matches!(result.trace.trace, RunTrace::Remote(_)))
     });
-    if remote
-        && explorer.model.ready.get_untracked()
-        && explorer.run.imported.get_untracked().is_none()
+    if !remote
+        || !explorer.model.ready.get_untracked()
+        || explorer.run.imported.get_untracked().is_some()
     {
-        text_changed(explorer);
+        return;
     }
+    if explorer.run.rerun_after_death.get_value() {
+        explorer.run.error.set(Some(format!(
+            "{reason} It died again running this text: change the text or the model to run it again."
+        )));
+        return;
+    }
+    explorer.run.rerun_after_death.set_value(true);
+    text_changed(explorer);
 }
 
 /// On a model's first run, opens the layer and head that show what it learned, and says why.
@@ -396,9 +416,6 @@ fn load_model(explorer: Explorer, source: LoadSource, device: BackendInfo) {
                 if let LoadSource::Files(files) = source {
                     model.file_label.set(Some(loaded.file_name.clone()));
                     keep_opened(explorer, files, loaded.file_name.clone());
-                } else {
-                    model.kept.set(false);
-                    model.kept_message.set(None);
                 }
                 install(explorer, loaded);
             }

@@ -54,8 +54,8 @@ pub fn App() -> impl IntoView {
     let spawned = ModelWorker::spawn(choice);
     if let Ok(worker) = &spawned {
         worker.listen(move |event| {
-            if matches!(event, WorkerEvent::Died(_)) {
-                worker_died(explorer);
+            if let WorkerEvent::Died(reason) = event {
+                worker_died(explorer, reason);
             }
         });
     }

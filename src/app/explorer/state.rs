@@ -247,6 +247,9 @@ pub struct RunState {
     pub last_read_bytes: RwSignal<u64>,
     /// Where the model view's cells are.
     pub model_shown: StoredValue<Option<ModelShown>>,
+    /// The text was run again after the model worker died, and no run has come back since: a
+    /// second death is not followed by a third try.
+    pub rerun_after_death: StoredValue<bool>,
 }
 
 impl RunState {
@@ -269,6 +272,7 @@ impl RunState {
             slices_ready: RwSignal::new(0),
             last_read_bytes: RwSignal::new(0),
             model_shown: StoredValue::new(None),
+            rerun_after_death: StoredValue::new(false),
         }
     }
 }

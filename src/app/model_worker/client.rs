@@ -55,6 +55,8 @@ struct Inner {
     next_id: Cell<u32>,
     /// The worker's wasm has said hello; until then requests wait in `queue`.
     ready: Cell<bool>,
+    /// The worker's device has started (it sent [`Reply::Started`]).
+    started: Cell<bool>,
     queue: RefCell<Vec<Envelope<Request>>>,
     /// The `resolve` and `reject` of each request awaited with [`ModelWorker::ask`].
     pending: RefCell<HashMap<u32, (Function, Function)>>,
@@ -73,6 +75,7 @@ impl ModelWorker {
             choice,
             next_id: Cell::new(1),
             ready: Cell::new(false),
+            started: Cell::new(false),
             queue: RefCell::new(Vec::new()),
             pending: RefCell::new(HashMap::new()),
             model: RefCell::new(None),
@@ -87,6 +90,11 @@ impl ModelWorker {
     /// The page's worker, once [`Self::spawn`] started it.
     pub fn page() -> Option<Self> {
         PAGE_WORKER.with_borrow(Clone::clone)
+    }
+
+    /// Whether the worker's device has started, so that what it is sent runs at once.
+    pub fn is_started(&self) -> bool {
+        self.0.started.get()
     }
 
     /// Adds a listener for what the worker says that no request awaits: every listener hears
@@ -176,6 +184,7 @@ impl ModelWorker {
         *self.0.worker.borrow_mut() = worker;
         *self.0.handlers.borrow_mut() = vec![on_message, on_error];
         self.0.ready.set(false);
+        self.0.started.set(false);
         self.send(Request::Start {
             choice: self.0.choice,
         });
@@ -208,8 +217,12 @@ impl ModelWorker {
         };
         let message = match Envelope::<Reply>::decode(&bytes) {
             Ok(message) => message,
-            Err(failure) => return self.tell(WorkerEvent::Died(failure)),
+            // What was pending can never be answered: the worker is started again.
+            Err(failure) => return self.died(&failure),
         };
+        if matches!(message.body, Reply::Started { .. }) {
+            self.0.started.set(true);
+        }
         if message.body == Reply::Hello {
             self.0.ready.set(true);
             let waiting: Vec<_> = self.0.queue.borrow_mut().drain(..).collect();

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::model::{Checkpoint, Sidecars, Transformer, run_on_device};
-use crate::page::slices::{RunTrace, SliceKey, TraceSlices};
+use crate::page::slices::{MAX_CACHED_MAPS, RunTrace, SliceKey, TraceSlices};
 use crate::worker::protocol::{ExplorerWeights, Reply, TraceRequest, Traced};
 
 use super::host::{device, device_started};
@@ -108,16 +108,25 @@ pub(super) async fn slices(run: u32, keys: Vec<SliceKey>) -> Reply {
     let Some(slices) = kept(run) else {
         return gone();
     };
-    match slices.load(&keys).await {
-        Ok(moved) => {
-            let answers = keys
-                .into_iter()
-                .filter_map(|key| slices.get(key).map(|slice| (key, slice)))
-                .collect();
-            Reply::Slices { answers, moved }
+    // Full maps are read a cache's worth at a time, so that none is dropped before it is sent.
+    let (maps, others): (Vec<SliceKey>, Vec<SliceKey>) = keys
+        .into_iter()
+        .partition(|key| matches!(key, SliceKey::Map { .. }));
+    let mut answers = Vec::new();
+    let mut moved = 0;
+    for group in std::iter::once(others.as_slice()).chain(maps.chunks(MAX_CACHED_MAPS)) {
+        match slices.load(group).await {
+            Ok(bytes) => moved += bytes,
+            Err(failure) => return Reply::Refused(failure),
         }
-        Err(failure) => Reply::Refused(failure),
+        for &key in group {
+            match slices.get(key) {
+                Some(slice) => answers.push((key, slice)),
+                None => return Reply::Refused(format!("{key:?} could not be read back")),
+            }
+        }
     }
+    Reply::Slices { answers, moved }
 }
 
 /// The whole trace kept under `run`, read back.
