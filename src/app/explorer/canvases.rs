@@ -54,12 +54,25 @@ pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
     });
 }
 
+/// Lowers a count of work in flight when dropped.
+struct CountDown(RwSignal<u32>);
+
+impl Drop for CountDown {
+    fn drop(&mut self) {
+        self.0.update(|count| *count = count.saturating_sub(1));
+    }
+}
+
 /// Reads back what `keys` ask of `result`, then wakes the views (unless a newer run replaced
 /// it meanwhile).
 fn fetch(explorer: Explorer, result: Arc<RunResult>, keys: Vec<SliceKey>) {
     let run = explorer.run;
+    run.fetching.update(|count| *count += 1);
     web::spawn(async move {
         let outcome = result.trace.load(&keys).await;
+        // Counted down after the views are woken below, so that the page reads "ready" only
+        // once they have drawn what came.
+        let _done = CountDown(run.fetching);
         let current = run.result.with_untracked(|shown| {
             shown
                 .as_ref()

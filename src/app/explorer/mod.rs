@@ -66,7 +66,11 @@ pub fn App() -> impl IntoView {
     let page_state = move || {
         if run.error.get().is_some() || run.draw_error.get().is_some() {
             "error"
-        } else if !model.ready.get() || run.running.get() || model.loading.get() {
+        } else if !model.ready.get()
+            || run.running.get()
+            || model.loading.get()
+            || run.fetching.get() > 0
+        {
             "busy"
         } else {
             "ready"

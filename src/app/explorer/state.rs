@@ -250,6 +250,8 @@ pub struct RunState {
     /// The text was run again after the model worker died, and no run has come back since: a
     /// second death is not followed by a third try.
     pub rerun_after_death: StoredValue<bool>,
+    /// Reads of what the view draws still in flight: the page is busy until they are drawn.
+    pub fetching: RwSignal<u32>,
 }
 
 impl RunState {
@@ -273,6 +275,7 @@ impl RunState {
             last_read_bytes: RwSignal::new(0),
             model_shown: StoredValue::new(None),
             rerun_after_death: StoredValue::new(false),
+            fetching: RwSignal::new(0),
         }
     }
 }
