@@ -62,6 +62,36 @@ fn the_cli_writes_the_trace_of_the_same_run_the_library_makes() {
 }
 
 #[test]
+fn the_opening_trace_is_the_run_of_the_text_the_page_opens_the_checkpoint_on() {
+    let probe = glassbox::train::Task::new(glassbox::train::TaskKind::Reverse).probe_text();
+    let (opening, _, printed) = trace_cli(
+        &["--checkpoint", REVERSE, "--opening"],
+        "opening.safetensors",
+    );
+    assert_eq!(opening.text, probe);
+    assert!(printed.contains("8 tokens, 2 layers"), "{printed}");
+    let (typed, ..) = trace_cli(
+        &["--checkpoint", REVERSE, "--text", probe],
+        "typed.safetensors",
+    );
+    assert_eq!(opening, typed);
+    // A text and --opening together are refused.
+    let run = Command::new(env!("CARGO_BIN_EXE_glassbox-trace"))
+        .args([
+            "--checkpoint",
+            REVERSE,
+            "--opening",
+            "--text",
+            "1 2",
+            "--out",
+        ])
+        .arg(out_path("never.json"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+}
+
+#[test]
 fn the_cli_says_what_is_wrong_and_writes_nothing() {
     let out = out_path("never-written.json");
     for args in [

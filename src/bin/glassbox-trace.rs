@@ -6,6 +6,10 @@
 //!     --text "3 1 4 1 5 9" --out reverse-trace.json
 //! ```
 //!
+//! `--opening` runs, instead of a `--text`, the text the page opens a checkpoint on (its task's
+//! probe text): the page's build ships that trace beside its opening model and draws it before the
+//! model has loaded.
+//!
 //! `--model DIR` opens a HuggingFace folder (BERT or GPT-2: `config.json`, `model.safetensors`
 //! or its shards, the tokenizer's files) instead of a checkpoint, as the page's "Open model
 //! folder…" does; `--text-b` gives BERT its sentence B.
@@ -32,6 +36,7 @@ use glassbox::model::{
     Checkpoint, NativeBackend, Role, Sidecars, TextTokenizer, Tokenized, TraceFile, Transformer,
     WordTokenizer, native_device, run_traced_typed,
 };
+use glassbox::train::{Task, TaskKind};
 
 /// Run a glassbox or PyTorch checkpoint on a text and save everything it computed as a trace.
 #[derive(Debug, Parser)]
@@ -53,8 +58,12 @@ struct Args {
     #[arg(long)]
     vocab: Option<PathBuf>,
     /// The text to run.
-    #[arg(long)]
-    text: String,
+    #[arg(long, required_unless_present = "opening")]
+    text: Option<String>,
+    /// Run the text the page opens the checkpoint on (the probe text of the task it was trained
+    /// on) instead of a `--text`.
+    #[arg(long, conflicts_with_all = ["text", "model"])]
+    opening: bool,
     /// Where to write the trace: `.safetensors` for the binary form (half the size, for long
     /// texts), anything else for JSON.
     #[arg(long)]
@@ -115,6 +124,7 @@ fn main() -> ExitCode {
 /// A model ready to run, with the text's tokens and the words for the trace file.
 struct Prepared {
     model: Transformer,
+    text: String,
     tokens: Tokenized,
     name: String,
     about: String,
@@ -129,6 +139,7 @@ async fn run(args: &Args) -> Result<String, String> {
     };
     let Prepared {
         model,
+        text,
         tokens,
         name,
         about,
@@ -160,7 +171,7 @@ async fn run(args: &Args) -> Result<String, String> {
     };
 
     let about = format!("{about}; traced by glassbox-trace on {backend}");
-    let mut file = TraceFile::new(&name, &about, &args.text, &tokens, &trace);
+    let mut file = TraceFile::new(&name, &about, &text, &tokens, &trace);
     if args.layers.is_some() || args.modules.is_some() || args.no_attention {
         file.keep_only(
             args.layers.as_deref(),
@@ -255,9 +266,11 @@ async fn open_model_folder(dir: &Path, args: &Args, device: &Device) -> Result<P
     let opened = open_folder(files, device, |_, _| {})
         .await
         .map_err(|error| format!("{}: {error}", dir.display()))?;
-    let tokens = opened
-        .tokenizer
-        .tokenize(&args.text, args.text_b.as_deref());
+    let text = args
+        .text
+        .clone()
+        .ok_or("give --text: a model folder has no opening text")?;
+    let tokens = opened.tokenizer.tokenize(&text, args.text_b.as_deref());
     let name = dir.file_name().map_or_else(
         || "model".into(),
         |name| name.to_string_lossy().into_owned(),
@@ -265,6 +278,7 @@ async fn open_model_folder(dir: &Path, args: &Args, device: &Device) -> Result<P
     let about = opened.describe();
     Ok(Prepared {
         model: opened.model,
+        text,
         tokens,
         name,
         about,
@@ -295,6 +309,16 @@ fn open_checkpoint(path: &Path, args: &Args, device: &Device) -> Result<Prepared
         || "checkpoint".into(),
         |stem| stem.to_string_lossy().into_owned(),
     );
+    // clap asks for `--text` unless `--opening` is given.
+    let text = match &args.text {
+        Some(text) => text.clone(),
+        None => opening_text(&checkpoint).ok_or_else(|| {
+            format!(
+                "{}: --opening needs a checkpoint trained on a task (glassbox.task), whose probe text the page opens on",
+                path.display()
+            )
+        })?,
+    };
     let config = &checkpoint.config;
     let about = format!(
         "{}: {} layers, {} heads, d_model {}",
@@ -305,10 +329,19 @@ fn open_checkpoint(path: &Path, args: &Args, device: &Device) -> Result<Prepared
     );
     Ok(Prepared {
         model,
-        tokens: tokenizer.tokenize(&args.text),
+        tokens: tokenizer.tokenize(&text),
+        text,
         name,
         about,
     })
+}
+
+/// The text the page opens `checkpoint` on: the probe text of the task it was trained on.
+fn opening_text(checkpoint: &Checkpoint) -> Option<String> {
+    let kind = checkpoint
+        .meta("glassbox.task")
+        .and_then(TaskKind::from_name)?;
+    Some(Task::new(kind).probe_text().to_string())
 }
 
 /// Writes `trace` to `out` (binary for `.safetensors`, else JSON) and says what it holds.

@@ -280,6 +280,11 @@ pub enum RunLine {
         /// Layers in the trace.
         layers: usize,
     },
+    /// The views show the opening trace shipped with the page while the model loads.
+    Shipped {
+        /// Tokens in the trace.
+        tokens: usize,
+    },
     /// The views show the model's last run.
     Ran {
         /// Forward pass and read-back, in milliseconds.
@@ -298,6 +303,11 @@ impl RunLine {
             Self::Running => "running…".to_string(),
             Self::Imported { tokens, layers } => {
                 format!("imported trace: {tokens} tokens, {layers} layers, no model run")
+            }
+            Self::Shipped { tokens } => {
+                format!(
+                    "opening trace of {tokens} tokens, recorded when the page was built; the model is loading"
+                )
             }
             Self::Ran { forward_ms, tokens } => {
                 format!("last forward + capture: {forward_ms:.1} ms for {tokens} tokens")
@@ -641,6 +651,10 @@ mod tests {
             }
             .words(),
             "last forward + capture: 1.2 ms for 4 tokens"
+        );
+        assert_eq!(
+            RunLine::Shipped { tokens: 8 }.words(),
+            "opening trace of 8 tokens, recorded when the page was built; the model is loading"
         );
         assert!(pinned_label(3, "cat").starts_with("Pinned: “cat” (#3)"));
     }

@@ -3,16 +3,21 @@
 // times, not once a keystroke, and the views end on the last text.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LOAD_TIMEOUT_MS, checker, launch, waitForApp, watchProblems } from './browser.mjs';
+import { BACKENDS, LOAD_TIMEOUT_MS, checker, launch, onBackend, waitForApp, watchProblems } from './browser.mjs';
 import { serve } from './serve.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = path.resolve(REPO, process.env.GLASSBOX_DIST ?? 'dist');
 const SCREENSHOTS = path.join(REPO, 'target/screenshots');
+const DOWNLOADS = path.join(REPO, 'target/downloads');
+/** The opening model's trace on its opening text, made when the page was built. */
+const SHIPPED = path.join(DIST, 'models/reverse.trace.safetensors');
+/** As close as the parity tests hold the page to PyTorch. */
+const TOLERANCE = { attention: 1e-5, modules: 1e-4 };
 
 /** Where the heatmap canvas lies, and the screen's size, in CSS pixels. */
 function heatmapBox(page) {
@@ -121,3 +126,107 @@ describe('the first view on cpu', () => {
     await page.close();
   });
 });
+
+// The page draws the opening model's trace, made when the page was built, before the model has
+// loaded; the model's own first run then replaces it. Both must be the same numbers.
+for (const backend of Object.keys(BACKENDS)) {
+  describe(`the shipped opening trace on ${backend}`, () => {
+    let server;
+    let browser;
+    const state = { current: 'setup' };
+    const problems = [];
+
+    before(async () => {
+      server = await serve(DIST);
+      browser = await launch(backend);
+    });
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    const check = checker(it, problems, state, { timeout: LOAD_TIMEOUT_MS + 120_000, notFound: () => server.notFound });
+
+    /** The whole trace the page shows, as its "Trace (JSON)" exports it. */
+    async function exportedTrace(page, name) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-trace')]);
+      await mkdir(DOWNLOADS, { recursive: true });
+      const saved = path.join(DOWNLOADS, `${backend}-${name}-${download.suggestedFilename()}`);
+      await download.saveAs(saved);
+      return JSON.parse(await readFile(saved, 'utf8'));
+    }
+
+    /** The largest difference between two lists of numbers of the same length. */
+    function largestDifference(what, a, b) {
+      assert.equal(a.length, b.length, `${what}: ${a.length} values against ${b.length}`);
+      return a.reduce((worst, value, i) => Math.max(worst, Math.abs(value - b[i])), 0);
+    }
+
+    check('is drawn first, and holds the numbers of the model\'s own run', async () => {
+      const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+      const page = await context.newPage();
+      watchProblems(page, problems, () => state.current);
+      // What #app says about the shipped trace, in order, from the page's first moment.
+      await page.addInitScript(() => {
+        window.shippedStates = [];
+        new MutationObserver(() => {
+          const app = document.querySelector('#app');
+          const value = app?.dataset.shipped ?? '';
+          if (app && window.shippedStates.at(-1) !== value) {
+            window.shippedStates.push(value);
+            if (value === 'drawn') window.shippedRuns = Number(app.dataset.runs);
+          }
+        }).observe(document, { subtree: true, attributes: true, childList: true });
+      });
+      await page.goto(`${server.url}${onBackend('', backend)}`);
+      await waitForApp(page, { runs: 1, draws: 1 });
+      const seen = await page.evaluate(() => window.shippedStates);
+      assert.ok(seen.includes('drawn'), `the shipped trace was never drawn: #app's data-shipped went ${JSON.stringify(seen)}`);
+      assert.equal(await page.evaluate(() => window.shippedRuns), 0, 'the shipped trace was drawn before the model\'s first run');
+      // The model's own run replaced it: made by the model here, on this page or in its worker.
+      assert.equal(seen.at(-1), '', `data-shipped went ${JSON.stringify(seen)}`);
+      assert.match(await page.$eval('#app', (app) => app.dataset.ranIn), /^(page|worker)$/);
+      assert.match(await page.textContent('#forward'), /last forward \+ capture/);
+      const live = await exportedTrace(page, 'live');
+
+      // The shipped file, opened as a trace: the page's own export of it.
+      await page.setInputFiles('#open', SHIPPED);
+      await page.waitForFunction(() => document.querySelector('#app').dataset.source === 'trace');
+      await waitForApp(page);
+      const shipped = await exportedTrace(page, 'shipped');
+      assert.equal(shipped.text, live.text);
+      assert.equal(live.text, '3 1 4 1 5 9 2 6');
+      assert.deepEqual(shipped.tokens, live.tokens);
+      assert.deepEqual(shipped.attention.map((a) => [a.layer, a.heads, a.queries, a.keys]),
+        live.attention.map((a) => [a.layer, a.heads, a.queries, a.keys]));
+      for (const [i, attention] of live.attention.entries()) {
+        const worst = largestDifference(`layer ${attention.layer}'s attention`, shipped.attention[i].values, attention.values);
+        assert.ok(worst <= TOLERANCE.attention, `layer ${attention.layer}'s attention differs by ${worst}`);
+      }
+      assert.deepEqual(shipped.modules.map((m) => [m.path, m.shape]), live.modules.map((m) => [m.path, m.shape]));
+      assert.ok(live.modules.length > 0);
+      for (const [i, module] of live.modules.entries()) {
+        const worst = largestDifference(module.path, shipped.modules[i].values, module.values);
+        assert.ok(worst <= TOLERANCE.modules, `${module.path} differs by ${worst}`);
+      }
+      await context.close();
+    });
+
+    check('a link with another text does not show it', async () => {
+      const page = await browser.newPage();
+      watchProblems(page, problems, () => state.current);
+      await page.addInitScript(() => {
+        window.shippedStates = [];
+        new MutationObserver(() => {
+          const value = document.querySelector('#app')?.dataset.shipped;
+          if (value) window.shippedStates.push(value);
+        }).observe(document, { subtree: true, attributes: true, childList: true });
+      });
+      await page.goto(`${server.url}${onBackend('?text=2+7+1+8', backend)}`);
+      await waitForApp(page, { runs: 1, draws: 1 });
+      assert.deepEqual(await page.evaluate(() => window.shippedStates), []);
+      assert.equal(await page.inputValue('#text'), '2 7 1 8');
+      await page.close();
+    });
+  });
+}

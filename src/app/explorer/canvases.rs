@@ -45,7 +45,11 @@ pub fn redraw_on_change(explorer: Explorer, canvases: ViewCanvases) {
                 if run.draw_error.with_untracked(Option::is_some) {
                     run.draw_error.set(None);
                 }
-                run.draws.update(|count| *count += 1);
+                if run.shipped.with_untracked(Option::is_some) {
+                    run.shipped_drawn.set(true);
+                } else {
+                    run.draws.update(|count| *count += 1);
+                }
             }
             Err(failure) => run
                 .draw_error

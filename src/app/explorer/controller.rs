@@ -22,6 +22,11 @@ use crate::worker::protocol::Request;
 /// The model the page opens on: trained, so its attention shows what it learned.
 const DEFAULT_MODEL: &str = "reverse";
 
+/// The trace of [`DEFAULT_MODEL`] on its opening text, made when the page is built
+/// (`glassbox-trace --opening`, run by `scripts/opening-trace`): the views draw it while the
+/// model loads.
+const SHIPPED_OPENING: &str = "models/reverse.trace.safetensors";
+
 /// Where a model to load comes from.
 pub enum LoadSource {
     /// A model that ships with the page, by id.
@@ -72,9 +77,15 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     let named = pending
         .as_ref()
         .is_some_and(|state| state.layer.is_some() || state.head.is_some());
+    // The shipped opening trace is this model's run on this text: its view choice stands, and
+    // it stays on show until the model's own run replaces it.
+    let shipped = run.shipped.with_untracked(Option::is_some) && model.id == DEFAULT_MODEL;
+    if !shipped {
+        drop_shipped(explorer);
+        run.opening.set(None);
+    }
     run.choose_opening
-        .set_value(!named && !page_model.ready.get_untracked());
-    run.opening.set(None);
+        .set_value(!named && !shipped && !page_model.ready.get_untracked());
     if let Some(state) = pending {
         explorer.address.pending.set_value(None);
         apply_view(explorer, &state);
@@ -104,6 +115,9 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
 
 /// Picks a device, runs the benchmark when asked, then opens the first model.
 pub fn start(explorer: Explorer, choice: BackendChoice) {
+    if opens_on_shipped_trace() {
+        show_shipped_opening(explorer);
+    }
     web::spawn(async move {
         let started = start_backend(choice).await;
         explorer.model.backend_label.set(started.label.clone());
@@ -160,8 +174,101 @@ pub fn start(explorer: Explorer, choice: BackendChoice) {
     });
 }
 
+/// Whether the page opens on [`DEFAULT_MODEL`] and its opening text, whose trace ships with it.
+fn opens_on_shipped_trace() -> bool {
+    matches!(
+        web::query_param("model").as_deref(),
+        None | Some(DEFAULT_MODEL)
+    ) && web::query_param("config").is_none()
+        && web::query_param("text").is_none()
+}
+
+/// Fetches the shipped opening trace and shows it, unless the model has run (or a trace was
+/// opened, or another text typed) first. Nothing is lost without it: the model's own first run
+/// draws the same views a little later.
+fn show_shipped_opening(explorer: Explorer) {
+    web::spawn(async move {
+        let Ok(bytes) = web::files::fetch_bytes(SHIPPED_OPENING).await else {
+            return;
+        };
+        let Ok(trace) = TraceFile::parse(&bytes) else {
+            return;
+        };
+        let (model, view, run) = (explorer.model, explorer.view, explorer.run);
+        let typed = view
+            .text
+            .with_untracked(|text| !text.is_empty() && *text != trace.text);
+        if model.ready.get_untracked()
+            || typed
+            || run.imported.get_untracked().is_some()
+            || run.result.with_untracked(Option::is_some)
+        {
+            return;
+        }
+        let (about, text, layers) = (trace.about.clone(), trace.text.clone(), trace.num_layers());
+        let (tokens, trace) = trace.into_parts();
+        let heads = trace
+            .attention
+            .first()
+            .map_or(0, |attention| attention.heads);
+        fit_controls(explorer, layers, heads);
+        // The address' settings apply now; install applies them again to the model.
+        let pending = explorer.address.pending.get_value();
+        if let Some(state) = &pending {
+            apply_view(explorer, state);
+        }
+        run.shipped.set(Some(text.clone()));
+        view.text.set(text);
+        let result = Arc::new(RunResult {
+            tokens,
+            // A word-level model's run lists no predictions.
+            trace: TraceSlices::new(RunTrace::Host(trace), Vec::new()),
+            forward_ms: 0.0,
+        });
+        let named = pending
+            .as_ref()
+            .is_some_and(|state| state.layer.is_some() || state.head.is_some());
+        if !named {
+            open_on_chosen_view(explorer, &result);
+        }
+        model.provenance.set(format!(
+            "Model: {DEFAULT_MODEL}, loading. Until it has loaded, the views show its run on this text as glassbox-trace recorded it when this page was built ({about}); they go live once the model runs here."
+        ));
+        run.result.set(Some(result));
+    });
+}
+
+/// Takes the shipped opening trace off show, if it is (another model or text replaces it).
+fn drop_shipped(explorer: Explorer) {
+    let run = explorer.run;
+    if run.shipped.with_untracked(Option::is_some) {
+        run.shipped.set(None);
+        run.shipped_drawn.set(false);
+        run.result.set(None);
+        run.opening.set(None);
+    }
+}
+
+/// While the views show the shipped opening trace and the model is still loading, a new text
+/// takes the trace off show: the views would show another text's numbers.
+pub fn shipped_text_changed(explorer: Explorer) {
+    let changed = explorer.run.shipped.with_untracked(|shipped| {
+        shipped
+            .as_ref()
+            .is_some_and(|text| explorer.view.text.with_untracked(|current| current != text))
+    });
+    if changed && !explorer.model.ready.get_untracked() {
+        drop_shipped(explorer);
+    }
+}
+
 /// The text or the model changed: the model runs on it once the typing pauses.
 pub fn text_changed(explorer: Explorer) {
+    text_changed_after(explorer, TYPING_PAUSE_MS);
+}
+
+/// The text or the model changed: the model runs on it after `pause_ms` without a newer change.
+pub fn text_changed_after(explorer: Explorer, pause_ms: i32) {
     let run = explorer.run;
     let ticket = run
         .scheduler
@@ -169,7 +276,7 @@ pub fn text_changed(explorer: Explorer) {
         .unwrap_or(0);
     run.running.set(true);
     web::spawn(async move {
-        web::sleep_ms(TYPING_PAUSE_MS).await;
+        web::sleep_ms(pause_ms).await;
         let due = run
             .scheduler
             .try_update_value(|runs| runs.pause_over(ticket))
@@ -224,6 +331,8 @@ fn run_ticket(explorer: Explorer, ticket: u64) {
                 if let Some(result) = &result {
                     choose_opening(explorer, result);
                 }
+                // The model's own run replaces the shipped trace, and its drawings count.
+                run.shipped.set(None);
                 run.result.set(result.map(Arc::new));
                 run.runs.update(|count| *count += 1);
             }
@@ -294,6 +403,11 @@ fn choose_opening(explorer: Explorer, result: &RunResult) {
         return;
     }
     explorer.run.choose_opening.set_value(false);
+    open_on_chosen_view(explorer, result);
+}
+
+/// Opens the layer and head that show what the model learned in `result`, and says why.
+fn open_on_chosen_view(explorer: Explorer, result: &RunResult) {
     // The heads' measurements came back with the run (made on the device for a live run).
     let Some(Slice::Summaries(heads)) = result.trace.get(SliceKey::Summaries) else {
         return;
@@ -334,6 +448,7 @@ pub fn show_trace(explorer: Explorer, name: String, outcome: Result<Vec<u8>, Str
         .map_or(0, |attention| attention.heads);
     // Marked first, so that setting the text below runs nothing.
     run.imported.set(Some(name.clone()));
+    run.shipped.set(None);
     // A run still in flight must not replace the trace when it finishes.
     run.scheduler.update_value(|runs| {
         runs.cancel();

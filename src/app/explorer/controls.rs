@@ -24,6 +24,9 @@ pub fn StatusLine(explorer: Explorer) -> impl IntoView {
         let result = run.result.get();
         let line = match (run.running.get(), result) {
             (true, _) => RunLine::Running,
+            (false, Some(result)) if run.shipped.with(Option::is_some) => RunLine::Shipped {
+                tokens: result.tokens.tokens.len(),
+            },
             (false, Some(result)) if run.imported.get().is_some() => RunLine::Imported {
                 tokens: result.tokens.tokens.len(),
                 layers: result.trace.layers(),

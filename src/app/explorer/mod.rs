@@ -26,7 +26,10 @@ use super::training::TrainingPanel;
 use super::views::PanelLink;
 use super::web;
 use canvases::{FlowSection, HeadsSection, HeatmapSection, ModelSection, redraw_on_change};
-use controller::{LoadSource, install, load, pin, start, text_changed, worker_died};
+use controller::{
+    LoadSource, install, load, pin, shipped_text_changed, start, text_changed, text_changed_after,
+    worker_died,
+};
 use controls::{
     ExportBar, ModelBar, PinPicker, Predictions, StatusLine, TabBar, TextBox, ViewPickers,
 };
@@ -112,8 +115,14 @@ pub fn App() -> impl IntoView {
             data-source=move || if run.imported.get().is_some() { "trace" } else { "model" }
             data-ran-in=move || run.result.get().map_or("", |result| match result.trace.trace {
                 RunTrace::Remote(_) => "worker",
+                _ if run.shipped.with(Option::is_some) => "build",
                 _ => "page",
             })
+            data-shipped=move || match (run.shipped.with(Option::is_some), run.shipped_drawn.get()) {
+                (true, true) => "drawn",
+                (true, false) => "shown",
+                (false, _) => "",
+            }
             data-read-bytes=move || run.last_read_bytes.get().to_string()
             data-trace-bytes=move || run.result.get().map_or(0, |result| result.trace.trace.bytes()).to_string()
             on:dragover=move |event: leptos::ev::DragEvent| event.prevent_default()
@@ -239,7 +248,7 @@ fn OtherTabs(
         </div>
         <div id="diagnostics-tab" role="tabpanel" hidden=move || page.tab.get() != Tab::Diagnostics>
             <DiagnosticsPanel backend=model.backend loaded=model.loaded model_version=model.version
-                result=Signal::derive(move || if run.imported.get().is_some() { None } else { run.result.get() })
+                result=Signal::derive(move || if run.imported.get().is_some() || run.shipped.with(Option::is_some) { None } else { run.result.get() })
                 text=view.text frozen=frozen visible=shows(Tab::Diagnostics) open_layer=open_layer />
         </div>
     }
@@ -248,13 +257,20 @@ fn OtherTabs(
 /// Changing the text or the model runs it again, once the typing pauses.
 fn run_on_change(explorer: Explorer) {
     let (model, view, run) = (explorer.model, explorer.view, explorer.run);
-    Effect::new(move |_| {
+    Effect::new(move |previous: Option<u32>| {
         view.text.track();
         view.text_b.track();
-        model.version.track();
+        let version = model.version.get();
+        shipped_text_changed(explorer);
         if !model.ready.get() || run.imported.get_untracked().is_some() {
-            return;
+            return version;
         }
-        text_changed(explorer);
+        // A model just installed runs at once; a typed text waits for the typing to pause.
+        if previous == Some(version) {
+            text_changed(explorer);
+        } else {
+            text_changed_after(explorer, 0);
+        }
+        version
     });
 }

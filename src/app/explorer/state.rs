@@ -252,6 +252,12 @@ pub struct RunState {
     pub rerun_after_death: StoredValue<bool>,
     /// Reads of what the view draws still in flight: the page is busy until they are drawn.
     pub fetching: RwSignal<u32>,
+    /// The text of the opening trace shipped with the page, while the views show it (before
+    /// the model's own first run replaces it).
+    pub shipped: RwSignal<Option<String>>,
+    /// Set once the views have drawn the shipped opening trace; its draws are not counted in
+    /// `draws`, which counts the drawings of the model's own runs and of imported traces.
+    pub shipped_drawn: RwSignal<bool>,
 }
 
 impl RunState {
@@ -276,6 +282,8 @@ impl RunState {
             model_shown: StoredValue::new(None),
             rerun_after_death: StoredValue::new(false),
             fetching: RwSignal::new(0),
+            shipped: RwSignal::new(None),
+            shipped_drawn: RwSignal::new(false),
         }
     }
 }
