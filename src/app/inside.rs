@@ -37,6 +37,8 @@ struct Latest {
     source: String,
     step: Option<usize>,
     analysis: Arc<Analysis>,
+    /// Which thread computed it: `worker` (the model worker) or `page`.
+    made_in: &'static str,
 }
 
 impl Latest {
@@ -98,16 +100,19 @@ impl InsideState {
                 source: format!("training step {} on the {task} task", report.step),
                 step: Some(report.step),
                 analysis: Arc::new(analysis.clone()),
+                // Training runs in the model worker.
+                made_in: "worker",
             }));
         }
     }
 
     /// Keeps the analysis of one batch outside training.
-    pub fn record_batch(&self, source: String, analysis: Analysis) {
+    pub fn record_batch(&self, source: String, analysis: Analysis, made_in: &'static str) {
         self.latest.set_value(Some(Latest {
             source,
             step: None,
             analysis: Arc::new(analysis),
+            made_in,
         }));
         self.touch();
     }
@@ -251,6 +256,7 @@ pub fn InsidePanel(
     view! {
         <section id="inside" class="inside"
             data-source=move || counts().source
+            data-made-in=move || tab.latest().map_or("", |latest| latest.made_in)
             data-tensors=move || counts().tensors.to_string()
             data-findings=move || counts().findings.to_string()
             data-problems=move || counts().problems

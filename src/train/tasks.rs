@@ -80,7 +80,7 @@ impl TaskKind {
 
 /// One batch: every sequence has the same length, and `targets[b][i]` is the token the model
 /// should predict at position `i` of `inputs[b]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     /// Input token ids, `[batch][seq]`.
     pub inputs: Vec<Vec<u32>>,

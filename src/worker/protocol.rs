@@ -13,7 +13,7 @@ use crate::model::BackendChoice;
 use crate::page::slices::{Slice, SliceKey};
 use crate::structure::TransformerConfig;
 use crate::structure::trace::{AttentionCapture, Trace};
-use crate::train::{Evaluation, Progress, StepReport, TrainConfig};
+use crate::train::{Analysis, Batch, Evaluation, Progress, StepReport, TrainConfig};
 
 /// A request or a reply with its id: a reply carries the id of the request it answers;
 /// what the worker sends unasked (step reports, progress) carries the id of the run.
@@ -88,6 +88,9 @@ pub enum Request {
     WholeTrace { run: u32 },
     /// Drop the trace kept under `run` (the page no longer shows it). Not answered.
     Forget { run: u32 },
+    /// One forward and backward pass of the explorer's model `model` on `batch`, nothing
+    /// updated ("analyse one batch"); answered by [`Reply::Analysis`] (or [`Reply::Refused`]).
+    Analyse { model: u32, batch: Box<Batch> },
 }
 
 /// The weights of the explorer's model, as the worker builds its own copy of them.
@@ -181,6 +184,9 @@ pub enum Reply {
     },
     /// A whole trace, read back.
     Trace(Box<Trace>),
+    /// What a [`Request::Analyse`] found: every parameter's gradient, every module's
+    /// activations.
+    Analysis(Box<Analysis>),
 }
 
 /// A run's weights and where it stands: what [`Request::Resume`] takes up.
@@ -325,6 +331,38 @@ mod tests {
         };
         assert!(heads[0].normalised_entropy.is_nan());
         assert_eq!(heads[0].top_key, (2, 0.9));
+    }
+
+    #[test]
+    fn analysing_one_batch_crosses_as_it_went() {
+        let batch = crate::train::Batch {
+            inputs: vec![vec![3, 1, 4], vec![1, 5, 9]],
+            targets: vec![vec![4, 1, 3], vec![9, 5, 1]],
+            types: Some(vec![vec![0, 0, 1], vec![0, 1, 1]]),
+            counted: Some(vec![vec![true, false, true], vec![true, true, false]]),
+        };
+        let request = Envelope {
+            id: 5,
+            body: Request::Analyse {
+                model: 2,
+                batch: Box::new(batch),
+            },
+        };
+        assert_eq!(
+            Envelope::<Request>::decode(&request.encode()).unwrap(),
+            request
+        );
+        // A real analysis, every gradient and activation statistic of the tiny preset.
+        let device = burn::tensor::Device::flex();
+        let model = TransformerConfig::tiny().init_seeded(1, &device).unwrap();
+        let batch = crate::train::Batch::new(vec![vec![1, 2, 3, 4]], vec![vec![4, 3, 2, 1]]);
+        let analysis = pollster::block_on(crate::train::analyse_batch(&model, &batch)).unwrap();
+        assert!(!analysis.gradients.is_empty());
+        let reply = Envelope {
+            id: 5,
+            body: Reply::Analysis(Box::new(analysis)),
+        };
+        assert_eq!(Envelope::<Reply>::decode(&reply.encode()).unwrap(), reply);
     }
 
     #[test]

@@ -141,6 +141,8 @@ for (const [backend, { label }] of Object.entries(BACKENDS)) {
           || !document.querySelector('#inside-message').hidden;
       }, before);
       assert.ok(await page.$eval('#inside-message', (m) => m.hidden), await page.textContent('#inside-message'));
+      // A HuggingFace folder is read from its files on the page's thread, and analysed there.
+      assert.equal(await page.$eval('#inside', (s) => s.dataset.madeIn), 'page');
     }
 
     /** The predictions table: position → the ids listed, most likely first. */

@@ -60,6 +60,8 @@ for (const [backend] of Object.entries(BACKENDS)) {
         || !document.querySelector('#inside-message').hidden);
       assert.ok(await page.$eval('#inside-message', (m) => m.hidden), await page.textContent('#inside-message'));
       const shown = await inside();
+      // The model worker made it, on its own copy of the explorer's model.
+      assert.equal(shown.madeIn, 'worker');
       assert.equal(Number(shown.modules), SEED_MODULES);
       // Embedding, 16 tensors per layer (4 attention linears, 2 norms, 2 feed-forward linears,
       // each weight and bias), the output weight and bias.

@@ -14,9 +14,11 @@ mod state;
 use leptos::prelude::*;
 
 use crate::model::BackendChoice;
+use crate::model::Transformer;
 use crate::page::explorer::Tab;
 use crate::page::slices::RunTrace;
-use crate::train::{analyse_activations, analyse_batch};
+use crate::train::{Analysis, Batch, analyse_activations, analyse_batch};
+use crate::worker::protocol::{Reply, Request};
 
 use super::diagnostics::DiagnosticsPanel;
 use super::inside::{InsidePanel, InsideState};
@@ -203,23 +205,20 @@ fn OtherTabs(
     let inside_message = RwSignal::new(None::<String>);
     // "Analyse one batch": a forward and backward pass of the explorer's model, nothing updated.
     let analyse = Callback::new(move |()| -> Result<(), String> {
-        let (model, batch, source) = model.loaded.with_value(|current| {
+        let (current, in_worker, batch, source) = model.loaded.with_value(|current| {
             let current = current.as_ref().ok_or("no model is loaded yet")?;
             let (batch, source) =
                 current.analysis_batch(&view.text.get_untracked(), &view.text_b.get_untracked())?;
-            Ok::<_, String>((current.model.clone(), batch, source))
+            let in_worker = current.worker_weights.is_some();
+            Ok::<_, String>((current.model.clone(), in_worker, batch, source))
         })?;
+        let version = model.version.get_untracked();
         analysing.set(true);
         inside_message.set(None);
         web::spawn(async move {
             web::next_frame().await;
-            let analysis = if model.has_head() {
-                analyse_batch(&model, &batch).await
-            } else {
-                analyse_activations(&model, &batch).await
-            };
-            match analysis {
-                Ok(analysis) => inside.record_batch(source, analysis),
+            match analyse_model(&current, in_worker.then_some(version), batch).await {
+                Ok((analysis, made_in)) => inside.record_batch(source, analysis, made_in),
                 Err(error) => inside_message.set(Some(format!("The analysis failed: {error}"))),
             }
             analysing.set(false);
@@ -252,6 +251,34 @@ fn OtherTabs(
                 text=view.text frozen=frozen visible=shows(Tab::Diagnostics) open_layer=open_layer />
         </div>
     }
+}
+
+/// Analyses `batch` on the explorer's model: in the model worker, which holds its copy as the
+/// page's model `in_worker`, else (a HuggingFace folder) on this thread. Says where it ran.
+async fn analyse_model(
+    model: &Transformer,
+    in_worker: Option<u32>,
+    batch: Batch,
+) -> Result<(Analysis, &'static str), String> {
+    if let (Some(version), Some(worker)) = (in_worker, ModelWorker::page()) {
+        let request = Request::Analyse {
+            model: version,
+            batch: Box::new(batch),
+        };
+        return match worker.ask(request).await? {
+            Reply::Analysis(analysis) => Ok((*analysis, "worker")),
+            Reply::Refused(why) => Err(why),
+            _ => Err("the model worker answered something else".into()),
+        };
+    }
+    let analysis = if model.has_head() {
+        analyse_batch(model, &batch).await
+    } else {
+        analyse_activations(model, &batch).await
+    };
+    analysis
+        .map(|analysis| (analysis, "page"))
+        .map_err(|error| error.to_string())
 }
 
 /// Changing the text or the model runs it again, once the typing pauses.

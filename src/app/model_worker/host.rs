@@ -125,6 +125,9 @@ fn handle(Envelope { id, body }: Envelope<Request>) {
             web::spawn(async move { reply(id, traces::whole(run).await) })
         }
         Request::Forget { run } => traces::forget(run),
+        Request::Analyse { model, batch } => {
+            web::spawn(async move { reply(id, traces::analyse(model, *batch).await) })
+        }
     }
 }
 
