@@ -26,6 +26,11 @@ pub struct ViewState {
 }
 
 impl ViewState {
+    /// Whether the state names a layer or a head: then no view is chosen over it.
+    pub fn names_layer_or_head(&self) -> bool {
+        self.layer.is_some() || self.head.is_some()
+    }
+
     /// Reads a query string, with or without its leading `?`. Values that do not parse are
     /// dropped, so a damaged link still opens, on the defaults for what it lost.
     pub fn from_query(query: &str) -> Self {

@@ -17,6 +17,6 @@ pub use tasks::{
 };
 pub use trainer::{
     Analysis, EVAL_BATCHES, Evaluation, OptimizerChoice, OptimizerKind, Progress, Schedule,
-    ScheduleChoice, StepReport, TrainConfig, TrainError, Trainer, analyse_activations,
+    ScheduleChoice, StepReport, TrainConfig, TrainError, Trainer, analyse, analyse_activations,
     analyse_batch, batch_loss, evaluate, is_under,
 };

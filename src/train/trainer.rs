@@ -814,6 +814,16 @@ pub async fn analyse_batch(model: &Transformer, batch: &Batch) -> Result<Analysi
     })
 }
 
+/// "Analyse one batch" of any model: [`analyse_batch`] for a model with a head, else (a sentence
+/// encoder, which has no loss to differentiate) [`analyse_activations`].
+pub async fn analyse(model: &Transformer, batch: &Batch) -> Result<Analysis, TrainError> {
+    if model.has_head() {
+        analyse_batch(model, batch).await
+    } else {
+        analyse_activations(model, batch).await
+    }
+}
+
 /// The activations of one forward pass of `model` on `batch`, for a model without a head (a
 /// sentence encoder such as MiniLM): there is no loss, so the loss is NaN and there are no
 /// gradients.

@@ -38,7 +38,7 @@ pub enum LoadSource {
 /// Sets the controls from a link's (or host page's) settings, those that fit the model shown.
 pub fn apply_view(explorer: Explorer, state: &ViewState) {
     // A layer or head the address or the host page names is kept: no view is chosen over it.
-    if state.layer.is_some() || state.head.is_some() {
+    if state.names_layer_or_head() {
         explorer.run.choose_opening.set_value(false);
     }
     let (layers, heads) = (
@@ -74,9 +74,7 @@ pub fn install(explorer: Explorer, model: LoadedModel) {
     // The page opens on a view chosen from the first model's first run, unless the address
     // names the layer or the head; a model opened later keeps the view the user set.
     let pending = explorer.address.pending.get_value();
-    let named = pending
-        .as_ref()
-        .is_some_and(|state| state.layer.is_some() || state.head.is_some());
+    let named = pending.as_ref().is_some_and(ViewState::names_layer_or_head);
     // The shipped opening trace is this model's run on this text: its view choice stands, and
     // it stays on show until the model's own run replaces it.
     let shipped = run.shipped.with_untracked(Option::is_some) && model.id == DEFAULT_MODEL;
@@ -225,10 +223,7 @@ fn show_shipped_opening(explorer: Explorer) {
             trace: TraceSlices::new(RunTrace::Host(trace), Vec::new()),
             forward_ms: 0.0,
         });
-        let named = pending
-            .as_ref()
-            .is_some_and(|state| state.layer.is_some() || state.head.is_some());
-        if !named {
+        if !pending.as_ref().is_some_and(ViewState::names_layer_or_head) {
             open_on_chosen_view(explorer, &result);
         }
         model.provenance.set(format!(

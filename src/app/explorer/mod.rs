@@ -17,7 +17,7 @@ use crate::model::BackendChoice;
 use crate::model::Transformer;
 use crate::page::explorer::Tab;
 use crate::page::slices::RunTrace;
-use crate::train::{Analysis, Batch, analyse_activations, analyse_batch};
+use crate::train::{Analysis, Batch, analyse};
 use crate::worker::protocol::{Reply, Request};
 
 use super::diagnostics::DiagnosticsPanel;
@@ -271,12 +271,8 @@ async fn analyse_model(
             _ => Err("the model worker answered something else".into()),
         };
     }
-    let analysis = if model.has_head() {
-        analyse_batch(model, &batch).await
-    } else {
-        analyse_activations(model, &batch).await
-    };
-    analysis
+    analyse(model, &batch)
+        .await
         .map(|analysis| (analysis, "page"))
         .map_err(|error| error.to_string())
 }

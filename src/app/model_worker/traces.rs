@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::model::{Checkpoint, Sidecars, Transformer, run_on_device};
 use crate::page::slices::{MAX_CACHED_MAPS, RunTrace, SliceKey, TraceSlices};
-use crate::train::{Analysis, Batch, analyse_activations, analyse_batch};
+use crate::train::{self, Analysis, Batch};
 use crate::worker::protocol::{ExplorerWeights, Reply, TraceRequest, Traced};
 
 use super::host::{device, device_started};
@@ -79,13 +79,9 @@ pub(super) async fn analyse(model: u32, batch: Batch) -> Reply {
 async fn analysed(model: u32, batch: &Batch) -> Result<Analysis, String> {
     let device = device().ok_or("the model worker has no device")?;
     let model = model_for(model, &device)?;
-    // A model without a head (a sentence encoder) has no loss: its activations only.
-    let analysis = if model.has_head() {
-        analyse_batch(&model, batch).await
-    } else {
-        analyse_activations(&model, batch).await
-    };
-    analysis.map_err(|error| error.to_string())
+    train::analyse(&model, batch)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// The explorer's model `model`, built on `device` the first time it is asked for.
